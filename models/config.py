@@ -1,0 +1,233 @@
+"""Typed settings for every model kind, and the TOML + environment loader.
+
+Unknown keys are errors everywhere (``extra="forbid"``): a typo in a config file must
+not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from models.errors import ConfigError
+
+
+class StrictModel(BaseModel):
+    """Base for settings: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "salesvoice"
+
+
+# --- LLM -------------------------------------------------------------------------------
+
+
+class LlamaCppSettings(StrictModel):
+    model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    """A packaged weight id (``salesvoice models list``) or a path to a .gguf file."""
+    n_ctx: int = Field(8192, ge=256)
+    """Total context, shared by the slots."""
+    slots: int = Field(2, ge=1)
+    """Parallel sequences; each conversation keeps its own slot so its prefix stays cached."""
+    threads: int = Field(2, ge=1)
+    batch_threads: int = Field(2, ge=1)
+    n_batch: int = Field(512, ge=32)
+    http_port: int = Field(0, ge=0, le=65535)
+    """llama.cpp also serves the model over OpenAI-compatible HTTP on loopback at this
+    port (0: any free port)."""
+
+
+class OpenAISettings(StrictModel):
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "default"
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (never the key itself)."""
+    connect_timeout_s: float = Field(5.0, gt=0)
+
+
+class VLLMSettings(StrictModel):
+    model: str = "Qwen/Qwen2.5-7B-Instruct"
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    max_model_len: int = Field(8192, ge=256)
+    dtype: str = "auto"
+    enable_prefix_caching: bool = True
+
+
+class TransformersSettings(StrictModel):
+    model: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    """A local checkpoint directory (or hub name where a hub is reachable)."""
+    adapter: str | None = None
+    """Optional LoRA adapter directory from fine-tuning."""
+    device: str = "cpu"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+class LLMSettings(StrictModel):
+    backend: Literal["llamacpp", "openai", "vllm", "transformers"] = "llamacpp"
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+    max_tokens: int = Field(256, ge=1)
+    timeout_s: float = Field(120.0, gt=0)
+    """Upper bound for one whole generation."""
+    llamacpp: LlamaCppSettings = LlamaCppSettings()
+    openai: OpenAISettings = OpenAISettings()
+    vllm: VLLMSettings = VLLMSettings()
+    transformers: TransformersSettings = TransformersSettings()
+
+
+# --- ASR -------------------------------------------------------------------------------
+
+
+class FasterWhisperSettings(StrictModel):
+    model: str = "whisper-tiny.en"
+    """A packaged weight id, a CTranslate2 model directory, or a model name (large-v3)."""
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = Field(2, ge=1)
+    beam_size: int = Field(1, ge=1)
+    language: str | None = "en"
+    step_s: float = Field(0.6, gt=0)
+    """Re-decode the growing utterance whenever this much new audio has arrived."""
+    final_slack_s: float = Field(0.25, ge=0)
+    """finalize() reuses the last hypothesis if at most this much audio came after it."""
+
+
+class ASRSettings(StrictModel):
+    backend: Literal["faster-whisper"] = "faster-whisper"
+    faster_whisper: FasterWhisperSettings = FasterWhisperSettings()
+
+
+# --- TTS -------------------------------------------------------------------------------
+
+
+class PiperSettings(StrictModel):
+    voice: str = "piper-en_US-joe-medium"
+    """A packaged weight id or a path to a Piper .onnx voice (with its .onnx.json)."""
+    length_scale: float | None = Field(None, gt=0)
+    """Speaking rate: < 1 is faster. None keeps the voice's own setting."""
+    use_cuda: bool = False
+
+
+class EspeakSettings(StrictModel):
+    voice: str = "en-us"
+    words_per_minute: int = Field(175, ge=80, le=450)
+
+
+class FliteSettings(StrictModel):
+    voice: str = "slt"
+
+
+class XTTSSettings(StrictModel):
+    model: str = "tts_models/multilingual/multi-dataset/xtts_v2"
+    speaker_wav: str | None = None
+    language: str = "en"
+    device: str = "cuda"
+
+
+class TTSSettings(StrictModel):
+    backend: Literal["piper", "espeak-ng", "flite", "xtts"] = "piper"
+    piper: PiperSettings = PiperSettings()
+    espeak_ng: EspeakSettings = EspeakSettings()
+    flite: FliteSettings = FliteSettings()
+    xtts: XTTSSettings = XTTSSettings()
+
+
+# --- VAD -------------------------------------------------------------------------------
+
+
+class SileroSettings(StrictModel):
+    model: str = "silero-vad"
+    threads: int = Field(1, ge=1)
+
+
+class VADSettings(StrictModel):
+    backend: Literal["silero"] = "silero"
+    silero: SileroSettings = SileroSettings()
+
+
+# --- loading ---------------------------------------------------------------------------
+
+S = TypeVar("S", bound=BaseModel)
+ENV_PREFIX = "SALESVOICE_"
+_RESERVED_ENV = {"SALESVOICE_CONFIG"}
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Nested dict from SALESVOICE_A__B=value variables, and key path → variable name."""
+    data: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _RESERVED_ENV:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
+        node = data
+        for k in keys[:-1]:
+            child = node.setdefault(k, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name} conflicts with another override")
+            node = child
+        node[keys[-1]] = _parse_env_value(raw)
+        origin[".".join(keys)] = name
+    return data, origin
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_settings(
+    cls: type[S], path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> S:
+    """Build ``cls`` from a TOML file (optional) overlaid with SALESVOICE_* variables.
+
+    Nested keys use ``__`` in variable names: ``SALESVOICE_LLM__BACKEND=openai``.
+    Raises ConfigError naming the offending key and where it came from.
+    """
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        source = str(path)
+    overrides, origin = _env_overrides(environ)
+    data = _merge(data, overrides)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            where = f"environment variable {origin[key]}" if key in origin else source
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown setting {key!r} (from {where})")
+            else:
+                problems.append(f"setting {key!r} (from {where}): {err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,122 @@
+"""Embedded llama.cpp backend (xllamacpp): in-process, CPU, GGUF weights.
+
+llama.cpp's server engine runs in its own threads; each request blocks a worker thread
+of ours while chunks are handed to the event loop. Conversations are pinned to slots so
+a follow-up turn only evaluates the new tokens (prefix cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from models.config import LlamaCppSettings
+from models.errors import MissingExtraError, ModelNotFoundError, ModelRuntimeError
+from models.llm.base import (
+    LLM,
+    Capabilities,
+    LLMRequest,
+    RawChunk,
+    SamplingDefaults,
+    SessionSlots,
+    Usage,
+)
+
+_DONE = object()
+
+
+def _usage_from(chunk: dict[str, Any]) -> Usage | None:
+    timings = chunk.get("timings")
+    if not timings:
+        return None
+    cached = int(timings.get("cache_n", 0))
+    return Usage(
+        prompt_tokens=cached + int(timings.get("prompt_n", 0)),
+        completion_tokens=int(timings.get("predicted_n", 0)),
+        cached_tokens=cached,
+    )
+
+
+class LlamaCppLLM(LLM):
+    name = "llamacpp"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        streaming=True, json_schema=True, prefix_cache=True
+    )
+
+    def __init__(
+        self, model_path: Path, settings: LlamaCppSettings, defaults: SamplingDefaults
+    ) -> None:
+        super().__init__(defaults)
+        try:
+            import xllamacpp as xlc
+        except ImportError as exc:
+            raise MissingExtraError("llamacpp", "embedded", "xllamacpp") from exc
+        if not model_path.is_file():
+            raise ModelNotFoundError(f"GGUF model file not found at {model_path}")
+        params = xlc.CommonParams()
+        params.model.path = str(model_path)
+        params.n_ctx = settings.n_ctx
+        params.n_parallel = settings.slots
+        params.n_batch = settings.n_batch
+        params.cpuparams.n_threads = settings.threads
+        params.cpuparams_batch.n_threads = settings.batch_threads
+        params.verbosity = -1
+        params.warmup = False
+        # llama.cpp always serves HTTP too; keep it on loopback.
+        params.hostnames = ["127.0.0.1"]
+        params.port = settings.http_port
+        self.model_path = model_path
+        self._slots = SessionSlots(settings.slots)
+        self._server: Any = xlc.Server(params)
+
+    @property
+    def listening_address(self) -> str:
+        """The OpenAI-compatible HTTP address llama.cpp serves this model on (loopback)."""
+        return str(self._server.listening_address)
+
+    async def _generate(self, request: LLMRequest) -> AsyncIterator[RawChunk]:
+        body = request.openai_body(stream=True)
+        body["cache_prompt"] = True
+        body["id_slot"] = self._slots.slot_for(request.session)
+        if request.json_schema is not None:
+            # llama.cpp takes the schema directly; the OpenAI wrapper adds nothing here.
+            body.pop("response_format")
+            body["json_schema"] = request.json_schema
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        stop = threading.Event()
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            return stop.is_set()  # True tells llama.cpp to stop generating
+
+        def run() -> None:
+            try:
+                self._server.handle_chat_completions(body, on_chunk)
+            except Exception as exc:  # delivered to the consumer below
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        worker = loop.run_in_executor(None, run)
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, Exception):
+                    raise ModelRuntimeError(f"llama.cpp failed: {item}") from item
+                assert isinstance(item, dict)
+                if "error" in item:
+                    raise ModelRuntimeError(f"llama.cpp error: {item['error']}")
+                choice = (item.get("choices") or [{}])[0]
+                text = (choice.get("delta") or {}).get("content") or ""
+                yield RawChunk(text, choice.get("finish_reason"), _usage_from(item))
+        finally:
+            stop.set()
+            # Wait for the engine to notice (next token) so the slot is free again.
+            await asyncio.shield(worker)
+
+    async def aclose(self) -> None:
+        server, self._server = self._server, None
+        del server  # the engine stops its threads when the Server object is freed

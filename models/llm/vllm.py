@@ -1,0 +1,86 @@
+"""In-process vLLM engine for GPU batch simulation (extra ``[gpu]``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from models.config import VLLMSettings
+from models.errors import MissingExtraError
+from models.llm.base import LLM, Capabilities, LLMRequest, RawChunk, SamplingDefaults, Usage
+
+
+class VLLMEngineLLM(LLM):
+    name = "vllm"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        streaming=True, json_schema=True, prefix_cache=True
+    )
+
+    def __init__(self, settings: VLLMSettings, defaults: SamplingDefaults) -> None:
+        super().__init__(defaults)
+        try:
+            from vllm import AsyncEngineArgs, AsyncLLMEngine
+        except ImportError as exc:
+            raise MissingExtraError("vllm", "gpu", "vllm") from exc
+        args = AsyncEngineArgs(
+            model=settings.model,
+            tensor_parallel_size=settings.tensor_parallel_size,
+            gpu_memory_utilization=settings.gpu_memory_utilization,
+            max_model_len=settings.max_model_len,
+            dtype=settings.dtype,
+            enable_prefix_caching=settings.enable_prefix_caching,
+        )
+        self._engine: Any = AsyncLLMEngine.from_engine_args(args)
+        self._tokenizer: Any = None
+
+    async def _prompt(self, request: LLMRequest) -> str:
+        if self._tokenizer is None:
+            self._tokenizer = await self._engine.get_tokenizer()
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        prompt: str = self._tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        return prompt
+
+    def _sampling(self, request: LLMRequest) -> Any:
+        from vllm import SamplingParams
+
+        extra: dict[str, Any] = {}
+        if request.json_schema is not None:
+            try:  # vLLM >= 0.10 names it structured outputs
+                from vllm.sampling_params import StructuredOutputsParams
+
+                extra["structured_outputs"] = StructuredOutputsParams(json=request.json_schema)
+            except ImportError:
+                from vllm.sampling_params import GuidedDecodingParams
+
+                extra["guided_decoding"] = GuidedDecodingParams(json=request.json_schema)
+        return SamplingParams(
+            temperature=request.temperature,
+            top_p=request.top_p,
+            max_tokens=request.max_tokens,
+            stop=list(request.stop) or None,
+            seed=request.seed,
+            **extra,
+        )
+
+    async def _generate(self, request: LLMRequest) -> AsyncIterator[RawChunk]:
+        request_id = uuid.uuid4().hex
+        prompt = await self._prompt(request)
+        sent = 0
+        try:
+            async for out in self._engine.generate(prompt, self._sampling(request), request_id):
+                seq = out.outputs[0]
+                text = seq.text[sent:]
+                sent = len(seq.text)
+                usage = None
+                if out.finished:
+                    usage = Usage(
+                        prompt_tokens=len(out.prompt_token_ids or ()),
+                        completion_tokens=len(seq.token_ids),
+                        cached_tokens=int(getattr(out, "num_cached_tokens", 0) or 0),
+                    )
+                yield RawChunk(text, seq.finish_reason if out.finished else None, usage)
+        finally:
+            await self._engine.abort(request_id)

@@ -1,0 +1,1 @@
+"""Floor 4: Chain-of-Attitude, judge, evolution (Algorithm 1), attribute analysis."""

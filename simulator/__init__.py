@@ -1,0 +1,1 @@
+"""Floor 3: persona sampling, user agents, text and audio dialogue runners, batches."""
