@@ -42,12 +42,13 @@ def resample(pcm: PCM, src_rate: int, dst_rate: int) -> PCM:
         return pcm
     g = gcd(src_rate, dst_rate)
     out = resample_poly(pcm.astype(np.float32), dst_rate // g, src_rate // g)
-    return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+    return float_to_pcm(np.asarray(out, dtype=np.float32) / 32767.0)
 
 
 def float_to_pcm(samples: NDArray[np.floating]) -> PCM:
     """Convert float samples in [-1, 1] to int16 PCM."""
-    return np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
+    out: PCM = np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
+    return out
 
 
 def pcm_to_float(pcm: PCM) -> NDArray[np.float32]:

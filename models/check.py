@@ -39,18 +39,25 @@ class CheckRow:
 
 
 def _model_name(settings: ModelSections, kind: str) -> tuple[str, str]:
+    llm, tts = settings.llm, settings.tts
     if kind == "llm":
-        b = settings.llm.backend
-        sub = {"llamacpp": settings.llm.llamacpp.model, "openai": settings.llm.openai.model,
-               "vllm": settings.llm.vllm.model, "transformers": settings.llm.transformers.model}
-        return b, sub[b]
+        llm_models = {
+            "llamacpp": llm.llamacpp.model,
+            "openai": llm.openai.model,
+            "vllm": llm.vllm.model,
+            "transformers": llm.transformers.model,
+        }
+        return llm.backend, llm_models[llm.backend]
     if kind == "asr":
         return settings.asr.backend, settings.asr.faster_whisper.model
     if kind == "tts":
-        b = settings.tts.backend
-        sub = {"piper": settings.tts.piper.voice, "espeak-ng": settings.tts.espeak_ng.voice,
-               "flite": settings.tts.flite.voice, "xtts": settings.tts.xtts.model}
-        return b, sub[b]
+        voices = {
+            "piper": tts.piper.voice,
+            "espeak-ng": tts.espeak_ng.voice,
+            "flite": tts.flite.voice,
+            "xtts": tts.xtts.model,
+        }
+        return tts.backend, voices[tts.backend]
     return settings.vad.backend, settings.vad.silero.model
 
 
@@ -101,16 +108,24 @@ async def run_check(settings: ModelSections, kinds: tuple[str, ...]) -> list[Che
                     [ChatMessage("user", "In one short sentence: what is term life insurance?")],
                     Sampling(max_tokens=32, temperature=0.0),
                 )
-                speed = (
-                    f"TTFT {c.timings.ttft_s:.2f} s, {c.timings.decode_tokens_per_s:.1f} tok/s"
-                )
+                speed = f"TTFT {c.timings.ttft_s:.2f} s, {c.timings.decode_tokens_per_s:.1f} tok/s"
                 detail = repr(c.text[:60])
                 await llm.aclose()
-            rows.append(CheckRow(kind, backend, model, True, load, rss_mb() - before, speed, detail))
+            rows.append(
+                CheckRow(kind, backend, model, True, load, rss_mb() - before, speed, detail)
+            )
         except Exception as exc:  # reported in the table; the command exits non-zero
             rows.append(
-                CheckRow(kind, backend, model, False, time.monotonic() - start, 0.0, "-",
-                         f"{type(exc).__name__}: {exc}")
+                CheckRow(
+                    kind,
+                    backend,
+                    model,
+                    False,
+                    time.monotonic() - start,
+                    0.0,
+                    "-",
+                    f"{type(exc).__name__}: {exc}",
+                )
             )
     return rows
 

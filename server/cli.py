@@ -33,8 +33,9 @@ def cmd_models_list(args: argparse.Namespace, console: Console) -> int:
     for col in ("id", "kind", "from", "installed", "licence", "description"):
         table.add_column(col)
     for r in list_packaged():
-        table.add_row(r.id, r.kind, r.packages, "yes" if r.installed else "NO", r.licence,
-                      r.description)
+        table.add_row(
+            r.id, r.kind, r.packages, "yes" if r.installed else "NO", r.licence, r.description
+        )
     console.print(table)
     console.print(
         f"configured: llm={settings.llm.backend} asr={settings.asr.backend} "
@@ -57,8 +58,16 @@ def cmd_models_check(args: argparse.Namespace, console: Console) -> int:
     for col in ("kind", "backend", "model", "ok", "load s", "RSS MiB", "speed", "output"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r.kind, r.backend, r.model, "ok" if r.ok else "FAIL", f"{r.load_s:.2f}",
-                      f"{r.rss_mb:.0f}", r.speed, r.detail)
+        table.add_row(
+            r.kind,
+            r.backend,
+            r.model,
+            "ok" if r.ok else "FAIL",
+            f"{r.load_s:.2f}",
+            f"{r.rss_mb:.0f}",
+            r.speed,
+            r.detail,
+        )
     console.print(table)
     return 0 if all(r.ok for r in rows) else 1
 
@@ -70,8 +79,10 @@ def cmd_models_serve_llm(args: argparse.Namespace, console: Console) -> int:
 
     settings = _load_settings(args)
     llm_settings = settings.llm.model_copy(
-        update={"backend": "llamacpp",
-                "llamacpp": settings.llm.llamacpp.model_copy(update={"http_port": args.port})}
+        update={
+            "backend": "llamacpp",
+            "llamacpp": settings.llm.llamacpp.model_copy(update={"http_port": args.port}),
+        }
     )
     assert isinstance(llm_settings, LLMSettings)
     llm = build_llm(llm_settings, settings.cache_dir)
@@ -100,32 +111,45 @@ def build_parser() -> argparse.ArgumentParser:
         prog="salesvoice",
         description="AI voice sales agent for insurance: live calls, simulation, optimization.",
     )
-    p.add_argument("--config", type=Path, default=None,
-                   help="TOML settings file (default: $SALESVOICE_CONFIG, else built-in "
-                        "defaults); SALESVOICE_SECTION__KEY variables override it")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML settings file (default: $SALESVOICE_CONFIG, else built-in "
+        "defaults); SALESVOICE_SECTION__KEY variables override it",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     models = sub.add_parser("models", help="inspect and check the model stack")
     msub = models.add_subparsers(dest="models_command", required=True)
-    ls = msub.add_parser("list", help="packaged models and where they come from",
-                         description="example: salesvoice models list")
+    ls = msub.add_parser(
+        "list",
+        help="packaged models and where they come from",
+        description="example: salesvoice models list",
+    )
     ls.set_defaults(func=cmd_models_list)
     check = msub.add_parser(
-        "check", help="load each configured backend and run one real inference",
-        description="example: salesvoice models check --kinds llm,asr")
+        "check",
+        help="load each configured backend and run one real inference",
+        description="example: salesvoice models check --kinds llm,asr",
+    )
     check.add_argument("--kinds", default="", help=f"comma-separated subset of {','.join(KINDS)}")
     check.set_defaults(func=cmd_models_check)
     serve = msub.add_parser(
-        "serve-llm", help="serve the embedded LLM as an OpenAI-compatible endpoint (loopback)",
-        description="example: salesvoice models serve-llm --port 8088")
+        "serve-llm",
+        help="serve the embedded LLM as an OpenAI-compatible endpoint (loopback)",
+        description="example: salesvoice models serve-llm --port 8088",
+    )
     serve.add_argument("--port", type=int, default=8088)
     serve.set_defaults(func=cmd_models_serve_llm)
 
     bench = sub.add_parser("bench", help="benchmarks: print tables, write JSON (not tests)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
     bm = bsub.add_parser(
-        "models", help="ASR/TTS/LLM/VAD speed, latency, load time and memory",
-        description="example: salesvoice bench models --out bench/results/models.json")
+        "models",
+        help="ASR/TTS/LLM/VAD speed, latency, load time and memory",
+        description="example: salesvoice bench models --out bench/results/models.json",
+    )
     bm.add_argument("--out", type=Path, default=Path("bench/results/models.json"))
     bm.set_defaults(func=cmd_bench_models)
     return p

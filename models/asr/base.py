@@ -60,6 +60,7 @@ class ASRSession(ABC):
 
     async def aclose(self) -> None:
         """Stop background decoding; idempotent."""
+        return None
 
     async def __aenter__(self) -> ASRSession:
         return self
@@ -91,3 +92,4 @@ class ASR(ABC):
 
     async def aclose(self) -> None:
         """Release the model."""
+        return None

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import ClassVar
 
-from models.audio import PCM
 from models.asr.base import ASR, ASRCapabilities, ASRSession, Transcript
+from models.audio import PCM
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from models.audio import PCM, pcm_to_float
 from models.asr.base import ASR, ASRCapabilities, ASRSession, Transcript, Word
+from models.audio import PCM, pcm_to_float
 from models.config import FasterWhisperSettings
 from models.errors import MissingExtraError, ModelNotFoundError, ModelRuntimeError
 

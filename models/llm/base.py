@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from models.errors import ModelRuntimeError, SchemaValidationError, SalesvoiceError
+from models.errors import ModelRuntimeError, SalesvoiceError, SchemaValidationError
 
 Role = Literal["system", "user", "assistant"]
 M = TypeVar("M", bound=BaseModel)
@@ -312,6 +312,7 @@ class LLM(ABC):
 
     async def aclose(self) -> None:
         """Release the model (threads, sockets, memory)."""
+        return None
 
 
 class SessionSlots:

@@ -35,3 +35,4 @@ class TTS(ABC):
 
     async def aclose(self) -> None:
         """Release the model."""
+        return None

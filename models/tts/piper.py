@@ -14,7 +14,7 @@ from models.config import PiperSettings
 from models.errors import MissingExtraError, ModelNotFoundError
 from models.tts.base import TTS, TTSCapabilities
 
-_DONE = object()
+_DONE: Any = object()
 
 
 class PiperTTS(TTS):
@@ -30,7 +30,9 @@ class PiperTTS(TTS):
         for path in (voice_path, config):
             if not path.is_file():
                 raise ModelNotFoundError(f"Piper voice file not found at {path}")
-        self._voice: Any = PiperVoice.load(voice_path, config_path=config, use_cuda=settings.use_cuda)
+        self._voice: Any = PiperVoice.load(
+            voice_path, config_path=config, use_cuda=settings.use_cuda
+        )
         self._config: Any = SynthesisConfig(length_scale=settings.length_scale)
         self.sample_rate = int(self._voice.config.sample_rate)
 
@@ -41,8 +43,7 @@ class PiperTTS(TTS):
         sentences = iter(self._voice.synthesize(text, self._config))
         # Each sentence is synthesised in a worker thread; closing this iterator between
         # sentences stops the rest (barge-in).
-        while (
-            chunk := await loop.run_in_executor(None, next, sentences, _DONE)
-        ) is not _DONE:
+        while (chunk := await loop.run_in_executor(None, next, sentences, _DONE)) is not _DONE:
+            assert not isinstance(chunk, type(_DONE))
             pcm = np.asarray(chunk.audio_int16_array, dtype=np.int16)
             yield AudioChunk(pcm, int(chunk.sample_rate))

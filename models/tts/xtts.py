@@ -32,13 +32,12 @@ class XTTS(TTS):
         self.settings = settings
         self._tts: Any = CoquiTTS(settings.model).to(settings.device)
 
+    def _speak(self, sentence: str) -> Any:
+        s = self.settings
+        return self._tts.tts(text=sentence, speaker_wav=s.speaker_wav, language=s.language)
+
     async def stream(self, text: str) -> AsyncIterator[AudioChunk]:
         loop = asyncio.get_running_loop()
         for sentence in filter(None, (s.strip() for s in _SENTENCE.split(text))):
-            wav = await loop.run_in_executor(
-                None,
-                lambda s=sentence: self._tts.tts(
-                    text=s, speaker_wav=self.settings.speaker_wav, language=self.settings.language
-                ),
-            )
+            wav = await loop.run_in_executor(None, self._speak, sentence)
             yield AudioChunk(float_to_pcm(np.asarray(wav, dtype=np.float32)), self.sample_rate)

@@ -1,0 +1,364 @@
+"""``salesvoice bench models``: speed, latency, load time and memory of the embedded models.
+
+A benchmark, not a test: it prints tables and returns every number it measured (JSON-ready);
+it never judges them. Each timed figure is the median of ``REPS`` repetitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jiwer
+import numpy as np
+from rich.console import Console
+from rich.status import Status
+from rich.table import Table
+
+from models import registry
+from models.asr.base import ASR
+from models.audio import HOUSE_RATE, AudioChunk
+from models.check import ModelSections
+from models.llm.base import LLM, ChatMessage, Sampling
+from models.resources import peak_rss_mb, rss_mb
+from models.tts.base import TTS
+from models.vad.base import VAD
+
+Row = dict[str, Any]
+T = TypeVar("T")
+
+REPS = 3
+FRAME = HOUSE_RATE // 50
+"""20 ms of 16 kHz audio: the frame size a live call delivers."""
+VAD_AUDIO_S = 10.0
+
+TTS_TEXTS = {
+    "short": "Hi, is this Maria?",
+    "medium": "I'm calling about the life insurance quote you requested on our website.",
+    "long": "Based on what you told me, a twenty year term policy with a five hundred thousand "
+    "dollar benefit would cost about forty dollars a month, and you can cancel at any time.",
+}
+# Keyed by the clip length each sentence roughly gives with the default voice.
+ASR_TEXTS = {
+    "1s": "Good morning.",
+    "3s": "I'm calling about your life insurance quote.",
+    "6s": "Would you have a few minutes to talk about protecting your family if something "
+    "happened to you?",
+    "10s": "Our term policies are simple: you pick the cover and the length, you pay the same "
+    "premium every month, and if you pass away during the term your family receives the "
+    "full benefit.",
+}
+SYSTEM_PROMPT = (
+    "You are Alex, a friendly and professional phone sales agent for Harbor Mutual, an "
+    "insurance company that sells term life, whole life, critical illness and income "
+    "protection policies. You are speaking with a prospect on a live phone call, so keep every "
+    "reply short: one or two sentences, plain spoken English, no lists, no markdown, no emoji. "
+    "Your goal is to understand the caller's situation, explain the product that fits it, and "
+    "book a follow-up appointment with a licensed advisor who can issue a written quote. "
+    "Always be honest: never promise a price before underwriting, never claim that a policy "
+    "covers something it does not, and never pressure the caller. If the caller says they are "
+    "not interested, thank them politely and end the call. If the caller asks to be removed "
+    "from the list, confirm that you will do so. Ask one question at a time. Useful facts: "
+    "term life cover runs for ten, twenty or thirty years and pays a lump sum if the insured "
+    "person dies during the term; premiums stay the same for the whole term; whole life cover "
+    "lasts for life and builds a cash value; critical illness cover pays a lump sum on "
+    "diagnosis of a listed illness such as cancer, heart attack or stroke; income protection "
+    "replaces up to sixty percent of salary if the insured cannot work because of illness or "
+    "injury, after a waiting period chosen by the customer. Pre-existing conditions may be "
+    "excluded in the first year. Prices depend on age, health, smoking and the amount of cover. "
+    "A healthy non-smoker aged thirty-five typically pays between twenty and forty dollars a "
+    "month for half a million dollars of twenty year term cover. Policies can be cancelled at "
+    "any time without a fee, and the first thirty days are a free look period with a full "
+    "refund. If the caller asks who you are, say that you are an automated assistant."
+)
+USER_TURNS = (
+    "Hi, who is this?",
+    "I already have some insurance through my work, why would I need more?",
+    "Okay, roughly how much would it cost for someone my age?",
+)
+LLM_SAMPLING = Sampling(temperature=0.0, max_tokens=32, seed=0)
+LLM_CONVERSATIONS = 2
+
+
+def _med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def _wer(reference: str, hypothesis: str) -> float:
+    def norm(text: str) -> str:
+        return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split())
+
+    return float(jiwer.wer(norm(reference), norm(hypothesis)))
+
+
+def _load(kind: str, build: Callable[[], T], loads: dict[str, Row]) -> T:
+    before, start = rss_mb(), time.perf_counter()
+    model = build()
+    loads[kind] = {
+        "kind": kind,
+        "load_s": time.perf_counter() - start,
+        "rss_delta_mb": rss_mb() - before,
+        "rss_before_mb": before,
+    }
+    return model
+
+
+def _used(kind: str, loads: dict[str, Row]) -> None:
+    """Record RSS growth since load: mmapped weights are only resident once they are used."""
+    loads[kind]["rss_delta_after_use_mb"] = rss_mb() - loads[kind]["rss_before_mb"]
+
+
+def _print(console: Console, title: str, rows: list[Row], cols: dict[str, str]) -> None:
+    table = Table(title=title)
+    for key in cols:
+        table.add_column(key, justify="left" if cols[key] == "" else "right")
+    for r in rows:
+        table.add_row(*(format(r[k], f) for k, f in cols.items()))
+    console.print(table)
+
+
+async def _bench_tts(tts: TTS, status: Status) -> list[Row]:
+    rows: list[Row] = []
+    for label, text in TTS_TEXTS.items():
+        firsts: list[float] = []
+        rtfs: list[float] = []
+        audio_s = 0.0
+        for rep in range(REPS):
+            status.update(f"TTS: {label} sentence, rep {rep + 1}/{REPS}")
+            start = time.perf_counter()
+            first: float | None = None
+            audio_s = 0.0
+            async for chunk in tts.stream(text):
+                first = time.perf_counter() - start if first is None else first
+                audio_s += chunk.duration_s
+            total = time.perf_counter() - start
+            firsts.append(total if first is None else first)
+            rtfs.append(total / max(audio_s, 1e-9))
+        rows.append(
+            {
+                "text": label,
+                "words": len(text.split()),
+                "audio_s": audio_s,
+                "first_chunk_s": _med(firsts),
+                "rtf": _med(rtfs),
+            }
+        )
+    return rows
+
+
+async def _bench_asr(asr: ASR, clips: dict[str, AudioChunk], status: Status) -> list[Row]:
+    rows: list[Row] = []
+    for label, clip in clips.items():
+        batch: list[float] = []
+        pushes: list[float] = []
+        finals: list[float] = []
+        text = streamed = ""
+        for rep in range(REPS):
+            status.update(f"ASR: {label} clip, rep {rep + 1}/{REPS}")
+            start = time.perf_counter()
+            text = (await asr.transcribe(clip.pcm)).text
+            batch.append(time.perf_counter() - start)
+            async with asr.session() as session:
+                start = time.perf_counter()
+                for i in range(0, len(clip.pcm), FRAME):
+                    session.push(clip.pcm[i : i + FRAME])
+                    # Yield as a live feed would, so background decodes can start; finalize
+                    # then waits for the one in flight (a worst case for end-of-turn latency).
+                    await asyncio.sleep(0)
+                pushed = time.perf_counter()
+                streamed = (await session.finalize()).text
+                finals.append(time.perf_counter() - pushed)
+                pushes.append(pushed - start)
+        rows.append(
+            {
+                "clip": label,
+                "audio_s": clip.duration_s,
+                "transcribe_s": _med(batch),
+                "rtf": _med(batch) / clip.duration_s,
+                "stream_push_s": _med(pushes),
+                "stream_finalize_s": _med(finals),
+                "wer": _wer(ASR_TEXTS[label], text),
+                "stream_wer": _wer(ASR_TEXTS[label], streamed),
+                "text": text,
+            }
+        )
+    return rows
+
+
+def _bench_vad(vad: VAD, speech: AudioChunk) -> Row:
+    total = int(VAD_AUDIO_S * HOUSE_RATE)
+    silence = np.zeros(max(total - len(speech.pcm), 0), dtype=np.int16)
+    pcm = np.concatenate([speech.pcm[:total], silence])
+    times: list[float] = []
+    probs: list[float] = []
+    window_s = 0.0
+    for _ in range(REPS):
+        stream = vad.stream()
+        window_s = stream.window_s
+        probs = []
+        start = time.perf_counter()
+        for i in range(0, len(pcm), FRAME):
+            probs.extend(stream.push(pcm[i : i + FRAME]))
+        times.append(time.perf_counter() - start)
+    per_window = _med(times) / max(len(probs), 1)
+    return {
+        "audio_s": len(pcm) / HOUSE_RATE,
+        "speech_s": min(speech.duration_s, VAD_AUDIO_S),
+        "window_ms": 1000 * window_s,
+        "windows": len(probs),
+        "speech_windows": sum(p >= 0.5 for p in probs),
+        "us_per_window": 1e6 * per_window,
+        "windows_per_s": 1 / per_window,
+        "rtf": per_window / window_s,
+    }
+
+
+async def _bench_llm(llm: LLM, status: Status) -> Row:
+    turns: list[Row] = []
+    for conv in range(LLM_CONVERSATIONS):
+        session = f"bench-{conv}"
+        # A distinct opening per conversation, so no slot holds a cached copy of its prompt.
+        messages = [ChatMessage("system", f"Call reference {conv + 1}. {SYSTEM_PROMPT}")]
+        for turn, user in enumerate(USER_TURNS):
+            status.update(f"LLM: conversation {conv + 1}/{LLM_CONVERSATIONS}, turn {turn + 1}")
+            messages.append(ChatMessage("user", user))
+            c = await llm.complete(messages, LLM_SAMPLING, session=session)
+            messages.append(ChatMessage("assistant", c.text))
+            turns.append(
+                {
+                    "conversation": conv + 1,
+                    "turn": turn + 1,
+                    "cache": "cold" if turn == 0 else "warm",
+                    "prompt_tokens": c.usage.prompt_tokens,
+                    "cached_tokens": c.usage.cached_tokens,
+                    "completion_tokens": c.usage.completion_tokens,
+                    "ttft_s": c.timings.ttft_s,
+                    "decode_tok_s": c.timings.decode_tokens_per_s,
+                    "total_s": c.timings.total_s,
+                    "text": c.text,
+                }
+            )
+
+    def ttft(cache: str) -> float:
+        return _med([t["ttft_s"] for t in turns if t["cache"] == cache])
+
+    summary = {
+        "cold_ttft_s": ttft("cold"),
+        "warm_ttft_s": ttft("warm"),
+        "decode_tok_s": _med([t["decode_tok_s"] for t in turns]),
+    }
+    return {"turns": turns, "summary": summary}
+
+
+async def run_models_bench(settings: ModelSections, console: Console) -> dict[str, Any]:
+    """Load each configured model, measure it, print tables; return every measurement."""
+    loads: dict[str, Row] = {}
+    cache = settings.cache_dir
+    with console.status("TTS: loading...") as status:
+        tts = _load("tts", lambda: registry.build_tts(settings.tts, cache), loads)
+        tts_rows = await _bench_tts(tts, status)
+        status.update("TTS: synthesizing ASR clips...")
+        clips = {k: (await tts.synthesize(t)).to_rate(HOUSE_RATE) for k, t in ASR_TEXTS.items()}
+        _used("tts", loads)
+        await tts.aclose()
+        _print(
+            console,
+            "TTS (median of reps)",
+            tts_rows,
+            {"text": "", "words": "d", "audio_s": ".2f", "first_chunk_s": ".3f", "rtf": ".3f"},
+        )
+
+        status.update("ASR: loading...")
+        asr = _load("asr", lambda: registry.build_asr(settings.asr, cache), loads)
+        asr_rows = await _bench_asr(asr, clips, status)
+        _used("asr", loads)
+        await asr.aclose()
+        _print(
+            console,
+            "ASR (median of reps; stream = 20 ms frames pushed at full speed)",
+            asr_rows,
+            {
+                "clip": "",
+                "audio_s": ".2f",
+                "transcribe_s": ".3f",
+                "rtf": ".3f",
+                "stream_push_s": ".3f",
+                "stream_finalize_s": ".3f",
+                "wer": ".2f",
+                "stream_wer": ".2f",
+                "text": "",
+            },
+        )
+
+        status.update("VAD: loading and running...")
+        vad = _load("vad", lambda: registry.build_vad(settings.vad, cache), loads)
+        vad_row = _bench_vad(vad, clips["6s"])
+        _used("vad", loads)
+        _print(
+            console,
+            "VAD (speech clip + silence)",
+            [vad_row],
+            {
+                "audio_s": ".1f",
+                "speech_s": ".1f",
+                "window_ms": ".0f",
+                "windows": "d",
+                "speech_windows": "d",
+                "us_per_window": ".1f",
+                "windows_per_s": ".0f",
+                "rtf": ".4f",
+            },
+        )
+
+        status.update("LLM: loading...")
+        llm = _load("llm", lambda: registry.build_llm(settings.llm, cache), loads)
+        llm_result = await _bench_llm(llm, status)
+        _used("llm", loads)
+        await llm.aclose()
+        _print(
+            console,
+            "LLM (turn 1 cold, later turns reuse the session's cached prefix)",
+            llm_result["turns"],
+            {
+                "conversation": "d",
+                "turn": "d",
+                "cache": "",
+                "prompt_tokens": "d",
+                "cached_tokens": "d",
+                "completion_tokens": "d",
+                "ttft_s": ".3f",
+                "decode_tok_s": ".1f",
+                "total_s": ".2f",
+            },
+        )
+        console.print(
+            "LLM medians: " + ", ".join(f"{k} {v:.3f}" for k, v in llm_result["summary"].items())
+        )
+
+    load_rows = list(loads.values())
+    _print(
+        console,
+        "Load time and memory (RSS MiB)",
+        load_rows,
+        {"kind": "", "load_s": ".2f", "rss_delta_mb": ".0f", "rss_delta_after_use_mb": ".0f"},
+    )
+    peak = peak_rss_mb()
+    console.print(f"peak RSS {peak:.0f} MiB on {os.cpu_count()} CPU(s)")
+    return {
+        "reps": REPS,
+        "cpu_count": os.cpu_count(),
+        "config": {
+            k: getattr(settings, k).model_dump(mode="json") for k in ("llm", "asr", "tts", "vad")
+        },
+        "load": loads,
+        "tts": tts_rows,
+        "asr": asr_rows,
+        "vad": vad_row,
+        "llm": llm_result,
+        "peak_rss_mb": peak,
+    }
