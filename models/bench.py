@@ -83,6 +83,7 @@ USER_TURNS = (
 )
 LLM_SAMPLING = Sampling(temperature=0.0, max_tokens=32, seed=0)
 LLM_CONVERSATIONS = 2
+KINDS = ("tts", "asr", "vad", "llm")
 
 
 def _med(xs: list[float]) -> float:
@@ -113,12 +114,19 @@ def _used(kind: str, loads: dict[str, Row]) -> None:
     loads[kind]["rss_delta_after_use_mb"] = rss_mb() - loads[kind]["rss_before_mb"]
 
 
-def _print(console: Console, title: str, rows: list[Row], cols: dict[str, str]) -> None:
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3f}"
+    return str(v)
+
+
+def _print(console: Console, title: str, rows: list[Row], hide: tuple[str, ...] = ()) -> None:
     table = Table(title=title)
-    for key in cols:
-        table.add_column(key, justify="left" if cols[key] == "" else "right")
+    keys = [k for k in rows[0] if k not in hide]
+    for k in keys:
+        table.add_column(k, justify="right" if isinstance(rows[0][k], float) else "left")
     for r in rows:
-        table.add_row(*(format(r[k], f) for k, f in cols.items()))
+        table.add_row(*(_cell(r[k]) for k in keys))
     console.print(table)
 
 
@@ -266,95 +274,37 @@ async def run_models_bench(settings: ModelSections, console: Console) -> dict[st
         clips = {k: (await tts.synthesize(t)).to_rate(HOUSE_RATE) for k, t in ASR_TEXTS.items()}
         _used("tts", loads)
         await tts.aclose()
-        _print(
-            console,
-            "TTS (median of reps)",
-            tts_rows,
-            {"text": "", "words": "d", "audio_s": ".2f", "first_chunk_s": ".3f", "rtf": ".3f"},
-        )
+        _print(console, f"TTS {tts.name} (median of {REPS})", tts_rows)
 
         status.update("ASR: loading...")
         asr = _load("asr", lambda: registry.build_asr(settings.asr, cache), loads)
         asr_rows = await _bench_asr(asr, clips, status)
         _used("asr", loads)
         await asr.aclose()
-        _print(
-            console,
-            "ASR (median of reps; stream = 20 ms frames pushed at full speed)",
-            asr_rows,
-            {
-                "clip": "",
-                "audio_s": ".2f",
-                "transcribe_s": ".3f",
-                "rtf": ".3f",
-                "stream_push_s": ".3f",
-                "stream_finalize_s": ".3f",
-                "wer": ".2f",
-                "stream_wer": ".2f",
-                "text": "",
-            },
-        )
+        _print(console, f"ASR {asr.name} (median of {REPS}; stream: 20 ms frames)", asr_rows)
 
         status.update("VAD: loading and running...")
         vad = _load("vad", lambda: registry.build_vad(settings.vad, cache), loads)
         vad_row = _bench_vad(vad, clips["6s"])
         _used("vad", loads)
-        _print(
-            console,
-            "VAD (speech clip + silence)",
-            [vad_row],
-            {
-                "audio_s": ".1f",
-                "speech_s": ".1f",
-                "window_ms": ".0f",
-                "windows": "d",
-                "speech_windows": "d",
-                "us_per_window": ".1f",
-                "windows_per_s": ".0f",
-                "rtf": ".4f",
-            },
-        )
+        _print(console, f"VAD {vad.name} (speech clip, then silence)", [vad_row])
 
         status.update("LLM: loading...")
         llm = _load("llm", lambda: registry.build_llm(settings.llm, cache), loads)
         llm_result = await _bench_llm(llm, status)
         _used("llm", loads)
         await llm.aclose()
-        _print(
-            console,
-            "LLM (turn 1 cold, later turns reuse the session's cached prefix)",
-            llm_result["turns"],
-            {
-                "conversation": "d",
-                "turn": "d",
-                "cache": "",
-                "prompt_tokens": "d",
-                "cached_tokens": "d",
-                "completion_tokens": "d",
-                "ttft_s": ".3f",
-                "decode_tok_s": ".1f",
-                "total_s": ".2f",
-            },
-        )
-        console.print(
-            "LLM medians: " + ", ".join(f"{k} {v:.3f}" for k, v in llm_result["summary"].items())
-        )
+        title = f"LLM {llm.name} (turn 1 cold; later turns reuse the session's cached prefix)"
+        _print(console, title, llm_result["turns"], hide=("text",))
+        _print(console, "LLM medians", [llm_result["summary"]])
 
-    load_rows = list(loads.values())
-    _print(
-        console,
-        "Load time and memory (RSS MiB)",
-        load_rows,
-        {"kind": "", "load_s": ".2f", "rss_delta_mb": ".0f", "rss_delta_after_use_mb": ".0f"},
-    )
+    _print(console, "Load time and resident memory (MiB)", list(loads.values()))
     peak = peak_rss_mb()
     console.print(f"peak RSS {peak:.0f} MiB on {os.cpu_count()} CPU(s)")
     return {
         "reps": REPS,
         "cpu_count": os.cpu_count(),
-        "config": {
-            k: getattr(settings, k).model_dump(mode="json") for k in ("llm", "asr", "tts", "vad")
-        },
+        "config": {k: getattr(settings, k).model_dump(mode="json") for k in KINDS},
         "load": loads,
         "tts": tts_rows,
         "asr": asr_rows,

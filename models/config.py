@@ -20,7 +20,7 @@ from models.errors import ConfigError
 class StrictModel(BaseModel):
     """Base for settings: immutable, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 def default_cache_dir() -> Path:
@@ -231,3 +231,34 @@ def load_settings(
             else:
                 problems.append(f"setting {key!r} (from {where}): {err['msg']}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_toml(settings: BaseModel, prefix: str = "") -> str:
+    """Settings as commented TOML (None values shown as comments, since TOML has no null)."""
+    lines: list[str] = []
+    tables: list[tuple[str, BaseModel]] = []
+    for name, info in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, BaseModel):
+            tables.append((f"{prefix}{name}", value))
+            continue
+        if info.description:
+            lines.extend(f"# {line}" for line in info.description.splitlines())
+        if value is None:
+            lines.append(f"# {name} = (unset)")
+        else:
+            lines.append(f"{name} = {_toml_value(value)}")
+    for table, value in tables:
+        lines.append(f"\n[{table}]")
+        lines.append(to_toml(value, f"{table}."))
+    return "\n".join(lines).strip("\n")

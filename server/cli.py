@@ -95,6 +95,13 @@ def cmd_models_serve_llm(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_config_show(args: argparse.Namespace, console: Console) -> int:
+    from models.config import to_toml
+
+    print(to_toml(_load_settings(args)))
+    return 0
+
+
 def cmd_bench_models(args: argparse.Namespace, console: Console) -> int:
     from models.bench import run_models_bench
 
@@ -142,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=8088)
     serve.set_defaults(func=cmd_models_serve_llm)
+
+    config = sub.add_parser("config", help="settings")
+    csub = config.add_subparsers(dest="config_command", required=True)
+    show = csub.add_parser(
+        "show",
+        help="print the effective settings as TOML (file + environment overrides)",
+        description="example: SALESVOICE_LLM__BACKEND=openai salesvoice config show",
+    )
+    show.set_defaults(func=cmd_config_show)
 
     bench = sub.add_parser("bench", help="benchmarks: print tables, write JSON (not tests)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)

@@ -267,17 +267,26 @@ def test_sse_final_choice_carries_finish_reason() -> None:
 
 
 def test_sse_usage_only_chunk_reports_usage_with_cached_tokens() -> None:
-    line = sse({
-        "choices": [],
-        "usage": {"prompt_tokens": 40, "completion_tokens": 9,
-                  "prompt_tokens_details": {"cached_tokens": 32}},
-    })
+    line = sse(
+        {
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 40,
+                "completion_tokens": 9,
+                "prompt_tokens_details": {"cached_tokens": 32},
+            },
+        }
+    )
     assert _parse_sse(line) == RawChunk(usage=Usage(40, 9, 32))
 
 
 def test_sse_usage_without_details_has_zero_cached_tokens() -> None:
-    line = sse({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 1,
-                                         "prompt_tokens_details": None}})
+    line = sse(
+        {
+            "choices": [],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 1, "prompt_tokens_details": None},
+        }
+    )
     assert _parse_sse(line) == RawChunk(usage=Usage(4, 1, 0))
 
 
@@ -298,5 +307,5 @@ def test_sse_malformed_json_raises_model_runtime_error() -> None:
 
 
 def test_sse_error_payload_raises_model_runtime_error() -> None:
-    with pytest.raises(ModelRuntimeError, match="server error: .*context length"):
+    with pytest.raises(ModelRuntimeError, match=r"server error: .*context length"):
         _parse_sse(sse({"error": {"message": "context length exceeded", "code": 400}}))

@@ -233,8 +233,9 @@ def test_resolve_verifies_files_and_returns_the_entry_path(site: Path, tmp_path:
         entry="fake_weights/voice.onnx",
     )
     assert resolve(weight, tmp_path / "cache") == site / "fake_weights" / "voice.onnx"
-    assert _Stamps(tmp_path / "cache").known_good(site / "fake_weights" / "voice.onnx.json",
-                                                  sha(b"{}"))
+    assert _Stamps(tmp_path / "cache").known_good(
+        site / "fake_weights" / "voice.onnx.json", sha(b"{}")
+    )
 
 
 def test_resolve_rejects_an_altered_packaged_file(site: Path, tmp_path: Path) -> None:
@@ -268,8 +269,15 @@ def test_resolve_joins_parts_once_into_the_cache(site: Path, tmp_path: Path) -> 
 
 def test_resolve_rejects_parts_whose_join_has_the_wrong_sha(site: Path, tmp_path: Path) -> None:
     files = (installed_file(site, "part1", b"hello "), installed_file(site, "part2", b"world"))
-    weight = PackagedWeight("unit-joined", "llm", "t", files, "none", "unit-joined.gguf",
-                            joined_sha256=sha(b"world hello"))
+    weight = PackagedWeight(
+        "unit-joined",
+        "llm",
+        "t",
+        files,
+        "none",
+        "unit-joined.gguf",
+        joined_sha256=sha(b"world hello"),
+    )
     with pytest.raises(IntegrityError, match="joined unit-joined"):
         resolve(weight, tmp_path / "cache")
     assert not (tmp_path / "cache" / "models" / "unit-joined.gguf").exists()

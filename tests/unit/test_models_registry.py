@@ -1,0 +1,56 @@
+"""The registry: optional extras fail with errors that name the extra to install."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from models.config import LLMSettings, TTSSettings, VADSettings
+from models.errors import MissingExtraError, ModelNotFoundError
+from models.registry import build_llm, build_tts, build_vad
+from models.tts.cli_engines import EspeakTTS
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")
+def test_vllm_backend_without_vllm_names_the_gpu_extra(tmp_path: Path) -> None:
+    with pytest.raises(MissingExtraError) as info:
+        build_llm(LLMSettings(backend="vllm"), tmp_path)
+    assert info.value.extra == "gpu"
+    assert "pip install 'salesvoice[gpu]'" in str(info.value)
+    assert "'vllm'" in str(info.value)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is not None
+    and importlib.util.find_spec("torch") is not None,
+    reason="transformers and torch are installed",
+)
+def test_transformers_backend_without_transformers_names_the_train_extra(tmp_path: Path) -> None:
+    with pytest.raises(MissingExtraError) as info:
+        build_llm(LLMSettings(backend="transformers"), tmp_path)
+    assert info.value.extra == "train"
+    assert "pip install 'salesvoice[train]'" in str(info.value)
+
+
+def test_missing_extra_error_is_an_import_error() -> None:
+    assert issubclass(MissingExtraError, ImportError)
+
+
+def test_build_tts_with_espeak_backend_returns_espeak(tmp_path: Path) -> None:
+    tts = build_tts(TTSSettings(backend="espeak-ng"), tmp_path)
+    assert isinstance(tts, EspeakTTS)
+    assert tts.sample_rate == 22050
+
+
+def test_build_vad_with_unknown_plain_model_name_is_model_not_found(tmp_path: Path) -> None:
+    settings = VADSettings.model_validate({"silero": {"model": "no-such-vad"}})
+    with pytest.raises(ModelNotFoundError, match=r"'no-such-vad'.*salesvoice models list"):
+        build_vad(settings, tmp_path)
+
+
+def test_build_llm_with_missing_gguf_path_is_model_not_found(tmp_path: Path) -> None:
+    settings = LLMSettings.model_validate({"llamacpp": {"model": str(tmp_path / "missing.gguf")}})
+    with pytest.raises(ModelNotFoundError, match=r"missing\.gguf"):
+        build_llm(settings, tmp_path)
