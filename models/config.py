@@ -163,10 +163,14 @@ _RESERVED_ENV = {"SALESVOICE_CONFIG"}
 
 
 def _parse_env_value(raw: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+    """Arrays and inline tables are parsed as TOML; scalars stay strings, which pydantic
+    converts to the field's type (so a model named "7" stays the string "7")."""
+    if raw.lstrip().startswith(("[", "{")):
+        try:
+            return tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            return raw
+    return raw
 
 
 def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -214,6 +218,8 @@ def load_settings(
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         source = str(path)
@@ -225,7 +231,9 @@ def load_settings(
         problems = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
-            where = f"environment variable {origin[key]}" if key in origin else source
+            # The variable that set this key, or one that set a table containing it.
+            owners = [k for k in origin if key == k or key.startswith(k + ".")]
+            where = f"environment variable {origin[max(owners, key=len)]}" if owners else source
             if err["type"] == "extra_forbidden":
                 problems.append(f"unknown setting {key!r} (from {where})")
             else:

@@ -174,7 +174,7 @@ class LLMStream:
             except TimeoutError:
                 await self.aclose()
                 raise ModelRuntimeError(
-                    f"{self._backend}: generation exceeded {self._deadline - self._start:.0f} s"
+                    f"{self._backend}: generation exceeded {self._deadline - self._start:.2f} s"
                 ) from None
             except SalesvoiceError:
                 raise

@@ -29,9 +29,11 @@ class TTS(ABC):
 
     async def synthesize(self, text: str) -> AudioChunk:
         """All audio of ``text`` as one chunk."""
-        parts = [c.pcm async for c in self.stream(text)]
-        pcm = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
-        return AudioChunk(pcm, self.sample_rate)
+        chunks = [c async for c in self.stream(text)]
+        if not chunks:
+            return AudioChunk(np.zeros(0, dtype=np.int16), self.sample_rate)
+        rate = chunks[0].sample_rate
+        return AudioChunk(np.concatenate([c.to_rate(rate).pcm for c in chunks]), rate)
 
     async def aclose(self) -> None:
         """Release the model."""

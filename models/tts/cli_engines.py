@@ -33,6 +33,8 @@ def parse_wav(data: bytes) -> AudioChunk:
             if channels != 1 or bits != 16:
                 raise ModelRuntimeError(f"expected 16-bit mono WAV, got {channels} ch {bits} bit")
         elif tag == b"data":
+            if not rate:
+                raise ModelRuntimeError("WAV stream has its data before its format chunk")
             body = data[pos + 8 :]
             body = body[: len(body) - len(body) % 2]
             return AudioChunk(np.frombuffer(body, dtype="<i2").astype(np.int16), rate)
