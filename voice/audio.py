@@ -28,7 +28,7 @@ def ulaw_encode(pcm: PCM) -> bytes:
     exponent = np.clip(exponent, 0, 7)
     mantissa = (mag >> (exponent + 3)) & 0x0F
     byte = ~(sign | (exponent << 4) | mantissa) & 0xFF
-    return byte.astype(np.uint8).tobytes()
+    return bytes(byte.astype(np.uint8))
 
 
 def _ulaw_table() -> NDArray[np.int16]:
