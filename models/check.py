@@ -81,6 +81,7 @@ async def run_check(settings: ModelSections, kinds: tuple[str, ...]) -> list[Che
                 clip = audio.to_rate(HOUSE_RATE)
                 speed = f"RTF {took / max(audio.duration_s, 1e-9):.3f}"
                 detail = f"{audio.duration_s:.2f} s of audio at {audio.sample_rate} Hz"
+                used = rss_mb() - before
                 await tts.aclose()
             elif kind == "asr":
                 asr = registry.build_asr(settings.asr, settings.cache_dir)
@@ -90,6 +91,7 @@ async def run_check(settings: ModelSections, kinds: tuple[str, ...]) -> list[Che
                 took = time.monotonic() - t
                 speed = f"RTF {took / max(clip.duration_s, 1e-9):.3f}"
                 detail = repr(tr.text)
+                used = rss_mb() - before
                 await asr.aclose()
             elif kind == "vad":
                 vad = registry.build_vad(settings.vad, settings.cache_dir)
@@ -101,6 +103,7 @@ async def run_check(settings: ModelSections, kinds: tuple[str, ...]) -> list[Che
                 speed = f"{1000 * took / max(len(probs), 1):.2f} ms/window"
                 speech = sum(p >= 0.5 for p in probs)
                 detail = f"{speech}/{len(probs)} windows speech"
+                used = rss_mb() - before
             else:
                 llm = registry.build_llm(settings.llm, settings.cache_dir)
                 load = time.monotonic() - start
@@ -110,9 +113,10 @@ async def run_check(settings: ModelSections, kinds: tuple[str, ...]) -> list[Che
                 )
                 speed = f"TTFT {c.timings.ttft_s:.2f} s, {c.timings.decode_tokens_per_s:.1f} tok/s"
                 detail = repr(c.text[:60])
+                used = rss_mb() - before
                 await llm.aclose()
             rows.append(
-                CheckRow(kind, backend, model, True, load, rss_mb() - before, speed, detail)
+                CheckRow(kind, backend, model, True, load, used, speed, detail)
             )
         except Exception as exc:  # reported in the table; the command exits non-zero
             rows.append(

@@ -54,6 +54,10 @@ class ASRSession(ABC):
     def partial(self) -> Transcript | None:
         """The latest hypothesis decoded so far (None before the first decode)."""
 
+    def prefetch(self) -> None:
+        """The speaker paused: decode what has arrived now, so ``finalize`` can reuse it."""
+        return None
+
     @abstractmethod
     async def finalize(self) -> Transcript:
         """Final transcript of everything pushed; the session accepts no more audio."""

@@ -96,6 +96,7 @@ class FasterWhisperSession(ASRSession):
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._step = int(asr.settings.step_s * self.sample_rate)
+        self._wanted = False  # prefetch() asked for a decode as soon as possible
 
     # -- feeding ----------------------------------------------------------------------
     def push(self, pcm: PCM) -> None:
@@ -109,8 +110,15 @@ class FasterWhisperSession(ASRSession):
     def partial(self) -> Transcript | None:
         return self._latest
 
+    def prefetch(self) -> None:
+        self._wanted = True
+        self._maybe_decode()
+
     def _maybe_decode(self) -> None:
-        if self._task is None and self._total - self._decoded_upto >= self._step:
+        if self._task is not None or self._total == self._decoded_upto:
+            return
+        if self._wanted or self._total - self._decoded_upto >= self._step:
+            self._wanted = False
             self._task = self._loop.create_task(self._decode_now())
 
     def _window(self) -> tuple[np.ndarray[Any, np.dtype[np.float32]], int]:

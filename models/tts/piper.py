@@ -14,8 +14,6 @@ from models.config import PiperSettings
 from models.errors import MissingExtraError, ModelNotFoundError
 from models.tts.base import TTS, TTSCapabilities
 
-_DONE: Any = object()
-
 
 class PiperTTS(TTS):
     name = "piper"
@@ -43,7 +41,6 @@ class PiperTTS(TTS):
         sentences = iter(self._voice.synthesize(text, self._config))
         # Each sentence is synthesised in a worker thread; closing this iterator between
         # sentences stops the rest (barge-in).
-        while (chunk := await loop.run_in_executor(None, next, sentences, _DONE)) is not _DONE:
-            assert not isinstance(chunk, type(_DONE))
+        while (chunk := await loop.run_in_executor(None, next, sentences, None)) is not None:
             pcm = np.asarray(chunk.audio_int16_array, dtype=np.int16)
             yield AudioChunk(pcm, int(chunk.sample_rate))

@@ -1,0 +1,257 @@
+"""VoicePipeline with fakes on a virtual clock: exact, deterministic timing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from models.asr import FakeASR
+from models.audio import HOUSE_RATE, PCM
+from models.llm import FakeLLM, FakeReply
+from models.tts import FakeTTS
+from models.vad import FakeVAD
+from voice.audio import FRAME_SAMPLES
+from voice.bargein import BargeInConfig
+from voice.clock import VirtualClock
+from voice.events import (
+    AgentAudio,
+    Backchannel,
+    Interrupted,
+    PipelineEvent,
+    TurnCompleted,
+    UserTranscript,
+)
+from voice.greeting import GreetingCache
+from voice.pipeline import PipelineConfig, VoicePipeline
+from voice.responder import LLMResponder
+from voice.turns import TurnConfig
+
+FRAME_S = FRAME_SAMPLES / HOUSE_RATE
+SPEECH = (np.sin(2 * np.pi * 220 * np.arange(FRAME_SAMPLES) / HOUSE_RATE) * 8000).astype(np.int16)
+SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+
+@dataclass
+class Call:
+    clock: VirtualClock
+    pipeline: VoicePipeline
+    llm: FakeLLM
+    tts: FakeTTS
+    responder: LLMResponder
+    events: list[tuple[float, PipelineEvent]] = field(default_factory=list)
+    collector: asyncio.Task[None] | None = None
+
+    async def feed(self, frame: PCM, seconds: float) -> None:
+        for _ in range(round(seconds / FRAME_S)):
+            self.pipeline.push_audio(frame)
+            await self.clock.advance(FRAME_S)
+
+    def of(self, kind: type) -> list:  # type: ignore[type-arg]
+        return [e for _, e in self.events if isinstance(e, kind)]
+
+    def index(self, kind: type) -> int:
+        return next(i for i, (_, e) in enumerate(self.events) if isinstance(e, kind))
+
+    async def close(self) -> None:
+        await self.pipeline.aclose()
+        assert self.collector is not None
+        await self.collector
+
+
+async def make_call(
+    replies: Sequence[FakeReply],
+    user_texts: Sequence[str],
+    *,
+    greeting: str = "",
+    turn: TurnConfig | None = None,
+    barge_in: BargeInConfig | None = None,
+    asr_delay: float = 0.1,
+    greetings: GreetingCache | None = None,
+) -> Call:
+    clock = VirtualClock()
+    llm = FakeLLM(replies, sleep=clock.sleep)
+    tts = FakeTTS(sleep=clock.sleep, first_chunk_s=0.05, seconds_per_word=0.25, chunk_s=0.1)
+    responder = LLMResponder(llm, "You sell insurance.", greeting, session="test")
+    config = PipelineConfig(
+        turn=turn or TurnConfig(hangover_s=0.5, early_hangover_s=0.5),
+        barge_in=barge_in or BargeInConfig(),
+    )
+    pipeline = VoicePipeline(
+        vad=FakeVAD(window_samples=FRAME_SAMPLES),
+        asr=FakeASR(user_texts, final_delay_s=asr_delay, sleep=clock.sleep),
+        tts=tts,
+        responder=responder,
+        config=config,
+        clock=clock,
+        greetings=greetings,
+    )
+    call = Call(clock, pipeline, llm, tts, responder)
+
+    async def collect(events: AsyncIterator[PipelineEvent]) -> None:
+        async for e in events:
+            call.events.append((clock.now(), e))
+
+    call.collector = asyncio.create_task(collect(pipeline.events()))
+    start = asyncio.create_task(pipeline.start())
+    while not start.done():  # synthesizing the greeting takes (virtual) time
+        await clock.advance(FRAME_S)
+    await start
+    return call
+
+
+async def test_turn_ends_exactly_one_hangover_after_speech_stops() -> None:
+    call = await make_call([FakeReply("Sure.")], ["I want life insurance"])
+    await call.feed(SPEECH, 1.0)
+    await call.feed(SILENCE, 2.0)
+    (done,) = call.of(TurnCompleted)
+    t = done.timings
+    assert t.turn_decided - t.speech_end == pytest.approx(0.5, abs=1e-6)
+    assert t.end_reason == "hangover"
+    await call.close()
+
+
+async def test_voice_to_voice_latency_is_the_sum_of_the_stages() -> None:
+    # hang-over 0.5 + ASR final 0.1 + LLM first token 0.3 + rest of the first clause
+    # (6 more tokens at 20/s = 0.3: "Sure," is too short, and "that." is a boundary
+    # once the next token shows it is not "3.5") + TTS first chunk 0.05 = 1.25 s
+    reply = FakeReply("Sure, I can help with that. It is cheap.", ttft_s=0.3, tokens_per_s=20)
+    call = await make_call([reply], ["I want life insurance"])
+    await call.feed(SPEECH, 1.0)
+    await call.feed(SILENCE, 4.0)
+    (done,) = call.of(TurnCompleted)
+    t = done.timings
+    stages = [
+        t.speech_end, t.turn_decided, t.asr_final, t.llm_first_token,
+        t.first_clause_ready, t.tts_first_audio, t.first_audio_out,
+    ]
+    assert all(s is not None for s in stages)
+    assert stages == sorted(stages)  # type: ignore[type-var]
+    assert t.asr_final - t.turn_decided == pytest.approx(0.1, abs=1e-6)
+    assert t.voice_to_voice_s == pytest.approx(1.25, abs=FRAME_S + 1e-6)
+    assert done.agent_text == "Sure, I can help with that. It is cheap."
+    assert not done.interrupted
+    await call.close()
+
+
+async def test_only_the_caller_text_and_played_reply_enter_history() -> None:
+    call = await make_call([FakeReply("Happy to help.")], ["Tell me about cover"])
+    await call.feed(SPEECH, 0.8)
+    await call.feed(SILENCE, 3.0)
+    roles = [(m.role, m.content) for m in call.responder.history[1:]]
+    assert roles == [("user", "Tell me about cover"), ("assistant", "Happy to help.")]
+    finals = [e.text for e in call.of(UserTranscript) if e.final]
+    assert finals == ["Tell me about cover"]
+    await call.close()
+
+
+LONG = (
+    "Term life insurance pays your family a fixed sum if you die during the term. "
+    "It is usually the cheapest kind of life cover. Premiums stay the same for the "
+    "whole term, and you can choose ten, twenty or thirty years of cover."
+)
+
+
+async def test_barge_in_stops_playback_within_one_frame_and_truncates_history() -> None:
+    call = await make_call(
+        [FakeReply(LONG, ttft_s=0.2, tokens_per_s=50), FakeReply("Of course.")],
+        ["What is term life", "wait wait I have a question", "ok"],
+    )
+    await call.feed(SPEECH, 0.8)
+    await call.feed(SILENCE, 2.5)  # the agent is talking by now
+    assert call.of(AgentAudio)
+    await call.feed(SPEECH, 1.0)  # caller talks over the agent
+    (stop,) = call.of(Interrupted)
+    i = call.index(Interrupted)
+    t_stop = call.events[i][0]
+    late = [t for t, e in call.events[i:] if isinstance(e, AgentAudio) and t <= t_stop + 0.5]
+    assert late == []  # no agent frame after the decision (until a new reply)
+    first = call.of(TurnCompleted)[0]
+    assert first.interrupted
+    assert first.agent_text == stop.played_text
+    assert 0 < len(first.agent_text) < len(LONG)
+    assert LONG.startswith(first.agent_text)
+    assert call.responder.history[2].content == first.agent_text + " —"
+    await call.feed(SILENCE, 3.0)  # the interruption is answered as a new turn
+    second = call.of(TurnCompleted)[1]
+    assert second.user_text == "wait wait I have a question"
+    assert second.agent_text == "Of course."
+    await call.close()
+
+
+async def test_backchannel_does_not_interrupt_the_agent() -> None:
+    call = await make_call(
+        [FakeReply(LONG, ttft_s=0.2, tokens_per_s=50)],
+        ["What is term life", "uh-huh"],
+        barge_in=BargeInConfig(min_speech_s=0.2, backchannel_max_s=0.7),
+    )
+    await call.feed(SPEECH, 0.8)
+    await call.feed(SILENCE, 2.5)
+    await call.feed(SPEECH, 0.4)  # "uh-huh"
+    await call.feed(SILENCE, 20.0)
+    assert call.of(Interrupted) == []
+    assert [b.text for b in call.of(Backchannel)] == ["uh-huh"]
+    (done,) = call.of(TurnCompleted)
+    assert not done.interrupted and done.agent_text == LONG
+    assert len(call.llm.requests) == 1  # no reply to the backchannel
+    await call.close()
+
+
+async def test_greeting_plays_first_and_is_synthesized_once_per_program() -> None:
+    cache = GreetingCache()
+    text = "Hello, this is Ava, an AI assistant from Acme Insurance."
+    first = await make_call([], ["x"], greeting=text, greetings=cache)
+    await first.feed(SILENCE, 5.0)
+    (done,) = first.of(TurnCompleted)
+    assert done.turn == 0 and done.agent_text == text
+    assert first.responder.history[1].content == text
+    calls_after_first = len(first.tts.texts)
+    await first.close()
+    second = await make_call([], ["x"], greeting=text, greetings=cache)
+    await second.feed(SILENCE, 0.1)
+    assert second.of(AgentAudio)  # speaking at once, from the cache
+    assert second.tts.texts == [] and calls_after_first > 0
+    await second.close()
+
+
+async def test_caller_who_continues_before_the_reply_is_heard_gets_one_answer() -> None:
+    call = await make_call(
+        [FakeReply("Too early.", ttft_s=2.0), FakeReply("Got both.")],
+        ["I am a nurse", "and I want cover for my kids"],
+    )
+    await call.feed(SPEECH, 0.6)
+    await call.feed(SILENCE, 0.7)  # turn ends, reply is still being prepared
+    await call.feed(SPEECH, 0.8)
+    await call.feed(SILENCE, 4.0)
+    done = call.of(TurnCompleted)
+    assert [d.agent_text for d in done] == ["Got both."]
+    assert done[0].user_text == "I am a nurse and I want cover for my kids"
+    assert call.llm.cancelled == 1
+    await call.close()
+
+
+async def test_empty_transcript_gets_no_reply() -> None:
+    call = await make_call([], [""])
+    await call.feed(SPEECH, 0.5)
+    await call.feed(SILENCE, 2.0)
+    assert call.of(TurnCompleted) == [] and call.llm.requests == []
+    await call.close()
+
+
+async def test_llm_failure_is_reported_and_the_call_goes_on() -> None:
+    def failing(request: object) -> FakeReply:
+        raise RuntimeError("model crashed")
+
+    call = await make_call([], ["hello"])
+    call.llm._responder = failing  # a responder function that fails
+    await call.feed(SPEECH, 0.5)
+    await call.feed(SILENCE, 2.0)
+    from voice.events import PipelineError
+
+    (err,) = call.of(PipelineError)
+    assert "model crashed" in err.message
+    call.pipeline.push_audio(SILENCE)  # still accepts audio
+    await call.close()

@@ -1,0 +1,78 @@
+"""Barge-in: does caller speech during agent speech interrupt the agent? Pure.
+
+Speech that is only a backchannel ("uh-huh", "okay", "mm") and shorter than
+``backchannel_max_s`` does not interrupt. Longer speech always does; shorter speech does
+as soon as its partial transcript shows a word that is not a backchannel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+DEFAULT_BACKCHANNELS = frozenset(
+    "uh-huh uh huh mhm mm mmm hmm hm yeah yep yes ok okay right sure alright i see "
+    "got it oh ah aha cool nice".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BargeInConfig:
+    min_speech_s: float = 0.25
+    """Speech shorter than this never interrupts."""
+    backchannel_max_s: float = 0.7
+    """Speech longer than this interrupts whatever it says."""
+    backchannels: frozenset[str] = field(default_factory=lambda: DEFAULT_BACKCHANNELS)
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    at: float
+    speech_s: float
+    words: str
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower().replace("-", " "))
+
+
+class BargeInPolicy:
+    def __init__(self, config: BargeInConfig | None = None) -> None:
+        self.config = config or BargeInConfig()
+        self._agent_speaking = False
+        self._speech_s = 0.0
+        self._words = ""
+        self._fired = False
+
+    def agent_started(self) -> None:
+        self._agent_speaking = True
+        self._speech_s, self._words, self._fired = 0.0, "", False
+
+    def agent_stopped(self) -> None:
+        self._agent_speaking = False
+
+    def on_partial(self, text: str) -> None:
+        """Partial transcript of the caller's current speech."""
+        self._words = text
+
+    def caller_silent(self) -> None:
+        """The caller's burst of speech ended (a backchannel, if it did not interrupt)."""
+        self._speech_s, self._words = 0.0, ""
+
+    def is_backchannel(self, text: str) -> bool:
+        words = _words(text)
+        return all(w in self.config.backchannels for w in words)
+
+    def on_speech(self, window_s: float, at: float) -> Interrupt | None:
+        """One more window of caller speech; an Interrupt the first time it should."""
+        if not self._agent_speaking or self._fired:
+            return None
+        self._speech_s += window_s
+        c = self.config
+        if self._speech_s < c.min_speech_s:
+            return None
+        content = bool(_words(self._words)) and not self.is_backchannel(self._words)
+        if content or self._speech_s >= c.backchannel_max_s:
+            self._fired = True
+            return Interrupt(at, self._speech_s, self._words)
+        return None

@@ -1,0 +1,36 @@
+"""Greetings synthesized once per agent program and voice, so a call speaks at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from models.audio import HOUSE_RATE, PCM
+from models.tts.base import TTS
+from voice.chunker import ClauseChunker
+
+Pieces = list[tuple[str, PCM]]
+
+
+class GreetingCache:
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str, str], Pieces] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, program_key: str, text: str, tts: TTS) -> Pieces:
+        """The greeting as (text, 16 kHz PCM) pieces, synthesizing it on first use."""
+        key = (program_key, type(tts).__name__ + ":" + tts.name, text)
+        async with self._lock:
+            if key not in self._cache:
+                chunker = ClauseChunker()
+                texts = chunker.push(text + " ")
+                if (rest := chunker.flush()) is not None:
+                    texts.append(rest)
+                pieces = []
+                for piece in texts:
+                    audio = await tts.synthesize(piece)
+                    pieces.append((piece, audio.to_rate(HOUSE_RATE).pcm))
+                self._cache[key] = pieces
+            return self._cache[key]
+
+    async def warm(self, program_key: str, text: str, tts: TTS) -> None:
+        await self.get(program_key, text, tts)

@@ -1,0 +1,76 @@
+"""The agent side of the pipeline, as the pipeline sees it, and a plain LLM responder.
+
+``agent/`` provides the real sales agent behind the same protocol; ``LLMResponder`` is
+the simplest thing that speaks: a system prompt, the played history and a streamed reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from models.llm.base import LLM, ChatMessage, Sampling
+from voice.events import AgentNote
+
+ReplyPiece = str | AgentNote
+
+
+class Responder(Protocol):
+    @property
+    def greeting(self) -> str:
+        """What the agent says first."""
+        ...
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies the agent program, for caching its synthesized greeting."""
+        ...
+
+    def reply(self, user_text: str) -> AsyncIterator[ReplyPiece]:
+        """Stream the spoken reply (text deltas) and private notes to ``user_text``.
+        Closing the iterator early cancels generation."""
+        ...
+
+    def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
+        """Record an exchange in the history: ``agent_text`` is what was heard."""
+        ...
+
+
+class LLMResponder:
+    """Streams replies from an LLM over the played history, one session per call."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        system_prompt: str,
+        greeting: str,
+        *,
+        session: str,
+        sampling: Sampling | None = None,
+    ) -> None:
+        self._llm = llm
+        self._greeting = greeting
+        self._session = session
+        self._sampling = sampling or Sampling(max_tokens=80)
+        self.history: list[ChatMessage] = [ChatMessage("system", system_prompt)]
+
+    @property
+    def greeting(self) -> str:
+        return self._greeting
+
+    @property
+    def cache_key(self) -> str:
+        return f"llm-responder:{hash((self.history[0].content, self._greeting))}"
+
+    async def reply(self, user_text: str) -> AsyncIterator[ReplyPiece]:
+        messages = [*self.history, ChatMessage("user", user_text)]
+        async with self._llm.stream(messages, self._sampling, session=self._session) as stream:
+            async for delta in stream:
+                yield delta
+
+    def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
+        if user_text:
+            self.history.append(ChatMessage("user", user_text))
+        if agent_text:
+            suffix = " —" if interrupted else ""
+            self.history.append(ChatMessage("assistant", agent_text + suffix))
