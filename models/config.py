@@ -96,7 +96,7 @@ class FasterWhisperSettings(StrictModel):
     cpu_threads: int = Field(2, ge=1)
     beam_size: int = Field(1, ge=1)
     language: str | None = "en"
-    step_s: float = Field(0.6, gt=0)
+    step_s: float = Field(1.0, gt=0)
     """Re-decode the growing utterance whenever this much new audio has arrived."""
     final_slack_s: float = Field(0.25, ge=0)
     """finalize() reuses the last hypothesis if at most this much audio came after it."""

@@ -113,6 +113,17 @@ def cmd_bench_models(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_bench_pipeline(args: argparse.Namespace, console: Console) -> int:
+    from voice.bench import run_pipeline_bench
+
+    settings = _load_settings(args)
+    result = asyncio.run(run_pipeline_bench(settings, console, args.turns))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="salesvoice",
@@ -168,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bm.add_argument("--out", type=Path, default=Path("bench/results/models.json"))
     bm.set_defaults(func=cmd_bench_models)
+    bp = bsub.add_parser(
+        "pipeline",
+        help="voice-to-voice latency on real speech, per stage, against the stack's floor",
+        description="example: salesvoice bench pipeline --turns 10",
+    )
+    bp.add_argument("--turns", type=int, default=10)
+    bp.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
+    bp.set_defaults(func=cmd_bench_pipeline)
     return p
 
 

@@ -15,6 +15,7 @@ from models.config import (
     default_cache_dir,
     load_settings,
 )
+from voice.pipeline import PipelineConfig
 
 
 class Settings(StrictModel):
@@ -24,6 +25,7 @@ class Settings(StrictModel):
     asr: ASRSettings = ASRSettings()
     tts: TTSSettings = TTSSettings()
     vad: VADSettings = VADSettings()
+    voice: PipelineConfig = PipelineConfig()
 
 
 def load(path: Path | None = None) -> Settings:

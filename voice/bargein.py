@@ -8,7 +8,9 @@ as soon as its partial transcript shows a word that is not a backchannel.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from models.config import StrictModel
 
 DEFAULT_BACKCHANNELS = frozenset(
     "uh-huh uh huh mhm mm mmm hmm hm yeah yep yes ok okay right sure alright i see "
@@ -16,13 +18,13 @@ DEFAULT_BACKCHANNELS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class BargeInConfig:
+class BargeInConfig(StrictModel):
     min_speech_s: float = 0.25
     """Speech shorter than this never interrupts."""
     backchannel_max_s: float = 0.7
     """Speech longer than this interrupts whatever it says."""
-    backchannels: frozenset[str] = field(default_factory=lambda: DEFAULT_BACKCHANNELS)
+    backchannels: frozenset[str] = DEFAULT_BACKCHANNELS
+    """Words that, alone, make a backchannel."""
 
 
 @dataclass(frozen=True, slots=True)

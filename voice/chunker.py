@@ -7,15 +7,15 @@ comes early; later pieces end at sentence boundaries, which sound more natural.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-_CLAUSE_END = re.compile(r"[,;:\u2014.!?](?=\s)")
+from models.config import StrictModel
+
+_CLAUSE_END = re.compile(r"(?:[,;:\u2014]|[.!?]['\")\]]*)(?=\s)")
 _SENTENCE_END = re.compile(r"[.!?]['\")\]]*(?=\s)")
 _ABBREVIATIONS = ("mr.", "mrs.", "ms.", "dr.", "st.", "e.g.", "i.e.", "vs.", "approx.")
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkerConfig:
+class ChunkerConfig(StrictModel):
     first_min_words: int = 3
     first_max_words: int = 8
     """With no clause boundary by then, the first piece ends at this word."""
@@ -50,7 +50,10 @@ class ClauseChunker:
         c = self.config
         if self._first:
             for m in _CLAUSE_END.finditer(self._buf):
-                if len(self._buf[: m.end()].split()) >= c.first_min_words and self._ok(m.end()):
+                n = len(self._buf[: m.end()].split())
+                if n > c.first_max_words:
+                    break
+                if n >= c.first_min_words and self._ok(m.end()):
                     return m.end()
             words = list(re.finditer(r"\S+(?=\s)", self._buf))
             if len(words) >= c.first_max_words:
@@ -68,4 +71,4 @@ class ClauseChunker:
     def _ok(self, end: int) -> bool:
         """Not a boundary inside an abbreviation such as "Mr." or "e.g."."""
         tail = self._buf[:end].lower().split()
-        return not (tail and tail[-1].endswith(_ABBREVIATIONS))
+        return not (tail and tail[-1].lstrip("\"'([") in _ABBREVIATIONS)

@@ -22,6 +22,7 @@ import numpy as np
 
 from models.asr.base import ASR, ASRSession
 from models.audio import HOUSE_RATE, PCM, resample
+from models.config import StrictModel
 from models.tts.base import TTS
 from models.vad.base import VAD
 from voice.audio import FRAME_SAMPLES, Framer
@@ -57,11 +58,12 @@ from voice.turns import (
 FRAME_S = FRAME_SAMPLES / HOUSE_RATE
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineConfig:
-    turn: TurnConfig = field(default_factory=TurnConfig)
-    barge_in: BargeInConfig = field(default_factory=BargeInConfig)
-    chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
+class PipelineConfig(StrictModel):
+    """The ``[voice]`` settings section."""
+
+    turn: TurnConfig = TurnConfig()
+    barge_in: BargeInConfig = BargeInConfig()
+    chunker: ChunkerConfig = ChunkerConfig()
     preroll_s: float = 0.3
     """Audio from before the detected onset that the ASR also hears."""
     output_lead_s: float = 0.06
@@ -115,6 +117,7 @@ class VoicePipeline:
         self._session_started = 0.0
         self._held: list[PCM] = []  # caller audio during a pause, pushed if speech resumes
         self._pause_at: float | None = None
+        self._prepared_pause: float | None = None  # the pause a user line was prepared for
         self._during_agent = False  # the caller's current utterance began over the agent
         self._last_partial = ""
         self._speech_start = 0.0
@@ -130,6 +133,7 @@ class VoicePipeline:
     async def start(self) -> None:
         """Start playback and speak the greeting (synthesized once per agent program)."""
         self._pacer = asyncio.create_task(self._pace())
+        self._spawn(self._warm())
         text = self._responder.greeting
         if not text:
             return
@@ -236,7 +240,13 @@ class VoicePipeline:
         if partial is None or partial.text == self._last_partial:
             return
         self._last_partial = partial.text
-        self._turns.on_partial(partial.text, self._session_started + partial.audio_s)
+        covers = self._session_started + partial.audio_s
+        pause = self._pause_at
+        if pause is not None and pause != self._prepared_pause and covers >= pause - 0.05:
+            # The decode started at the pause is in: likely the whole user line.
+            self._prepared_pause = pause
+            self._spawn(self._warm((self._carry + " " + partial.text).strip()))
+        self._turns.on_partial(partial.text, covers)
         self._barge.on_partial(partial.text)
         self._emit(UserTranscript(partial.text, final=False))
 
@@ -268,6 +278,15 @@ class VoicePipeline:
         reply = _Reply(self._turn_index, "", timings)
         self._reply = reply
         reply.task = asyncio.create_task(self._run_turn(reply, session, self._during_agent))
+
+    async def _warm(self, user_text: str | None = None) -> None:
+        try:
+            if user_text is None:
+                await self._responder.warm()
+            else:
+                await self._responder.prepare(user_text)
+        except Exception as exc:  # a failed warm-up only costs latency later
+            self._emit(PipelineError(0, f"warm-up failed: {type(exc).__name__}: {exc}"))
 
     async def _drop_backchannel(self, session: ASRSession) -> None:
         text = (await session.finalize()).text
@@ -391,6 +410,7 @@ class VoicePipeline:
     def _finish(self, reply: _Reply, *, interrupted: bool) -> None:
         played = reply.tracker.played_text() if interrupted else reply.tracker.full_text()
         self._responder.commit(reply.user_text, played, interrupted)
+        self._spawn(self._warm())
         self._emit(
             TurnCompleted(
                 reply.turn,

@@ -35,6 +35,16 @@ class Responder(Protocol):
         """Record an exchange in the history: ``agent_text`` is what was heard."""
         ...
 
+    async def warm(self) -> None:
+        """Get ready for the next reply while nobody waits: evaluate the history so far
+        into the LLM's prefix cache (at call start, and after every exchange)."""
+        ...
+
+    async def prepare(self, user_text: str) -> None:
+        """Speculatively evaluate a likely user line (the caller paused, the turn may
+        be over); the real reply then only pays for what differs."""
+        ...
+
 
 class LLMResponder:
     """Streams replies from an LLM over the played history, one session per call."""
@@ -67,6 +77,13 @@ class LLMResponder:
         async with self._llm.stream(messages, self._sampling, session=self._session) as stream:
             async for delta in stream:
                 yield delta
+
+    async def warm(self) -> None:
+        await self._llm.complete(self.history, Sampling(max_tokens=1), session=self._session)
+
+    async def prepare(self, user_text: str) -> None:
+        messages = [*self.history, ChatMessage("user", user_text)]
+        await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
 
     def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
         if user_text:

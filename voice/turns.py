@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from models.config import StrictModel
 
-@dataclass(frozen=True, slots=True)
-class TurnConfig:
+
+class TurnConfig(StrictModel):
     start_threshold: float = 0.5
     """Probability at or above which a window counts as speech."""
     end_threshold: float = 0.35

@@ -11,7 +11,7 @@ import pytest
 
 from models.asr import FakeASR
 from models.audio import HOUSE_RATE, PCM
-from models.llm import FakeLLM, FakeReply
+from models.llm import FakeLLM, FakeReply, LLMRequest
 from models.tts import FakeTTS
 from models.vad import FakeVAD
 from voice.audio import FRAME_SAMPLES
@@ -63,7 +63,7 @@ class Call:
 
 
 async def make_call(
-    replies: Sequence[FakeReply],
+    replies: Sequence[FakeReply | Exception],
     user_texts: Sequence[str],
     *,
     greeting: str = "",
@@ -73,7 +73,18 @@ async def make_call(
     greetings: GreetingCache | None = None,
 ) -> Call:
     clock = VirtualClock()
-    llm = FakeLLM(replies, sleep=clock.sleep)
+    script = list(replies)
+
+    def respond(request: LLMRequest) -> FakeReply:
+        # max_tokens=1 is the warm-up that caches the system prompt at call start.
+        if request.max_tokens == 1:
+            return FakeReply("")
+        reply = script.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    llm = FakeLLM(respond, sleep=clock.sleep)
     tts = FakeTTS(sleep=clock.sleep, first_chunk_s=0.05, seconds_per_word=0.25, chunk_s=0.1)
     responder = LLMResponder(llm, "You sell insurance.", greeting, session="test")
     config = PipelineConfig(
@@ -196,7 +207,8 @@ async def test_backchannel_does_not_interrupt_the_agent() -> None:
     assert [b.text for b in call.of(Backchannel)] == ["uh-huh"]
     (done,) = call.of(TurnCompleted)
     assert not done.interrupted and done.agent_text == LONG
-    assert len(call.llm.requests) == 1  # no reply to the backchannel
+    replies = [r for r in call.llm.requests if r.max_tokens > 1]
+    assert len(replies) == 1  # no reply to the backchannel
     await call.close()
 
 
@@ -233,20 +245,25 @@ async def test_caller_who_continues_before_the_reply_is_heard_gets_one_answer() 
     await call.close()
 
 
+async def test_system_prompt_is_warmed_into_the_cache_when_the_call_starts() -> None:
+    call = await make_call([], ["x"])
+    (warm,) = call.llm.requests
+    assert warm.max_tokens == 1 and warm.session == "test"
+    assert [m.role for m in warm.messages] == ["system"]
+    await call.close()
+
+
 async def test_empty_transcript_gets_no_reply() -> None:
     call = await make_call([], [""])
     await call.feed(SPEECH, 0.5)
     await call.feed(SILENCE, 2.0)
-    assert call.of(TurnCompleted) == [] and call.llm.requests == []
+    assert call.of(TurnCompleted) == []
+    assert [r.max_tokens for r in call.llm.requests] == [1]  # only the warm-up
     await call.close()
 
 
 async def test_llm_failure_is_reported_and_the_call_goes_on() -> None:
-    def failing(request: object) -> FakeReply:
-        raise RuntimeError("model crashed")
-
-    call = await make_call([], ["hello"])
-    call.llm._responder = failing  # a responder function that fails
+    call = await make_call([RuntimeError("model crashed")], ["hello"])
     await call.feed(SPEECH, 0.5)
     await call.feed(SILENCE, 2.0)
     from voice.events import PipelineError
