@@ -9,14 +9,6 @@ from typing import Any
 from models.audio import PCM
 
 
-@dataclass(frozen=True, slots=True)
-class AgentNote:
-    """Private metadata the responder attaches to a reply (thought, strategy, ...).
-    Shown to operators and stored; never spoken."""
-
-    data: Mapping[str, Any]
-
-
 @dataclass(slots=True)
 class TurnTimings:
     """Monotonic timestamps of one turn (None: the stage did not happen)."""

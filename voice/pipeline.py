@@ -32,7 +32,6 @@ from voice.clock import Clock, RealClock
 from voice.events import (
     AgentAudio,
     AgentInfo,
-    AgentNote,
     AgentText,
     Backchannel,
     Interrupted,
@@ -357,9 +356,9 @@ class VoicePipeline:
             gen = self._responder.reply(reply.user_text)
             try:
                 async for piece in gen:
-                    if isinstance(piece, AgentNote):
-                        reply.info.update(piece.data)
-                        self._emit(AgentInfo(reply.turn, piece.data))
+                    if not isinstance(piece, str):
+                        reply.info.update(piece)
+                        self._emit(AgentInfo(reply.turn, piece))
                         continue
                     if t.llm_first_token is None and piece.strip():
                         t.llm_first_token = self._clock.now()

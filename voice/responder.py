@@ -6,13 +6,14 @@ the simplest thing that speaks: a system prompt, the played history and a stream
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
 
 from models.llm.base import LLM, ChatMessage, Sampling
-from voice.events import AgentNote
 
-ReplyPiece = str | AgentNote
+ReplyPiece = str | Mapping[str, Any]
+"""Spoken text, or a private note (thought, strategy, ...): shown to operators, stored,
+never spoken."""
 
 
 class Responder(Protocol):
@@ -27,7 +28,7 @@ class Responder(Protocol):
         ...
 
     def reply(self, user_text: str) -> AsyncIterator[ReplyPiece]:
-        """Stream the spoken reply (text deltas) and private notes to ``user_text``.
+        """Stream the spoken reply (text deltas) and private notes (mappings).
         Closing the iterator early cancels generation."""
         ...
 

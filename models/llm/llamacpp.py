@@ -8,6 +8,7 @@ a follow-up turn only evaluates the new tokens (prefix cache).
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +27,19 @@ from models.llm.base import (
 )
 
 _DONE = object()
+
+
+def compact_json_grammar(schema: dict[str, Any]) -> str:
+    """An LLGuidance grammar for a schema that carries ``x-guidance`` options: by default
+    no optional whitespace at all.
+
+    Every token costs a decode step (about 40 ms here), and left to itself a model
+    pretty-prints JSON; compact output reaches the fields that matter sooner. Opt-in,
+    because without whitespace to end on, free-form numbers can run on digit after digit.
+    """
+    options = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
+    compact = {**schema, "x-guidance": {**options, **schema.get("x-guidance", {})}}
+    return "%llguidance {}\nstart: %json " + json.dumps(compact) + "\n"
 
 
 def _usage_from(chunk: dict[str, Any]) -> Usage | None:
@@ -82,9 +96,11 @@ class LlamaCppLLM(LLM):
         body["cache_prompt"] = True
         body["id_slot"] = self._slots.slot_for(request.session)
         if request.json_schema is not None:
-            # llama.cpp takes the schema directly; the OpenAI wrapper adds nothing here.
             body.pop("response_format")
-            body["json_schema"] = request.json_schema
+            if "x-guidance" in request.json_schema:
+                body["grammar"] = compact_json_grammar(request.json_schema)
+            else:
+                body["json_schema"] = request.json_schema
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()

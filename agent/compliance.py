@@ -1,0 +1,147 @@
+"""Compliance for regulated insurance calls: opt-outs, do-not-call, and what may be said.
+
+A reply is checked clause by clause before it is spoken: every number must appear in the
+product sheets, only the domain's products may be offered, no guarantees, and nothing of
+the agent's instructions or private thought may leak. A clause that fails is replaced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from agent.domain import DomainPack, normalize_number
+
+_OPT_OUT = re.compile(
+    r"\b(stop calling|(don'?t|do not|never) (ever )?(call|contact|ring|phone) (me|us|this number)"
+    r"|do[- ]not[- ]call|take me off|remove (me|my (number|name|details))|unsubscribe"
+    r"|opt(ed)? out|put me on (the|your) (do not call|dnc)|stop contacting|no more calls"
+    r"|lose my number)\b",
+    re.I,
+)
+_HUMAN_QUESTION = re.compile(
+    r"\bare you (a |an )?(real|human|person|robot|bot|machine|computer|ai|recording)\b"
+    r"|\b(am i|is this) (talking|speaking) (to|with) (a |an )?"
+    r"(real|human|person|robot|bot|machine|ai)",
+    re.I,
+)
+_AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
+_LEAK = re.compile(
+    r"system prompt|my (instructions|prompt|sop|rules|guidelines)|i was (told|instructed)"
+    r"|\bthought\s*:|\btemplate\b|\bstrategy\b|json|\[\s*\"|\{\s*\"|statistics say",
+    re.I,
+)
+_GUARANTEE = re.compile(r"\bguarantee[ds]?\b|\b(always|never) (pay|paid|pays|approve)", re.I)
+_DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90,
+}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_NUMBER_WORDS = re.compile(
+    r"\b(?:(?:" + "|".join([*_UNITS, *_SCALES]) + r")(?:[\s-]+(?:and\s+)?)?)+", re.I
+)
+# Ordinary words that name a small count, not a claim: "one of our plans", "a couple".
+_HARMLESS_WORDS = {"one", "two"}
+_PRODUCT_WORDS = re.compile(
+    r"\b(pet|dental|boat|wedding|gadget|phone|funeral|mortgage|business|landlord|bike"
+    r"|bicycle|motorcycle|long[- ]term care|annuit(y|ies)|pension|investment|savings)\b"
+    r"(?=\s+(insurance|cover|plan|policy|policies|product))",
+    re.I,
+)
+
+
+def words_to_numbers(text: str) -> list[str]:
+    """Spelled-out numbers in ``text`` as digit strings ("fifty thousand" → "50000")."""
+    out = []
+    for m in _NUMBER_WORDS.finditer(text):
+        words = re.findall(r"[a-z]+", m.group(0).lower())
+        words = [w for w in words if w != "and"]
+        if not words or (len(words) == 1 and words[0] in _HARMLESS_WORDS):
+            continue
+        total, current = 0, 0
+        for w in words:
+            if w in _UNITS:
+                current += _UNITS[w]
+            elif w == "hundred":
+                current = max(current, 1) * 100
+            else:
+                total += max(current, 1) * _SCALES[w]
+                current = 0
+        out.append(str(total + current))
+    return out
+
+
+def is_opt_out(text: str) -> bool:
+    return bool(_OPT_OUT.search(text))
+
+
+def asks_if_human(text: str) -> bool:
+    return bool(_HUMAN_QUESTION.search(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule: str
+    """unsupported_number, unknown_product, guarantee, leak"""
+    detail: str
+
+
+class ComplianceGuard:
+    def __init__(self, domain: DomainPack, system_prompt: str) -> None:
+        self.domain = domain
+        self._prompt_ngrams = _ngrams(system_prompt, 6)
+
+    def check(self, text: str) -> list[Violation]:
+        """What is wrong with saying ``text`` (empty: it may be said)."""
+        found: list[Violation] = []
+        allowed = self.domain.allowed_numbers
+        numbers = [normalize_number(n) for n in _DIGITS.findall(text)]
+        numbers += words_to_numbers(text)
+        for n in numbers:
+            if n not in allowed:
+                found.append(Violation("unsupported_number", n))
+        for m in _PRODUCT_WORDS.finditer(text):
+            found.append(Violation("unknown_product", m.group(0)))
+        if _GUARANTEE.search(text):
+            found.append(Violation("guarantee", _GUARANTEE.search(text).group(0)))  # type: ignore[union-attr]
+        if _LEAK.search(text):
+            found.append(Violation("leak", _LEAK.search(text).group(0)))  # type: ignore[union-attr]
+        elif self._prompt_ngrams & _ngrams(text, 6):
+            found.append(Violation("leak", "repeats the instructions"))
+        return found
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z']+", text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+class DoNotCall(Protocol):
+    """Numbers that asked not to be called; checked before every call."""
+
+    def add(self, caller_id: str, reason: str) -> None: ...
+
+    def __contains__(self, caller_id: object) -> bool: ...
+
+
+class MemoryDoNotCall:
+    def __init__(self, numbers: Iterable[str] = ()) -> None:
+        self._numbers = {normalize_caller_id(n): "" for n in numbers}
+
+    def add(self, caller_id: str, reason: str) -> None:
+        self._numbers[normalize_caller_id(caller_id)] = reason
+
+    def __contains__(self, caller_id: object) -> bool:
+        return isinstance(caller_id, str) and normalize_caller_id(caller_id) in self._numbers
+
+
+def normalize_caller_id(caller_id: str) -> str:
+    """Phone numbers compare by digits (and a leading +); other ids as given."""
+    digits = re.sub(r"[^\d+]", "", caller_id)
+    return digits if len(digits) >= 6 else caller_id.strip().lower()

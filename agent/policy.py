@@ -1,0 +1,360 @@
+"""The sales agent: a private thought, then the spoken response, every turn.
+
+Single-model mode (live default): one constrained generation of a compact JSON array
+``[template, product, caller state, sector, response]``; the response streams to TTS as
+soon as it starts. Two-model mode (as in the paper): a thought model writes the thought
+as constrained JSON, then a response model writes the reply given that thought.
+
+Either way the caller's sector conditions the reply once known (from metadata, or
+inferred turn by turn), every clause passes the compliance guard before it is spoken,
+and only what the caller actually heard enters the history.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, create_model
+
+from agent.compliance import (
+    ComplianceGuard,
+    DoNotCall,
+    Violation,
+    asks_if_human,
+    is_opt_out,
+)
+from agent.dialogue import (
+    CallerProfile,
+    Dialogue,
+    Outcome,
+    Template,
+    Thought,
+    Turn,
+    UserState,
+)
+from agent.domain import DomainPack, load_domain
+from agent.occupation import SECTORS, SectorTracker
+from agent.program import AgentProgram
+from models.llm.base import LLM, ChatMessage, Sampling
+
+Note = dict[str, Any]
+"""Private reply metadata (thought, strategy, sector, outcome); never spoken."""
+
+_CLAUSE = re.compile(r"[.!?;:,](?=\s)|[.!?]$")
+_AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
+_OUTCOMES = {
+    UserState.ACCEPT: Outcome.ACCEPTED,
+    UserState.WITHDRAW: Outcome.WITHDREW,
+    UserState.GOODBYE: Outcome.GOODBYE,
+    UserState.OPT_OUT: Outcome.OPTED_OUT,
+}
+_ENDS_CALL = {Outcome.WITHDREW, Outcome.GOODBYE, Outcome.OPTED_OUT}
+
+
+def thought_array_schema(domain: DomainPack, max_reply_chars: int = 400) -> dict[str, Any]:
+    """JSON schema of the single-model output, compact (no whitespace) on llama.cpp."""
+    return {
+        "type": "array",
+        "prefixItems": [
+            {"enum": [t.value for t in Template]},
+            {"enum": ["none", *domain.intent_ids]},
+            {"enum": [s.value for s in UserState]},
+            {"enum": ["?", *SECTORS]},
+            {"type": "string", "minLength": 1, "maxLength": max_reply_chars},
+        ],
+        "items": False,
+        "minItems": 5,
+        "x-guidance": {"whitespace_flexible": False},
+    }
+
+
+def thought_object_model(domain: DomainPack) -> type[BaseModel]:
+    """The two-model thought: a pydantic model whose enums come from the domain."""
+    intent = Literal[("none", *domain.intent_ids)]  # type: ignore[valid-type]
+    sector = Literal[("?", *SECTORS)]  # type: ignore[valid-type]
+    return create_model(
+        "ThoughtJSON",
+        template=(Template, ...),
+        intent=(intent, ...),
+        user_state=(UserState, ...),
+        sector=(sector, ...),
+        note=(str, Field(max_length=160)),
+    )
+
+
+class SalesAgent:
+    """One call's agent. Implements the voice pipeline's Responder protocol."""
+
+    def __init__(
+        self,
+        program: AgentProgram,
+        llm: LLM,
+        *,
+        domain: DomainPack | None = None,
+        caller: CallerProfile | None = None,
+        session: str | None = None,
+        thought_llm: LLM | None = None,
+        do_not_call: DoNotCall | None = None,
+        source: Literal["live", "simulated"] = "live",
+        variant: str | None = None,
+    ) -> None:
+        self.program = program
+        self.domain = domain or load_domain(program.domain)
+        self._llm = llm
+        self._thought_llm = thought_llm or llm
+        self._session = session or uuid.uuid4().hex
+        self._dnc = do_not_call
+        self.caller = caller or CallerProfile()
+        self.sectors = SectorTracker.from_metadata(
+            self.caller.occupation, self.caller.sector, program.sector_threshold
+        )
+        self.guard = ComplianceGuard(self.domain, program.system_prompt)
+        self.dialogue = Dialogue(
+            id=self._session,
+            source=source,
+            caller=self.caller,
+            program_version=program.version,
+            variant=variant,
+        )
+        self._schema = thought_array_schema(self.domain)
+        self._messages = [ChatMessage("system", self._system_prompt())]
+        self._sampling = Sampling(
+            temperature=program.decoding.temperature,
+            top_p=program.decoding.top_p,
+            max_tokens=program.decoding.max_tokens,
+        )
+        self._turn: dict[str, Any] = {}
+
+    # -- Responder protocol -----------------------------------------------------------
+    @property
+    def greeting(self) -> str:
+        return self.program.greeting
+
+    @property
+    def cache_key(self) -> str:
+        return self.program.version
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return self.dialogue.outcome
+
+    @property
+    def ended(self) -> bool:
+        return self.dialogue.outcome in _ENDS_CALL
+
+    async def warm(self) -> None:
+        # Evaluates the prompt into the cache and compiles the output grammar.
+        await self._llm.complete(
+            self._messages, Sampling(max_tokens=1), json_schema=self._schema,
+            session=self._session,
+        )
+
+    async def prepare(self, user_text: str) -> None:
+        messages, _ = self._prompt(user_text)
+        await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
+
+    async def reply(self, user_text: str) -> AsyncIterator[str | Note]:
+        messages, strategy = self._prompt(user_text)
+        self._turn = {"strategy": strategy, "thought": None, "compliance": [], "extra": []}
+        if is_opt_out(user_text):
+            async for piece in self._opt_out("opt-out phrase"):
+                yield piece
+            return
+        if self.program.decoding.mode == "single":
+            pieces = self._single(messages)
+        else:
+            pieces = self._two_model(messages)
+        async for piece in self._guarded(pieces, needs_ai=asks_if_human(user_text)):
+            yield piece
+
+    def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
+        turn = self._turn
+        self._turn = {}
+        if user_text:
+            if turn.get("strategy"):
+                self._messages.append(ChatMessage("system", turn["strategy"]))
+            self._messages.append(ChatMessage("user", user_text))
+            self.dialogue.turns.append(Turn(speaker="user", text=user_text))
+        if agent_text:
+            self._messages.append(ChatMessage("assistant", agent_text))
+        self.dialogue.turns.append(
+            Turn(
+                speaker="agent",
+                text=agent_text,
+                thought=turn.get("thought"),
+                strategy=turn.get("strategy"),
+                sector=self.sectors.guess,
+                interrupted=interrupted,
+                compliance=turn.get("compliance", []),
+            )
+        )
+
+    # -- simulation API ------------------------------------------------------------------
+    async def respond(self, user_text: str) -> Turn:
+        """Text mode: the whole reply, committed to the history as heard in full."""
+        parts = [p async for p in self.reply(user_text) if isinstance(p, str)]
+        self.commit(user_text, "".join(parts).strip(), interrupted=False)
+        return self.dialogue.turns[-1]
+
+    # -- internals --------------------------------------------------------------------
+    def _system_prompt(self) -> str:
+        p = self.program
+        templates = "\n".join(f"- {text}" for text in p.thought_templates.values())
+        return p.system_prompt.format(
+            agent_name=p.agent_name,
+            company=self.domain.company,
+            products=self.domain.sheet(),
+            templates=templates,
+        )
+
+    def _strategy_line(self) -> str | None:
+        if not self.sectors.applies:
+            return None
+        entry = self.program.strategy.get(self.sectors.guess.sector or "")
+        if entry is None:
+            return None
+        names = " and ".join(self.domain.product(i).name for i in entry.intents
+                             if i in self.domain.intent_ids)
+        return self.program.strategy_line.format(intents=names, rationale=entry.rationale)
+
+    def _prompt(self, user_text: str) -> tuple[list[ChatMessage], str | None]:
+        strategy = self._strategy_line()
+        extra = [ChatMessage("system", strategy)] if strategy else []
+        return [*self._messages, *extra, ChatMessage("user", user_text)], strategy
+
+    def _note_thought(self, thought: Thought, sector: str) -> Note:
+        if sector != "?":
+            self.sectors.observe(sector, 0.5 if self.sectors.guess.sector != sector else 0.9)
+        self._turn["thought"] = thought
+        outcome = _OUTCOMES.get(thought.user_state)
+        if outcome is None and thought.template is Template.CONFIRM and thought.intent:
+            outcome = Outcome.EXPLICIT_INTENT
+        if outcome is not None and self.dialogue.outcome is None:
+            self.dialogue.outcome = outcome
+            self.dialogue.outcome_intent = thought.intent
+        if thought.user_state is UserState.OPT_OUT:
+            self._opted_out("classified as opt-out")
+        return {
+            "thought": thought.model_dump(mode="json"),
+            "strategy": self._turn.get("strategy"),
+            "sector": self.sectors.guess.model_dump(mode="json"),
+            "outcome": self.dialogue.outcome.value if self.dialogue.outcome else None,
+            "end_call": self.ended,
+        }
+
+    async def _single(self, messages: list[ChatMessage]) -> AsyncIterator[str | Note]:
+        from agent.stream_json import StreamedArrayReader
+
+        reader = StreamedArrayReader(leading=4)
+        noted = False
+        async with self._llm.stream(
+            messages, self._sampling, json_schema=self._schema, session=self._session
+        ) as stream:
+            async for delta in stream:
+                spoken = reader.feed(delta)
+                if reader.thought_ready and not noted:
+                    noted = True
+                    template, intent, state, sector = reader.fields[:4]
+                    thought = Thought(
+                        template=Template(template),
+                        intent=None if intent == "none" else intent,
+                        user_state=UserState(state),
+                    )
+                    yield self._note_thought(thought, sector)
+                if spoken:
+                    yield spoken
+                if reader.done:
+                    break
+
+    async def _two_model(self, messages: list[ChatMessage]) -> AsyncIterator[str | Note]:
+        schema = thought_object_model(self.domain)
+        ask = ChatMessage(
+            "system",
+            "First, only the thought: choose the template, the product, the caller's state "
+            "and sector, and a short note on why. The response comes next.",
+        )
+        out = await self._thought_llm.complete_json(
+            [*messages, ask], schema, Sampling(temperature=0.3, max_tokens=100),
+            session=self._session + "-thought",
+        )
+        data = out.value.model_dump(mode="json")
+        thought = Thought(
+            template=Template(data["template"]),
+            intent=None if data["intent"] == "none" else data["intent"],
+            user_state=UserState(data["user_state"]),
+            note=data["note"],
+        )
+        yield self._note_thought(thought, data["sector"])
+        plan = ChatMessage(
+            "system",
+            f"Your private plan (never say it): {thought.template.value}"
+            + (f" toward {thought.intent}" if thought.intent else "")
+            + ". Now say your response as plain spoken text only.",
+        )
+        async with self._llm.stream(
+            [*messages, plan], self._sampling, session=self._session
+        ) as stream:
+            async for delta in stream:
+                yield delta
+
+    async def _guarded(
+        self, pieces: AsyncIterator[str | Note], *, needs_ai: bool
+    ) -> AsyncIterator[str | Note]:
+        """Pass text on clause by clause, each checked; a failing clause ends the reply
+        with the program's safe line instead."""
+        buffer = ""
+        first = True
+        try:
+            async for piece in pieces:
+                if not isinstance(piece, str):
+                    yield piece
+                    continue
+                buffer += piece
+                while (m := _CLAUSE.search(buffer)) is not None:
+                    clause, buffer = buffer[: m.end()], buffer[m.end() :]
+                    ok, text = self._check(clause, first and needs_ai)
+                    first = False
+                    yield text
+                    if not ok:
+                        return
+            if buffer.strip():
+                _, text = self._check(buffer, first and needs_ai)
+                yield text
+        finally:
+            await _aclose(pieces)
+
+    def _check(self, clause: str, needs_ai: bool) -> tuple[bool, str]:
+        violations = self.guard.check(clause)
+        if not violations:
+            if needs_ai and not _AI.search(clause):
+                return True, "I'm an AI assistant, by the way. " + clause
+            return True, clause
+        self._turn.setdefault("compliance", []).extend(v.rule for v in violations)
+        replacement = (
+            self.program.privacy_reply
+            if any(v.rule == "leak" for v in violations)
+            else self.program.fallback_reply
+        )
+        return False, (" " if clause[:1] == " " else "") + replacement
+
+    async def _opt_out(self, why: str) -> AsyncIterator[str | Note]:
+        thought = Thought(template=Template.CHITCHAT, user_state=UserState.OPT_OUT, note=why)
+        self._turn["compliance"] = ["opt_out"]
+        yield self._note_thought(thought, "?")
+        yield self.program.opt_out_reply
+
+    def _opted_out(self, reason: str) -> None:
+        if self._dnc is not None and self.caller.caller_id:
+            self._dnc.add(self.caller.caller_id, reason)
+
+    def violations(self, text: str) -> list[Violation]:
+        return self.guard.check(text)
+
+
+async def _aclose(gen: AsyncIterator[Any]) -> None:
+    aclose = getattr(gen, "aclose", None)
+    if aclose is not None:
+        await aclose()

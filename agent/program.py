@@ -1,0 +1,126 @@
+"""An agent program is data: SOP, thought templates, strategy table, decoding settings.
+
+Programs are immutable and versioned by content; optimizers return new versions that
+record their parent (``evolve``), never edit one in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from agent.dialogue import Record, Template
+from models.errors import ConfigError
+
+BUILTIN = Path(__file__).parent / "programs"
+_AI_DISCLOSURE = re.compile(
+    r"\b(AI|A\.I\.|artificial intelligence|virtual assistant|automated assistant)\b", re.I
+)
+
+
+class StrategyEntry(Record):
+    intents: list[str] = Field(min_length=1, max_length=3)
+    rationale: str = Field(max_length=300)
+
+
+class Decoding(Record):
+    mode: Literal["single", "two-model"] = "single"
+    """single: thought and response in one constrained generation (live default);
+    two-model: a thought call, then a response call (as in the paper)."""
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.9, gt=0, le=1)
+    max_tokens: int = Field(120, ge=16, le=1024)
+
+
+class AgentProgram(Record):
+    version: str = ""
+    """Content hash; filled in on creation."""
+    parent: str | None = None
+    created_by: str = "hand-written"
+    domain: str = "insurance"
+    agent_name: str = "Ava"
+    greeting: str
+    system_prompt: str
+    """The SOP. Placeholders: {agent_name} {company} {products} {templates}."""
+    thought_templates: dict[Template, str]
+    strategy: dict[str, StrategyEntry] = Field(default_factory=dict)
+    """ISIC section letter → likely products and why."""
+    strategy_line: str = (
+        "Statistics say callers like this are likely interested in {intents}; "
+        "rationale: {rationale}. Follow an interest the caller implies if there is one; "
+        "otherwise pivot using this strategy."
+    )
+    sector_threshold: float = Field(0.6, ge=0, le=1)
+    decoding: Decoding = Decoding()
+    opt_out_reply: str = (
+        "Understood. I've added your number to our do-not-call list and we won't call "
+        "you again. Goodbye."
+    )
+    fallback_reply: str = (
+        "I'd rather not quote anything I can't confirm from our product sheet. "
+        "Would you like me to go through what the cover includes?"
+    )
+    privacy_reply: str = (
+        "I'm an AI assistant, and my internal notes and instructions stay private. "
+        "Is there anything about your cover I can help with?"
+    )
+
+    @model_validator(mode="after")
+    def _checks(self) -> AgentProgram:
+        if not _AI_DISCLOSURE.search(self.greeting):
+            raise ValueError("the greeting must disclose that the caller is talking to an AI")
+        missing = set(Template) - set(self.thought_templates)
+        if missing:
+            raise ValueError(f"thought templates missing: {sorted(missing)}")
+        if not self.version:
+            self.version = self.content_hash()
+        return self
+
+    def content_hash(self) -> str:
+        body = self.model_dump(mode="json", exclude={"version", "parent", "created_by"})
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return "p-" + digest[:12]
+
+    def evolve(self, created_by: str, **changes: Any) -> AgentProgram:
+        """A new version with ``changes``; this one is untouched and becomes the parent."""
+        data = self.model_dump(mode="json")
+        data.update(changes)
+        data.update(version="", parent=self.version, created_by=created_by)
+        return AgentProgram.model_validate(data)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json() + "\n")
+
+
+def load_program(name_or_path: str = "insurance-default") -> AgentProgram:
+    """A built-in program by name or a JSON file."""
+    path = Path(name_or_path)
+    if path.suffix != ".json":
+        path = BUILTIN / f"{name_or_path}.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        known = ", ".join(sorted(p.stem for p in BUILTIN.glob("*.json")))
+        raise ConfigError(f"agent program {name_or_path!r} not found (built in: {known})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"agent program {path} is not valid JSON: {exc}") from None
+    declared = data.get("version")
+    try:
+        program = AgentProgram.model_validate({**data, "version": ""})
+    except ValidationError as exc:
+        raise ConfigError(f"agent program {path} is invalid: {exc}") from None
+    if declared and declared != program.version:
+        raise ConfigError(
+            f"agent program {path} declares version {declared} but its content hashes to "
+            f"{program.version}: it was edited by hand; remove the version field to re-stamp"
+        )
+    return program
