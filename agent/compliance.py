@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.domain import DomainPack, normalize_number
+from agent.domain import DomainPack, normalize_number, number_kind
 
 _OPT_OUT = re.compile(
     r"\b(stop calling|(don'?t|do not|never) (ever )?(call|contact|ring|phone) (me|us|this number)"
@@ -42,10 +42,10 @@ _UNITS = {
     "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
     "seventy": 70, "eighty": 80, "ninety": 90,
 }
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
-_NUMBER_WORDS = re.compile(
-    r"\b(?:(?:" + "|".join([*_UNITS, *_SCALES]) + r")(?:[\s-]+(?:and\s+)?)?)+", re.I
-)
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
+_WORD = "|".join(sorted([*_UNITS, *_SCALES], key=len, reverse=True))  # longest first
+_NUMBER_WORDS = re.compile(rf"\b(?:(?:{_WORD})\b(?:[\s-]+(?:and\s+)?)?)+", re.I)
+_SCALED_DIGITS = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s+(hundred|thousand|million|billion)\b", re.I)
 # Ordinary words that name a small count, not a claim: "one of our plans", "a couple".
 _HARMLESS_WORDS = {"one", "two"}
 _PRODUCT_WORDS = re.compile(
@@ -54,6 +54,18 @@ _PRODUCT_WORDS = re.compile(
     r"(?=\s+(insurance|cover|plan|policy|policies|product))",
     re.I,
 )
+
+
+def numbers_in(text: str) -> list[str]:
+    """Every number in ``text``, normalized: digits, digits with a scale word
+    ("500 million" → "500000000") and spelled-out numbers ("fifty thousand" → "50000")."""
+    out = []
+    for m in _SCALED_DIGITS.finditer(text):
+        value = float(m.group(1).replace(",", "")) * _SCALES[m.group(2).lower()]
+        out.append(normalize_number(f"{value:f}"))
+    rest = _SCALED_DIGITS.sub(" ", text)
+    out += [normalize_number(n) for n in _DIGITS.findall(rest)]
+    return out + words_to_numbers(rest)
 
 
 def words_to_numbers(text: str) -> list[str]:
@@ -97,13 +109,14 @@ class ComplianceGuard:
         self.domain = domain
         self._prompt_ngrams = _ngrams(system_prompt, 6)
 
-    def check(self, text: str) -> list[Violation]:
-        """What is wrong with saying ``text`` (empty: it may be said)."""
+    def check(self, text: str, said_before: str = "") -> list[Violation]:
+        """What is wrong with saying ``text`` after ``said_before`` in the same reply
+        (empty: it may be said). Recited instructions are looked for across both."""
         found: list[Violation] = []
-        allowed = self.domain.allowed_numbers
-        numbers = [normalize_number(n) for n in _DIGITS.findall(text)]
-        numbers += words_to_numbers(text)
-        for n in numbers:
+        # A number must appear in the sheets as the same kind of quantity: "85%" is not
+        # supported by "85 USD a month".
+        allowed = self.domain.allowed_by_kind[number_kind(text)]
+        for n in numbers_in(text):
             if n not in allowed:
                 found.append(Violation("unsupported_number", n))
         for m in _PRODUCT_WORDS.finditer(text):
@@ -112,7 +125,7 @@ class ComplianceGuard:
             found.append(Violation("guarantee", _GUARANTEE.search(text).group(0)))  # type: ignore[union-attr]
         if _LEAK.search(text):
             found.append(Violation("leak", _LEAK.search(text).group(0)))  # type: ignore[union-attr]
-        elif self._prompt_ngrams & _ngrams(text, 6):
+        elif self._prompt_ngrams & _ngrams(said_before + " " + text, 6):
             found.append(Violation("leak", "repeats the instructions"))
         return found
 

@@ -38,19 +38,20 @@ class Product(Record):
         return self
 
     def sheet(self, currency: str) -> str:
-        """The product sheet as the agent sees it."""
-        lines = [f"{self.name} ({self.id}): {self.summary}"]
+        """The product sheet as the agent sees it: one compact line (prompt tokens are
+        evaluated on every call)."""
+        parts = [f"{self.id}: {self.name}. {self.summary}"]
         if self.covers:
-            lines.append("  Covers: " + "; ".join(self.covers) + ".")
+            parts.append("Covers " + ", ".join(self.covers) + ".")
         if self.exclusions:
-            lines.append("  Not covered: " + "; ".join(self.exclusions) + ".")
+            parts.append("Excludes " + ", ".join(self.exclusions) + ".")
         if self.premium_monthly is not None:
             lo, hi = self.premium_monthly
-            lines.append(f"  Premiums: {lo:g} to {hi:g} {currency} a month, by age and cover.")
-        if self.waiting_period_days is not None:
-            lines.append(f"  Waiting period: {self.waiting_period_days} days.")
-        lines.extend(f"  {fact}" for fact in self.facts)
-        return "\n".join(lines)
+            parts.append(f"Premiums {lo:g} to {hi:g} {currency} a month.")
+        if self.waiting_period_days:
+            parts.append(f"Waiting period {self.waiting_period_days} days.")
+        parts.extend(self.facts)
+        return "- " + " ".join(parts)
 
 
 class DomainPack(Record):
@@ -84,6 +85,32 @@ class DomainPack(Record):
     def allowed_numbers(self) -> frozenset[str]:
         """Every number written anywhere in the sheets (normalized: no commas)."""
         return frozenset(normalize_number(n) for n in _NUMBER.findall(self.sheet()))
+
+    @cached_property
+    def allowed_by_kind(self) -> dict[str, frozenset[str]]:
+        """Numbers by what they measure: "percent", "money", or any ("number")."""
+        return {
+            kind: frozenset(
+                normalize_number(n)
+                for clause in re.split(r"[.;]\s", self.sheet())
+                if number_kind(clause) == kind
+                for n in _NUMBER.findall(clause)
+            )
+            for kind in ("percent", "money")
+        } | {"number": self.allowed_numbers}
+
+
+_PERCENT = re.compile(r"%|\bper ?cent", re.I)
+_MONEY = re.compile(r"\$|\bUSD\b|\bdollars?\b|\bbucks\b", re.I)
+
+
+def number_kind(clause: str) -> str:
+    """What the numbers in a clause measure: "percent", "money" or plain "number"."""
+    if _PERCENT.search(clause):
+        return "percent"
+    if _MONEY.search(clause):
+        return "money"
+    return "number"
 
 
 def normalize_number(text: str) -> str:

@@ -7,6 +7,7 @@ with a confidence) and applied only once the confidence passes a threshold.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from agent.dialogue import SectorGuess
@@ -41,6 +42,12 @@ PAPER_OCCUPATIONS: dict[str, tuple[str, ...]] = {
 """The first paper's 24 occupations, four per sector."""
 
 MORE_OCCUPATIONS: dict[str, tuple[str, ...]] = {
+    "A": ("gardener", "fisher", "forester"),
+    "J": ("programmer", "developer", "web developer", "it technician"),
+    "K": ("banker", "bank teller", "insurance agent", "stockbroker"),
+    "P": ("teacher", "lecturer", "professor", "tutor", "teaching assistant"),
+    "Q": ("paramedic", "midwife", "pharmacist", "dentist", "carer", "social worker"),
+    "R": ("singer", "dancer", "painter", "photographer", "author"),
     "C": ("factory worker", "machinist", "welder"),
     "F": ("electrician", "plumber", "carpenter", "construction worker"),
     "G": ("shop assistant", "store manager", "sales representative"),
@@ -85,14 +92,68 @@ class SectorTracker:
         return cls(threshold, SectorGuess(sector=sector, confidence=1.0, source="metadata"))
 
     def observe(self, sector: str | None, confidence: float) -> SectorGuess:
-        """A new inference from the latest caller line; keeps the most confident one."""
+        """New evidence from the latest caller line. Agreeing evidence accumulates
+        (1 - (1-a)(1-b)); contradicting evidence replaces a weaker guess."""
         if self.guess.source == "metadata" or sector not in SECTORS:
             return self.guess
-        if sector == self.guess.sector or confidence >= self.guess.confidence:
-            self.guess = SectorGuess(sector=sector, confidence=confidence, source="inferred")
+        old = self.guess
+        if sector == old.sector:
+            confidence = 1 - (1 - old.confidence) * (1 - confidence)
+        elif confidence < old.confidence:
+            return old
+        self.guess = SectorGuess(sector=sector, confidence=round(confidence, 3), source="inferred")
         return self.guess
 
     @property
     def applies(self) -> bool:
         """Confident enough to condition the strategy on the sector."""
         return self.guess.sector is not None and self.guess.confidence >= self.threshold
+
+
+_WORKPLACE_HINTS: dict[str, tuple[str, ...]] = {
+    "A": ("farm", "ranch", "orchard", "fishing boat", "forest"),
+    "F": ("building site", "construction site"),
+    "H": ("trucking", "warehouse", "airline", "delivery"),
+    "I": ("restaurant", "hotel", "cafe", "bar "),
+    "J": ("software", "tech company", "startup", "it department", "telecom"),
+    "K": ("bank", "insurance company", "investment firm", "accounting firm"),
+    "O": ("police", "fire station", "army", "city council", "government"),
+    "P": ("school", "university", "college", "classroom"),
+    "Q": ("hospital", "clinic", "care home", "surgery", "patients"),
+    "R": ("theatre", "theater", "band", "studio", "gallery"),
+}
+_SELF = re.compile(
+    r"\b(i'?m|i am|i work as|i'?ve been|i have been|my job is|i do)\s+(an?\s+)?"
+    r"(?P<what>[a-z][a-z -]{2,40})",
+    re.I,
+)
+
+
+_WORK_TALK = re.compile(
+    r"\b(work|job|career|profession|employ|i'?m an? |i am an? |i do |for a living|shift|boss|"
+    r"colleague|office|business)", re.I)
+
+
+def talks_about_work(text: str) -> bool:
+    """Whether a caller line is about their work at all (gates weak sector evidence)."""
+    return bool(_WORK_TALK.search(text))
+
+
+def infer_sector(text: str) -> tuple[str, float] | None:
+    """(sector, confidence) from what a caller said about their work, if anything.
+
+    A named occupation ("I'm a nurse") is strong evidence; a workplace ("at the
+    hospital") weaker. The LLM's own reading adds to this in the agent."""
+    lowered = text.lower()
+    for m in _SELF.finditer(lowered):
+        what = m.group("what")
+        for occupation, sector in sorted(OCCUPATION_SECTOR.items(), key=lambda kv: -len(kv[0])):
+            if re.match(rf"{re.escape(occupation)}s?\b", what):
+                return sector, 0.9
+    for occupation, sector in OCCUPATION_SECTOR.items():
+        if re.search(rf"\b{re.escape(occupation)}s?\b", lowered) and "work" in lowered:
+            return sector, 0.7
+    for sector, hints in _WORKPLACE_HINTS.items():
+        if any(h in lowered for h in hints) and re.search(r"\bwork|\bjob\b", lowered):
+            return sector, 0.6
+    return None

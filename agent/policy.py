@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from agent.compliance import (
     ComplianceGuard,
@@ -36,7 +36,8 @@ from agent.dialogue import (
     UserState,
 )
 from agent.domain import DomainPack, load_domain
-from agent.occupation import SECTORS, SectorTracker
+from agent.occupation import SECTORS, SectorTracker, infer_sector, talks_about_work
+from agent.outcome import OutcomeDetector
 from agent.program import AgentProgram
 from models.llm.base import LLM, ChatMessage, Sampling
 
@@ -45,16 +46,10 @@ Note = dict[str, Any]
 
 _CLAUSE = re.compile(r"[.!?;:,](?=\s)|[.!?]$")
 _AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
-_OUTCOMES = {
-    UserState.ACCEPT: Outcome.ACCEPTED,
-    UserState.WITHDRAW: Outcome.WITHDREW,
-    UserState.GOODBYE: Outcome.GOODBYE,
-    UserState.OPT_OUT: Outcome.OPTED_OUT,
-}
 _ENDS_CALL = {Outcome.WITHDREW, Outcome.GOODBYE, Outcome.OPTED_OUT}
 
 
-def thought_array_schema(domain: DomainPack, max_reply_chars: int = 400) -> dict[str, Any]:
+def thought_array_schema(domain: DomainPack, max_reply_chars: int = 260) -> dict[str, Any]:
     """JSON schema of the single-model output, compact (no whitespace) on llama.cpp."""
     return {
         "type": "array",
@@ -77,11 +72,21 @@ def thought_object_model(domain: DomainPack) -> type[BaseModel]:
     sector = Literal[("?", *SECTORS)]  # type: ignore[valid-type]
     return create_model(
         "ThoughtJSON",
+        __config__=ConfigDict(extra="forbid"),
         template=(Template, ...),
         intent=(intent, ...),
         user_state=(UserState, ...),
         sector=(sector, ...),
         note=(str, Field(max_length=160)),
+    )
+
+
+def render_system_prompt(program: AgentProgram, domain: DomainPack, products: str) -> str:
+    return program.system_prompt.format(
+        agent_name=program.agent_name,
+        company=domain.company,
+        products=products,
+        templates="; ".join(program.thought_templates.values()),
     )
 
 
@@ -111,7 +116,8 @@ class SalesAgent:
         self.sectors = SectorTracker.from_metadata(
             self.caller.occupation, self.caller.sector, program.sector_threshold
         )
-        self.guard = ComplianceGuard(self.domain, program.system_prompt)
+        # The instructions the agent must not recite: the SOP without the product facts.
+        self.guard = ComplianceGuard(self.domain, render_system_prompt(program, self.domain, ""))
         self.dialogue = Dialogue(
             id=self._session,
             source=source,
@@ -127,6 +133,8 @@ class SalesAgent:
             max_tokens=program.decoding.max_tokens,
         )
         self._turn: dict[str, Any] = {}
+        self._strategy_given: str | None = None
+        self._outcomes = OutcomeDetector(llm, self.domain, session=self._session + "-outcome")
 
     # -- Responder protocol -----------------------------------------------------------
     @property
@@ -153,22 +161,29 @@ class SalesAgent:
         )
 
     async def prepare(self, user_text: str) -> None:
+        # Same prompt as reply() will build, so its prefix is what gets cached.
+        hint = infer_sector(user_text)
+        if hint is not None and self.sectors.guess.source != "metadata":
+            return  # the sector evidence may change the strategy line: nothing safe to cache
         messages, _ = self._prompt(user_text)
         await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
 
     async def reply(self, user_text: str) -> AsyncIterator[str | Note]:
+        if (hint := infer_sector(user_text)) is not None:
+            self.sectors.observe(*hint)
         messages, strategy = self._prompt(user_text)
-        self._turn = {"strategy": strategy, "thought": None, "compliance": [], "extra": []}
+        self._turn = {"strategy": strategy, "thought": None, "compliance": []}
         if is_opt_out(user_text):
             async for piece in self._opt_out("opt-out phrase"):
                 yield piece
             return
         if self.program.decoding.mode == "single":
-            pieces = self._single(messages)
+            pieces = self._single(messages, user_text)
         else:
-            pieces = self._two_model(messages)
+            pieces = self._two_model(messages, user_text)
         async for piece in self._guarded(pieces, needs_ai=asks_if_human(user_text)):
             yield piece
+        yield await self._settle_outcome(user_text)
 
     def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
         turn = self._turn
@@ -176,6 +191,7 @@ class SalesAgent:
         if user_text:
             if turn.get("strategy"):
                 self._messages.append(ChatMessage("system", turn["strategy"]))
+                self._strategy_given = turn["strategy"]
             self._messages.append(ChatMessage("user", user_text))
             self.dialogue.turns.append(Turn(speaker="user", text=user_text))
         if agent_text:
@@ -202,13 +218,7 @@ class SalesAgent:
     # -- internals --------------------------------------------------------------------
     def _system_prompt(self) -> str:
         p = self.program
-        templates = "\n".join(f"- {text}" for text in p.thought_templates.values())
-        return p.system_prompt.format(
-            agent_name=p.agent_name,
-            company=self.domain.company,
-            products=self.domain.sheet(),
-            templates=templates,
-        )
+        return render_system_prompt(p, self.domain, self.domain.sheet())
 
     def _strategy_line(self) -> str | None:
         if not self.sectors.applies:
@@ -221,31 +231,47 @@ class SalesAgent:
         return self.program.strategy_line.format(intents=names, rationale=entry.rationale)
 
     def _prompt(self, user_text: str) -> tuple[list[ChatMessage], str | None]:
+        # The strategy enters the history once, when it starts to apply or changes; it
+        # stays there, so the cached prefix of later turns is unchanged.
         strategy = self._strategy_line()
+        if strategy == self._strategy_given:
+            strategy = None
         extra = [ChatMessage("system", strategy)] if strategy else []
         return [*self._messages, *extra, ChatMessage("user", user_text)], strategy
 
-    def _note_thought(self, thought: Thought, sector: str) -> Note:
-        if sector != "?":
-            self.sectors.observe(sector, 0.5 if self.sectors.guess.sector != sector else 0.9)
+    def _note_thought(self, thought: Thought, sector: str, user_text: str) -> Note:
+        if sector != "?" and talks_about_work(user_text):
+            self.sectors.observe(sector, 0.4)  # the model's reading: weak evidence
         self._turn["thought"] = thought
-        outcome = _OUTCOMES.get(thought.user_state)
-        if outcome is None and thought.template is Template.CONFIRM and thought.intent:
-            outcome = Outcome.EXPLICIT_INTENT
-        if outcome is not None and self.dialogue.outcome is None:
-            self.dialogue.outcome = outcome
-            self.dialogue.outcome_intent = thought.intent
-        if thought.user_state is UserState.OPT_OUT:
-            self._opted_out("classified as opt-out")
         return {
             "thought": thought.model_dump(mode="json"),
             "strategy": self._turn.get("strategy"),
             "sector": self.sectors.guess.model_dump(mode="json"),
+        }
+
+    async def _settle_outcome(self, user_text: str) -> Note:
+        """After the reply: did this exchange end the dialogue, and how?"""
+        agent_line = next(
+            (m.content for m in reversed(self._messages) if m.role == "assistant"), ""
+        )
+        outcome, intent, evidence = await self._outcomes.detect(
+            agent_line, user_text, self._turn.get("thought")
+        )
+        current = self.dialogue.outcome
+        if outcome is not None and (current is None or current is Outcome.EXPLICIT_INTENT):
+            self.dialogue.outcome = outcome
+            self.dialogue.outcome_intent = intent
+            if outcome is Outcome.OPTED_OUT:
+                self._opted_out("classified as opt-out")
+        return {
             "outcome": self.dialogue.outcome.value if self.dialogue.outcome else None,
+            "outcome_evidence": evidence,
             "end_call": self.ended,
         }
 
-    async def _single(self, messages: list[ChatMessage]) -> AsyncIterator[str | Note]:
+    async def _single(
+        self, messages: list[ChatMessage], user_text: str
+    ) -> AsyncIterator[str | Note]:
         from agent.stream_json import StreamedArrayReader
 
         reader = StreamedArrayReader(leading=4)
@@ -263,13 +289,15 @@ class SalesAgent:
                         intent=None if intent == "none" else intent,
                         user_state=UserState(state),
                     )
-                    yield self._note_thought(thought, sector)
+                    yield self._note_thought(thought, sector, user_text)
                 if spoken:
                     yield spoken
                 if reader.done:
                     break
 
-    async def _two_model(self, messages: list[ChatMessage]) -> AsyncIterator[str | Note]:
+    async def _two_model(
+        self, messages: list[ChatMessage], user_text: str
+    ) -> AsyncIterator[str | Note]:
         schema = thought_object_model(self.domain)
         ask = ChatMessage(
             "system",
@@ -287,7 +315,7 @@ class SalesAgent:
             user_state=UserState(data["user_state"]),
             note=data["note"],
         )
-        yield self._note_thought(thought, data["sector"])
+        yield self._note_thought(thought, data["sector"], user_text)
         plan = ChatMessage(
             "system",
             f"Your private plan (never say it): {thought.template.value}"
@@ -305,7 +333,7 @@ class SalesAgent:
     ) -> AsyncIterator[str | Note]:
         """Pass text on clause by clause, each checked; a failing clause ends the reply
         with the program's safe line instead."""
-        buffer = ""
+        buffer = said = ""
         first = True
         try:
             async for piece in pieces:
@@ -315,19 +343,20 @@ class SalesAgent:
                 buffer += piece
                 while (m := _CLAUSE.search(buffer)) is not None:
                     clause, buffer = buffer[: m.end()], buffer[m.end() :]
-                    ok, text = self._check(clause, first and needs_ai)
+                    ok, text = self._check(clause, said, first and needs_ai)
                     first = False
+                    said += text
                     yield text
                     if not ok:
                         return
             if buffer.strip():
-                _, text = self._check(buffer, first and needs_ai)
+                _, text = self._check(buffer, said, first and needs_ai)
                 yield text
         finally:
             await _aclose(pieces)
 
-    def _check(self, clause: str, needs_ai: bool) -> tuple[bool, str]:
-        violations = self.guard.check(clause)
+    def _check(self, clause: str, said: str, needs_ai: bool) -> tuple[bool, str]:
+        violations = self.guard.check(clause, said)
         if not violations:
             if needs_ai and not _AI.search(clause):
                 return True, "I'm an AI assistant, by the way. " + clause
@@ -343,7 +372,10 @@ class SalesAgent:
     async def _opt_out(self, why: str) -> AsyncIterator[str | Note]:
         thought = Thought(template=Template.CHITCHAT, user_state=UserState.OPT_OUT, note=why)
         self._turn["compliance"] = ["opt_out"]
-        yield self._note_thought(thought, "?")
+        yield self._note_thought(thought, "?", "")
+        self.dialogue.outcome = Outcome.OPTED_OUT
+        self._opted_out(why)
+        yield {"outcome": Outcome.OPTED_OUT.value, "end_call": True}
         yield self.program.opt_out_reply
 
     def _opted_out(self, reason: str) -> None:

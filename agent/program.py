@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from agent.dialogue import Record, Template
 from models.errors import ConfigError
@@ -38,6 +38,8 @@ class Decoding(Record):
 
 
 class AgentProgram(Record):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     version: str = ""
     """Content hash; filled in on creation."""
     parent: str | None = None
@@ -78,7 +80,7 @@ class AgentProgram(Record):
         if missing:
             raise ValueError(f"thought templates missing: {sorted(missing)}")
         if not self.version:
-            self.version = self.content_hash()
+            object.__setattr__(self, "version", self.content_hash())  # frozen model
         return self
 
     def content_hash(self) -> str:
@@ -91,7 +93,10 @@ class AgentProgram(Record):
         data = self.model_dump(mode="json")
         data.update(changes)
         data.update(version="", parent=self.version, created_by=created_by)
-        return AgentProgram.model_validate(data)
+        child = AgentProgram.model_validate(data)
+        if child.version == self.version:
+            raise ValueError("evolve() without a change would make a program its own parent")
+        return child
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)

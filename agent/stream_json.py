@@ -23,6 +23,7 @@ class StreamedArrayReader:
         self._started = False
         self._in_string = False
         self._escape = ""  # pending escape sequence after a backslash
+        self._high = ""  # a high surrogate escape waiting for its pair
         self._current: list[str] = []
         self.done = False
 
@@ -75,6 +76,11 @@ class StreamedArrayReader:
                 if len(self._escape) < 6:
                     return ""
                 seq, self._escape = self._escape, ""
+                if self._high:  # second half of a surrogate pair (emoji and the like)
+                    seq, self._high = self._high + seq, ""
+                elif 0xD800 <= int(seq[2:], 16) <= 0xDBFF:
+                    self._high = seq
+                    return ""
                 decoded: str = json.loads(f'"{seq}"')
                 return decoded
             seq, self._escape = self._escape, ""

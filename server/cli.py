@@ -10,11 +10,16 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from models.errors import SalesvoiceError
+
+if TYPE_CHECKING:
+    from models.llm.base import LLM
+    from voice.responder import Responder
 
 KINDS = ("llm", "asr", "tts", "vad")
 
@@ -117,7 +122,18 @@ def cmd_bench_pipeline(args: argparse.Namespace, console: Console) -> int:
     from voice.bench import run_pipeline_bench
 
     settings = _load_settings(args)
-    result = asyncio.run(run_pipeline_bench(settings, console, args.turns))
+    if args.agent == "plain":
+        from voice.bench import plain_responder as factory
+    else:
+        from agent.policy import SalesAgent
+        from agent.program import load_program
+
+        program = load_program(args.program)
+
+        def factory(llm: LLM, session: str) -> Responder:
+            return SalesAgent(program, llm, session=session)
+
+    result = asyncio.run(run_pipeline_bench(settings, console, args.turns, factory))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     console.print(f"wrote {args.out}")
@@ -185,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="example: salesvoice bench pipeline --turns 10",
     )
     bp.add_argument("--turns", type=int, default=10)
+    bp.add_argument("--agent", choices=("sales", "plain"), default="sales",
+                    help="the sales agent (thought + response), or a plain LLM responder")
+    bp.add_argument("--program", default="insurance-default", help="agent program name or file")
     bp.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
     bp.set_defaults(func=cmd_bench_pipeline)
     return p

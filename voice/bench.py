@@ -13,6 +13,7 @@ import asyncio
 import re
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,12 +26,12 @@ from rich.table import Table
 from models import registry
 from models.audio import HOUSE_RATE, PCM
 from models.config import ASRSettings, LLMSettings, TTSSettings, VADSettings
-from models.llm.base import LLM, ChatMessage, Sampling
+from models.llm.base import LLM, Sampling
 from voice.audio import FRAME_SAMPLES
 from voice.chunker import ClauseChunker
 from voice.events import PipelineEvent, TurnCompleted
 from voice.pipeline import PipelineConfig, VoicePipeline
-from voice.responder import LLMResponder
+from voice.responder import LLMResponder, Responder
 
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 SYSTEM = (
@@ -94,15 +95,33 @@ class _Caller:
         return done.is_set()
 
 
-async def _first_clause_s(llm: LLM, history: list[ChatMessage], session: str) -> float:
-    """Warm-cache time from request to the first TTS-ready clause."""
-    await llm.complete(history[:-1], Sampling(max_tokens=1), session=session)
+ResponderFactory = Callable[[LLM, str], Responder]
+"""Builds the agent under test for one session id."""
+
+
+def plain_responder(llm: LLM, session: str) -> Responder:
+    return LLMResponder(llm, SYSTEM, GREETING, session=session, sampling=Sampling(max_tokens=60))
+
+
+async def _first_clause_s(
+    make: ResponderFactory, llm: LLM, session: str, done: list[tuple[str, str]], user: str
+) -> float:
+    """Warm-cache time from request to the first TTS-ready clause, for a responder with
+    the same history, measured on its own."""
+    responder = make(llm, session)
+    responder.commit("", responder.greeting, False)
+    for u, a in done:
+        responder.commit(u, a, False)
+    await responder.warm()
     chunker = ClauseChunker()
     start = time.monotonic()
-    async with llm.stream(history, Sampling(max_tokens=60), session=session) as stream:
-        async for delta in stream:
-            if chunker.push(delta):
+    gen = responder.reply(user)
+    try:
+        async for piece in gen:
+            if isinstance(piece, str) and chunker.push(piece):
                 break
+    finally:
+        await gen.aclose()  # type: ignore[attr-defined]
     return time.monotonic() - start
 
 
@@ -111,7 +130,10 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def run_pipeline_bench(
-    settings: BenchSettings, console: Console, turns: int
+    settings: BenchSettings,
+    console: Console,
+    turns: int,
+    make_responder: ResponderFactory = plain_responder,
 ) -> dict[str, Any]:
     with console.status("loading the embedded models..."):
         vad = registry.build_vad(settings.vad, settings.cache_dir)
@@ -120,8 +142,7 @@ async def run_pipeline_bench(
         llm = registry.build_llm(settings.llm, settings.cache_dir)
     clips = real_utterances()
     session = "bench-pipeline"
-    responder = LLMResponder(llm, SYSTEM, GREETING, session=session,
-                             sampling=Sampling(max_tokens=60))
+    responder = make_responder(llm, session)
     pipeline = VoicePipeline(vad=vad, asr=asr, tts=tts, responder=responder,
                              config=settings.voice)
     completed: dict[int, TurnCompleted] = {}
@@ -136,7 +157,6 @@ async def run_pipeline_bench(
 
     collector = asyncio.create_task(collect())
     records: list[dict[str, Any]] = []
-    histories: list[list[ChatMessage]] = []
     try:
         await pipeline.start()
         caller = _Caller(pipeline, time.monotonic())
@@ -150,7 +170,6 @@ async def run_pipeline_bench(
                 break
             await caller.play(np.zeros(HOUSE_RATE // 2, dtype=np.int16))
             done = completed[n]
-            histories.append(responder.history[:-1])  # up to this turn's user line
             records.append({"turn": n, "reference": reference, "user_text": done.user_text,
                             "agent_text": done.agent_text, "timings": done.timings.as_dict(),
                             "clip_s": len(pcm) / HOUSE_RATE})
@@ -159,12 +178,15 @@ async def run_pipeline_bench(
         await collector
 
     with console.status("measuring each stage on its own (the floor)..."):
-        for rec, history in zip(records, histories, strict=True):
+        for i, rec in enumerate(records):
             pcm = clips[(rec["turn"] - 1) % len(clips)][0]
+            history = [(r["user_text"], r["agent_text"]) for r in records[:i]]
             t0 = time.monotonic()
             await asr.transcribe(pcm)
             asr_s = time.monotonic() - t0
-            clause_s = await _first_clause_s(llm, history, session + "-floor")
+            clause_s = await _first_clause_s(
+                make_responder, llm, f"{session}-floor", history, rec["user_text"]
+            )
             first = ClauseChunker().push(rec["agent_text"] + " ") or [rec["agent_text"]]
             t0 = time.monotonic()
             async for _ in tts.stream(first[0]):
