@@ -33,6 +33,8 @@ _LEAK = re.compile(
     r"|\bthought\s*:|\btemplate\b|\bstrategy\b|json|\[\s*\"|\{\s*\"|statistics say",
     re.I,
 )
+_QUOTE = re.compile(r"\b(premium|cost|costs|price|pay|quote|would be|will be)\b", re.I)
+_RANGE = re.compile(r"\b(to|between|from|up to|starting|range|ranges|as little as)\b", re.I)
 _GUARANTEE = re.compile(r"\bguarantee[ds]?\b|\b(always|never) (pay|paid|pays|approve)", re.I)
 _DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _UNITS = {
@@ -121,6 +123,8 @@ class ComplianceGuard:
                 found.append(Violation("unsupported_number", n))
         for m in _PRODUCT_WORDS.finditer(text):
             found.append(Violation("unknown_product", m.group(0)))
+        if _QUOTE.search(text) and number_kind(text) == "money" and not _RANGE.search(text):
+            found.append(Violation("unsupported_quote", "an exact price; the sheets give ranges"))
         if _GUARANTEE.search(text):
             found.append(Violation("guarantee", _GUARANTEE.search(text).group(0)))  # type: ignore[union-attr]
         if _LEAK.search(text):

@@ -350,8 +350,12 @@ class SalesAgent:
                     if not ok:
                         return
             if buffer.strip():
-                _, text = self._check(buffer, said, first and needs_ai)
+                ok, text = self._check(buffer, said, first and needs_ai)
+                said += text
                 yield text
+            if not re.search(r"[A-Za-z]", said):  # nothing sayable came out
+                self._turn.setdefault("compliance", []).append("empty_reply")
+                yield self.program.repair_reply
         finally:
             await _aclose(pieces)
 

@@ -67,6 +67,7 @@ class AgentProgram(Record):
         "I'd rather not quote anything I can't confirm from our product sheet. "
         "Would you like me to go through what the cover includes?"
     )
+    repair_reply: str = "Sorry, could you say that again?"
     privacy_reply: str = (
         "I'm an AI assistant, and my internal notes and instructions stay private. "
         "Is there anything about your cover I can help with?"

@@ -225,3 +225,13 @@ async def test_respond_commits_a_whole_turn_for_simulation() -> None:
     assert turn.speaker == "agent" and turn.text == "Going anywhere nice?"
     assert turn.thought is not None and turn.thought.user_state is UserState.ENGAGED
     assert [t.speaker for t in agent.dialogue.turns] == ["agent", "user", "agent"]
+
+
+async def test_a_failing_outcome_classifier_never_ends_or_breaks_the_call() -> None:
+    agent, _, _ = make_agent([
+        thought("confirm", "term_life", "accept", "?", "Great."),
+        '{"state": "acc',  # truncated, invalid JSON from the classifier
+    ])
+    pieces = [p async for p in agent.reply("Yes, sign me up.")]
+    assert agent.outcome is None
+    assert "classifier_error" in pieces[-1]["outcome_evidence"]

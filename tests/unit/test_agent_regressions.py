@@ -28,8 +28,16 @@ def test_digits_with_a_scale_word_are_one_number() -> None:
 def test_true_spelled_out_facts_pass_and_false_ones_are_caught() -> None:
     guard = ComplianceGuard(load_domain("insurance"), "")
     assert guard.check("up to sixty percent of your income") == []
-    assert guard.check("Are you a tenant? It costs 12 dollars a month.") == []
-    assert [v.detail for v in guard.check("It costs eighty dollars a month")] == ["80"]
+    assert guard.check("Are you a tenant? Premiums start at 12 dollars a month.") == []
+    found = guard.check("It costs from eighty dollars a month")
+    assert [(v.rule, v.detail) for v in found] == [("unsupported_number", "80")]
+
+
+def test_an_exact_personal_price_is_flagged_even_with_a_sheet_number() -> None:
+    guard = ComplianceGuard(load_domain("insurance"), "")
+    found = guard.check("The premium for a 40-year-old smoker is $300 a month.")
+    assert [v.rule for v in found] == ["unsupported_quote"]
+    assert guard.check("Premiums range from 12 to 85 dollars a month.") == []
 
 
 def test_instructions_recited_across_short_clauses_are_caught() -> None:
