@@ -35,7 +35,7 @@ def build_llm(settings: LLMSettings, cache_dir: Path) -> LLM:
         from models.llm.llamacpp import LlamaCppLLM
 
         path = _required(settings.llamacpp.model, "llm", cache_dir)
-        return LlamaCppLLM(path, settings.llamacpp, defaults)
+        return LlamaCppLLM(path, settings.llamacpp, defaults, cache_dir / "llm-prefix")
     if settings.backend == "openai":
         from models.llm.openai_compat import OpenAICompatLLM
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -18,20 +19,59 @@ from models.config import (
 from voice.pipeline import PipelineConfig
 
 
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "salesvoice"
+
+
+class VariantSettings(StrictModel):
+    program: str
+    """Agent program name or JSON file for this arm."""
+    weight: float = Field(1.0, gt=0)
+
+
+class ServerSettings(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = None
+    """How callers reach this server (e.g. https://calls.example.com); used in TwiML
+    and for Twilio signature checks. Default: from the request."""
+    auth_token: str | None = None
+    """Required in the browser protocol's start message when set."""
+    allow_query_token: bool = False
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to open calls; empty: same host only."""
+    twilio_auth_token: str | None = None
+    """Validates X-Twilio-Signature when set."""
+    max_frame_bytes: int = Field(64 * 1024, ge=320)
+    max_call_s: float = Field(900.0, gt=0)
+    max_concurrent_calls: int = Field(2, ge=1)
+    start_timeout_s: float = Field(10.0, gt=0)
+    keepalive_s: float = Field(20.0, gt=0)
+    database_url: str | None = None
+    """SQLAlchemy URL; default a SQLite file in the data directory."""
+    record_audio: bool = False
+    """Keep a WAV of both sides of every call in the data directory."""
+    program: str = "insurance-default"
+    variants: dict[str, VariantSettings] = Field(default_factory=dict)
+    """A/B arms; each call is assigned one by a hash of the caller id."""
+
+
 class Settings(StrictModel):
     cache_dir: Path = Field(default_factory=default_cache_dir)
     """Joined model files and verification stamps."""
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """Call records, recordings and reports."""
     llm: LLMSettings = LLMSettings()
     asr: ASRSettings = ASRSettings()
     tts: TTSSettings = TTSSettings()
     vad: VADSettings = VADSettings()
     voice: PipelineConfig = PipelineConfig()
+    server: ServerSettings = ServerSettings()
 
 
 def load(path: Path | None = None) -> Settings:
     """Settings from ``path`` (or $SALESVOICE_CONFIG) plus SALESVOICE_* overrides."""
-    import os
-
     if path is None and os.environ.get("SALESVOICE_CONFIG"):
         path = Path(os.environ["SALESVOICE_CONFIG"])
     return load_settings(Settings, path)

@@ -306,6 +306,11 @@ class LLM(ABC):
         )
         return JSONCompletion(parse_json_output(schema, completion.text), completion)
 
+    async def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Get a prompt prefix shared by many conversations (a system prompt) into the
+        backend's cache, so no conversation pays for evaluating it."""
+        await self.complete(messages, Sampling(max_tokens=1))
+
     @abstractmethod
     def _generate(self, request: LLMRequest) -> AsyncIterator[RawChunk]:
         """Yield raw chunks for ``request``; closing the iterator must stop generation."""

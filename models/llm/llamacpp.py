@@ -8,17 +8,21 @@ a follow-up turn only evaluates the new tokens (prefix cache).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
+
+import httpx
 
 from models.config import LlamaCppSettings
 from models.errors import MissingExtraError, ModelNotFoundError, ModelRuntimeError
 from models.llm.base import (
     LLM,
     Capabilities,
+    ChatMessage,
     LLMRequest,
     RawChunk,
     SamplingDefaults,
@@ -27,6 +31,12 @@ from models.llm.base import (
 )
 
 _DONE = object()
+
+
+async def _slot_action(http: httpx.AsyncClient, slot: int, action: str, name: str) -> None:
+    resp = await http.post(f"/slots/{slot}", params={"action": action}, json={"filename": name})
+    if resp.status_code != 200:
+        raise ModelRuntimeError(f"llama.cpp slot {action} failed: {resp.text[:200]}")
 
 
 def compact_json_grammar(schema: dict[str, Any]) -> str:
@@ -61,7 +71,11 @@ class LlamaCppLLM(LLM):
     )
 
     def __init__(
-        self, model_path: Path, settings: LlamaCppSettings, defaults: SamplingDefaults
+        self,
+        model_path: Path,
+        settings: LlamaCppSettings,
+        defaults: SamplingDefaults,
+        snapshot_dir: Path | None = None,
     ) -> None:
         super().__init__(defaults)
         try:
@@ -82,7 +96,12 @@ class LlamaCppLLM(LLM):
         # llama.cpp always serves HTTP too; keep it on loopback.
         params.hostnames = ["127.0.0.1"]
         params.port = settings.http_port
+        if snapshot_dir is not None:
+            snapshot_dir.mkdir(parents=True, exist_ok=True)
+            params.slot_save_path = str(snapshot_dir) + "/"
         self.model_path = model_path
+        self._snapshot_dir = snapshot_dir
+        self._n_slots = settings.slots
         self._slots = SessionSlots(settings.slots)
         self._server: Any = xlc.Server(params)
 
@@ -90,6 +109,26 @@ class LlamaCppLLM(LLM):
     def listening_address(self) -> str:
         """The OpenAI-compatible HTTP address llama.cpp serves this model on (loopback)."""
         return str(self._server.listening_address)
+
+    async def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate ``messages`` once, snapshot the KV cache to disk, and load it into
+        every slot. Later processes load the snapshot (≈0.1 s) instead of evaluating the
+        prompt again (≈20 s for a 1,100-token system prompt on two cores)."""
+        if self._snapshot_dir is None:
+            await super().prime(messages)
+            return
+        st = self.model_path.stat()
+        prompt = [(m.role, m.content) for m in messages]
+        key = json.dumps([str(self.model_path), st.st_size, prompt])
+        name = "prefix-" + hashlib.sha256(key.encode()).hexdigest()[:16] + ".bin"
+        async with httpx.AsyncClient(base_url=self.listening_address, timeout=120) as http:
+            if not (self._snapshot_dir / name).is_file():
+                body = LLMRequest(tuple(messages), 0.0, 1.0, 1, (), None, None, None)
+                payload = {**body.openai_body(stream=False), "id_slot": 0, "cache_prompt": True}
+                await asyncio.to_thread(self._server.handle_chat_completions, payload)
+                await _slot_action(http, 0, "save", name)
+            for slot in range(self._n_slots):
+                await _slot_action(http, slot, "restore", name)
 
     async def _generate(self, request: LLMRequest) -> AsyncIterator[RawChunk]:
         body = request.openai_body(stream=True)

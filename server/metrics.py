@@ -1,0 +1,45 @@
+"""Prometheus metrics of the call server (own registry: no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from voice.events import TurnTimings
+
+_STAGES = (
+    ("hangover", "speech_end", "turn_decided"),
+    ("asr_final", "turn_decided", "asr_final"),
+    ("llm_first_token", "asr_final", "llm_first_token"),
+    ("first_clause", "llm_first_token", "first_clause_ready"),
+    ("tts_first_audio", "first_clause_ready", "tts_first_audio"),
+    ("audio_out", "tts_first_audio", "first_audio_out"),
+    ("voice_to_voice", "speech_end", "first_audio_out"),
+)
+_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.active_calls = Gauge("salesvoice_active_calls", "Calls in progress", registry=r)
+        self.calls = Counter("salesvoice_calls_total", "Calls ended", ["transport", "reason"],
+                             registry=r)
+        self.rejected = Counter("salesvoice_calls_rejected_total", "Calls refused",
+                                ["reason"], registry=r)
+        self.turns = Counter("salesvoice_turns_total", "Completed turns", ["interrupted"],
+                             registry=r)
+        self.errors = Counter("salesvoice_errors_total", "Errors by close/error code",
+                              ["code"], registry=r)
+        self.stage = Histogram("salesvoice_stage_seconds", "Per-stage latency of a turn",
+                               ["stage"], buckets=_BUCKETS, registry=r)
+
+    def observe_turn(self, timings: TurnTimings, interrupted: bool) -> None:
+        self.turns.labels(interrupted=str(interrupted).lower()).inc()
+        for name, start, end in _STAGES:
+            a, b = getattr(timings, start), getattr(timings, end)
+            if a is not None and b is not None:
+                self.stage.labels(stage=name).observe(max(0.0, b - a))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
