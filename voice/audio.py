@@ -6,10 +6,15 @@ Inside the house audio is 16 kHz mono int16 in 20 ms frames (320 samples). Telep
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import NDArray
+from math import gcd
+from typing import Any
 
-from models.audio import HOUSE_RATE, PCM, resample
+import numpy as np
+import soxr
+from numpy.typing import NDArray
+from scipy.signal import firwin, lfilter
+
+from models.audio import HOUSE_RATE, PCM, float_to_pcm, resample
 
 FRAME_MS = 20
 FRAME_SAMPLES = HOUSE_RATE * FRAME_MS // 1000
@@ -65,6 +70,50 @@ def to_house(pcm: PCM, rate: int) -> PCM:
 def from_house(pcm: PCM, rate: int) -> PCM:
     """16 kHz PCM → ``rate``."""
     return resample(pcm, HOUSE_RATE, rate)
+
+
+class StreamResampler:
+    """Resamples a stream piece by piece with the filter state carried across pieces, so
+    20 ms frames join without clicks (resampling each frame alone buzzes at 50 Hz).
+
+    Small rational ratios (8, 16, 24, 32, 48 kHz ↔ 16 kHz) use a causal windowed-sinc
+    FIR at the upsampled rate: about 1 ms of delay and no buffering, so every frame in
+    gives its frame out. Other ratios (44.1 kHz) use soxr's quick mode, which also
+    returns every frame at once; its better modes hold audio back by up to 100 ms.
+    """
+
+    _MAX_UP = 4
+    _TAPS_PER_PHASE = 16
+
+    def __init__(self, src_rate: int, dst_rate: int) -> None:
+        self.src_rate, self.dst_rate = src_rate, dst_rate
+        g = gcd(src_rate, dst_rate)
+        self._up, self._down = dst_rate // g, src_rate // g
+        self._soxr: Any = None
+        self._phase = 0  # index, at the upsampled rate, of the next output sample
+        if src_rate == dst_rate:
+            return
+        if self._up > self._MAX_UP:
+            self._soxr = soxr.ResampleStream(src_rate, dst_rate, 1, dtype="int16", quality="QQ")
+            return
+        n = self._TAPS_PER_PHASE * max(self._up, self._down) + 1
+        self._fir = firwin(n, 1.0 / max(self._up, self._down)) * self._up
+        self._zi = np.zeros(n - 1)
+
+    def push(self, pcm: PCM) -> PCM:
+        if self.src_rate == self.dst_rate or len(pcm) == 0:
+            return pcm
+        if self._soxr is not None:
+            out: PCM = np.asarray(
+                self._soxr.resample_chunk(np.ascontiguousarray(pcm, dtype=np.int16)), np.int16
+            )
+            return out
+        x = np.zeros(len(pcm) * self._up)
+        x[:: self._up] = pcm
+        y, self._zi = lfilter(self._fir, 1.0, x, zi=self._zi)
+        picked = y[self._phase :: self._down]
+        self._phase = (self._phase - len(x)) % self._down
+        return float_to_pcm(picked / 32767.0)
 
 
 class Framer:

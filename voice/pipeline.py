@@ -369,6 +369,11 @@ class VoicePipeline:
             if (rest := chunker.flush()) is not None:
                 piece_ready(rest)
             pieces.put_nowait(None)
+            # Decisions about the turn run while its last pieces are spoken.
+            note = await self._responder.settle(reply.user_text)
+            if note:
+                reply.info.update(note)
+                self._emit(AgentInfo(reply.turn, note))
             await speaker
         finally:
             if not speaker.done():

@@ -36,6 +36,12 @@ class Responder(Protocol):
         """Record an exchange in the history: ``agent_text`` is what was heard."""
         ...
 
+    async def settle(self, user_text: str) -> Mapping[str, Any]:
+        """After the reply's text is complete (while it is still being spoken): anything
+        slower that decides about the turn, e.g. whether the dialogue has ended. The
+        returned note is reported like the reply's own notes."""
+        ...
+
     async def warm(self) -> None:
         """Get ready for the next reply while nobody waits: evaluate the history so far
         into the LLM's prefix cache (at call start, and after every exchange)."""
@@ -78,6 +84,9 @@ class LLMResponder:
         async with self._llm.stream(messages, self._sampling, session=self._session) as stream:
             async for delta in stream:
                 yield delta
+
+    async def settle(self, user_text: str) -> Mapping[str, Any]:
+        return {}
 
     async def warm(self) -> None:
         await self._llm.complete(self.history, Sampling(max_tokens=1), session=self._session)

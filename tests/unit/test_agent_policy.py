@@ -131,8 +131,9 @@ async def test_accept_needs_the_classifier_to_agree() -> None:
         thought("confirm", "term_life", "accept", "?", "Great, I'll send the quote."),
         label("accept", "term_life"),
     ])
-    pieces = [p async for p in agent.reply("Yes please, send me a quote.")]
-    assert pieces[-1]["outcome"] == "accepted"
+    _ = [p async for p in agent.reply("Yes please, send me a quote.")]
+    note = await agent.settle("Yes please, send me a quote.")
+    assert note["outcome"] == "accepted"
     assert agent.outcome is Outcome.ACCEPTED and agent.dialogue.outcome_intent == "term_life"
 
 
@@ -142,12 +143,14 @@ async def test_a_loose_thought_alone_does_not_end_the_dialogue() -> None:
         label("engaged"),
     ])
     _ = [p async for p in agent.reply("The weather is nice today.")]
+    await agent.settle("The weather is nice today.")
     assert agent.outcome is None and not agent.ended
 
 
 async def test_no_classifier_call_when_nothing_suggests_an_outcome() -> None:
     agent, llm, _ = make_agent([thought("chitchat", "none", "engaged", "?", "Lovely.")])
     _ = [p async for p in agent.reply("The weather is nice today.")]
+    await agent.settle("The weather is nice today.")
     assert len(llm.requests) == 1
 
 
@@ -168,6 +171,7 @@ async def test_classified_opt_out_is_added_to_do_not_call() -> None:
         label("opt_out"),
     ])
     _ = [p async for p in agent.reply("Just leave me alone from now on, for good.")]
+    await agent.settle("Just leave me alone from now on, for good.")
     assert agent.outcome is Outcome.OPTED_OUT and "+15550001111" in dnc
 
 
@@ -232,6 +236,7 @@ async def test_a_failing_outcome_classifier_never_ends_or_breaks_the_call() -> N
         thought("confirm", "term_life", "accept", "?", "Great."),
         '{"state": "acc',  # truncated, invalid JSON from the classifier
     ])
-    pieces = [p async for p in agent.reply("Yes, sign me up.")]
+    _ = [p async for p in agent.reply("Yes, sign me up.")]
+    note = await agent.settle("Yes, sign me up.")
     assert agent.outcome is None
-    assert "classifier_error" in pieces[-1]["outcome_evidence"]
+    assert "classifier_error" in note["outcome_evidence"]

@@ -1,0 +1,105 @@
+"""What every call shares: the loaded models, agent programs, call store and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from agent.compliance import MemoryDoNotCall
+from agent.dialogue import CallerProfile
+from agent.policy import SalesAgent
+from agent.program import AgentProgram, load_program
+from models import registry
+from models.asr.base import ASR
+from models.llm.base import LLM
+from models.tts.base import TTS
+from models.vad.base import VAD
+from server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from server.calls import Call
+from server.settings import Settings
+from server.store import CallStore, SqlDoNotCall, assign_variant
+from voice.greeting import GreetingCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Hub:
+    settings: Settings
+    vad: VAD
+    asr: ASR
+    tts: TTS
+    llm: LLM
+    store: CallStore
+    programs: dict[str | None, AgentProgram]
+    """Agent program per A/B variant (None: no variant configured)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    greetings: GreetingCache = field(default_factory=GreetingCache)
+    calls: dict[str, Call] = field(default_factory=dict)
+    """Live calls by id."""
+    draining: bool = False
+
+    @classmethod
+    async def create(cls, settings: Settings) -> Hub:
+        """Load the models and programs, open the store, and prepare every program's
+        prompt and greeting so the first call answers at once."""
+        s = settings
+        vad, asr, tts, llm = await asyncio.gather(
+            asyncio.to_thread(registry.build_vad, s.vad, s.cache_dir),
+            asyncio.to_thread(registry.build_asr, s.asr, s.cache_dir),
+            asyncio.to_thread(registry.build_tts, s.tts, s.cache_dir),
+            asyncio.to_thread(registry.build_llm, s.llm, s.cache_dir),
+        )
+        url = s.server.database_url or f"sqlite:///{s.data_dir / 'calls.db'}"
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        store = CallStore(url)
+        programs: dict[str | None, AgentProgram] = (
+            {name: load_program(v.program) for name, v in s.server.variants.items()}
+            if s.server.variants
+            else {None: load_program(s.server.program)}
+        )
+        hub = cls(s, vad, asr, tts, llm, store, programs)
+        for program in programs.values():
+            probe = SalesAgent(program, llm, do_not_call=MemoryDoNotCall())
+            await llm.prime(probe.prompt_prefix())
+            await hub.greetings.warm(program.version, program.greeting, tts)
+        return hub
+
+    def assign(self, caller: CallerProfile, call_id: str, forced: str | None) -> str | None:
+        """The A/B variant of a call: forced by the client when it names a known one,
+        else by a hash of the caller id."""
+        if None in self.programs:
+            return None
+        if forced in self.programs:
+            return forced
+        weights = {name: v.weight for name, v in self.settings.server.variants.items()}
+        return assign_variant(caller.caller_id, weights, call_id=call_id)
+
+    def new_agent(self, caller: CallerProfile, call_id: str, variant: str | None) -> SalesAgent:
+        return SalesAgent(
+            self.programs[variant],
+            self.llm,
+            caller=caller,
+            session=call_id,
+            do_not_call=SqlDoNotCall(self.store),
+            source="live",
+            variant=variant,
+        )
+
+    def on_do_not_call(self, caller: CallerProfile) -> bool:
+        return bool(caller.caller_id) and caller.caller_id in SqlDoNotCall(self.store)
+
+    @staticmethod
+    def new_call_id() -> str:
+        return uuid.uuid4().hex
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+        await self.llm.aclose()
+        await self.asr.aclose()
+        await self.tts.aclose()

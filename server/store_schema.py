@@ -1,0 +1,284 @@
+"""The call-record tables (SQLAlchemy Core) and the records their rows read back as.
+
+One row per call, one row per exchange (caller line + agent reply) of a call, and the
+do-not-call list. Portable across SQLite and Postgres: JSON columns, no dialect types,
+timestamps always aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import TypeDecorator
+
+from agent.dialogue import CallerProfile, Dialogue, Outcome, SectorGuess, Thought, Turn
+from models.config import StrictModel
+
+Source = Literal["live", "simulated"]
+SCHEMA_VERSION = 1
+"""Bump with a migration when a table changes; a newer database is refused."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend (SQLite keeps
+    no zone, so it stores naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the call store needs aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("source", String(16), nullable=False),
+    Column("transport", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("caller_key", Text, index=True),
+    # The normalized caller id, for lookups; the full profile is in ``caller``.
+    Column("caller", JSON, nullable=False),
+    Column("program_version", Text, nullable=False),
+    Column("variant", Text),
+    Column("outcome", String(32)),
+    Column("outcome_intent", Text),
+    Column("end_reason", Text),
+    Column("caller_wav", Text),
+    Column("agent_wav", Text),
+    Index("ix_calls_newest", "created_at", "id"),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("call_id", Text, ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+    Column("turn_index", Integer, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("user_text", Text, nullable=False),
+    Column("agent_text", Text, nullable=False),
+    Column("interrupted", Boolean, nullable=False),
+    Column("timings", JSON, nullable=False),
+    Column("thought", JSON(none_as_null=True)),
+    Column("strategy", Text),
+    Column("info", JSON, nullable=False),
+)
+
+do_not_call = Table(
+    "do_not_call",
+    metadata,
+    Column("caller_key", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+
+def ensure_schema(engine: Engine, now: datetime) -> int:
+    """Create missing tables; return the database's schema version (recorded as
+    SCHEMA_VERSION when the database is new)."""
+    metadata.create_all(engine)
+    with engine.connect() as conn:
+        found = conn.execute(select(func.max(schema_version.c.version))).scalar_one_or_none()
+    if found is not None:
+        return int(found)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(schema_version).values(version=SCHEMA_VERSION, applied_at=now))
+    except IntegrityError:
+        pass  # another process recorded it first
+    return SCHEMA_VERSION
+
+
+# -- records ----------------------------------------------------------------------------
+
+
+class TurnRecord(StrictModel):
+    """One stored exchange: the caller's line and the agent's reply to it."""
+
+    index: int
+    at: datetime
+    user_text: str
+    """Empty for turn 0, the greeting."""
+    agent_text: str
+    """What the caller heard."""
+    interrupted: bool
+    timings: dict[str, Any]
+    thought: dict[str, Any] | None
+    strategy: str | None
+    info: dict[str, Any]
+    """Every other private note of the reply (sector, outcome evidence, ...)."""
+
+
+class CallSummary(StrictModel):
+    id: str
+    source: Source
+    transport: str
+    created_at: datetime
+    finished_at: datetime | None
+    """None while the call runs, or if the server died during it."""
+    caller_id: str | None
+    """Normalized (agent.compliance.normalize_caller_id)."""
+    program_version: str
+    variant: str | None
+    outcome: Outcome | None
+    outcome_intent: str | None
+    end_reason: str | None
+    turn_count: int
+
+
+class CallDetail(CallSummary):
+    caller: CallerProfile
+    caller_wav: str | None
+    agent_wav: str | None
+    turns: list[TurnRecord]
+
+
+def to_dialogue(detail: CallDetail) -> Dialogue:
+    """A stored call as the shared dialogue record: each exchange becomes a user turn
+    (none for the greeting) and an agent turn. The info keys "sector" and "compliance"
+    fill those Turn fields when they validate; call details go to ``metadata``."""
+    out: list[Turn] = []
+    for t in detail.turns:
+        if t.user_text:
+            out.append(Turn(speaker="user", text=t.user_text))
+        sector = t.info.get("sector")
+        compliance = t.info.get("compliance")
+        out.append(
+            Turn(
+                speaker="agent",
+                text=t.agent_text,
+                thought=None if t.thought is None else Thought.model_validate(t.thought),
+                strategy=t.strategy,
+                sector=_sector(sector),
+                interrupted=t.interrupted,
+                compliance=compliance if _str_list(compliance) else [],
+                timings=t.timings,
+            )
+        )
+    metadata: dict[str, Any] = {"transport": detail.transport}
+    extra = {
+        "finished_at": None if detail.finished_at is None else detail.finished_at.isoformat(),
+        "end_reason": detail.end_reason,
+        "caller_wav": detail.caller_wav,
+        "agent_wav": detail.agent_wav,
+    }
+    metadata.update({k: v for k, v in extra.items() if v is not None})
+    return Dialogue(
+        id=detail.id,
+        source=detail.source,
+        created_at=detail.created_at,
+        caller=detail.caller,
+        program_version=detail.program_version,
+        variant=detail.variant,
+        turns=out,
+        outcome=detail.outcome,
+        outcome_intent=detail.outcome_intent,
+        metadata=metadata,
+    )
+
+
+def _sector(value: object) -> SectorGuess | None:
+    try:
+        return None if value is None else SectorGuess.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _summary_query() -> Select[Any]:
+    n_turns = (
+        select(func.count())
+        .select_from(turns)
+        .where(turns.c.call_id == calls.c.id)
+        .correlate(calls)
+        .scalar_subquery()
+    )
+    return select(calls, n_turns.label("turn_count"))
+
+
+def _summary_fields(row: RowMapping) -> dict[str, Any]:
+    fields = {k: row[k] for k in CallSummary.model_fields if k in row}
+    fields["caller_id"] = row["caller_key"]
+    return fields
+
+
+def read_summaries(conn: Connection, limit: int, offset: int) -> list[CallSummary]:
+    """Calls, newest first."""
+    stmt = (
+        _summary_query()
+        .order_by(calls.c.created_at.desc(), calls.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [CallSummary(**_summary_fields(r)) for r in conn.execute(stmt).mappings()]
+
+
+def call_exists(conn: Connection, call_id: str) -> bool:
+    return conn.execute(select(calls.c.id).where(calls.c.id == call_id)).first() is not None
+
+
+def read_detail(conn: Connection, call_id: str) -> CallDetail | None:
+    row = conn.execute(_summary_query().where(calls.c.id == call_id)).mappings().first()
+    if row is None:
+        return None
+    stmt = select(turns).where(turns.c.call_id == call_id).order_by(turns.c.turn_index)
+    records = [
+        TurnRecord(index=r["turn_index"], **{k: r[k] for k in TurnRecord.model_fields if k in r})
+        for r in conn.execute(stmt).mappings()
+    ]
+    return CallDetail(
+        **_summary_fields(row),
+        caller=CallerProfile.model_validate(row["caller"]),
+        caller_wav=row["caller_wav"],
+        agent_wav=row["agent_wav"],
+        turns=records,
+    )

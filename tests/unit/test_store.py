@@ -1,0 +1,430 @@
+"""CallStore: call records turn by turn, A/B assignment and do-not-call, on real databases.
+
+SQLite files in tmp_path always; Postgres too when SALESVOICE_TEST_POSTGRES_URL is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from scipy.stats import chisquare
+from sqlalchemy import create_engine, insert
+
+from agent.compliance import DoNotCall
+from agent.dialogue import CallerProfile, Dialogue, Outcome, Template, Thought
+from server.store import (
+    CallStore,
+    StoreError,
+    StoreSettings,
+    UnknownCallError,
+    assign_variant,
+)
+from server.store_schema import SCHEMA_VERSION, schema_version
+from voice.events import TurnCompleted, TurnTimings
+
+REPO = Path(__file__).resolve().parents[2]
+POSTGRES_ENV = "SALESVOICE_TEST_POSTGRES_URL"
+CALLER = CallerProfile(caller_id="+1 (555) 010-0199", name="Dana", occupation="nurse", age=41)
+THOUGHT = {"template": "pivot", "intent": "dental", "user_state": "engaged", "note": "shifts"}
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class StepClock:
+    """Wall clock for the store: one second later at every reading."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'calls.db'}"
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(
+            f"Postgres backend not exercised: set {POSTGRES_ENV}="
+            "postgresql+psycopg://user@host/db to run this test against a real server"
+        )
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'calls.db'}"
+
+
+def new_id() -> str:
+    # Unique per run: a Postgres test database outlives the test.
+    return f"call-{uuid.uuid4().hex[:12]}"
+
+
+async def record_two_turns(store: CallStore, call_id: str) -> None:
+    await store.start_call(call_id, "live", CALLER, "p-0123", "B", "browser")
+    await store.add_turn(
+        call_id, 0, "", "Hi, this is Ava, an AI assistant.", False, {"ttfa_ms": 420}
+    )
+    await store.add_turn(
+        call_id,
+        1,
+        "I'm a nurse, long shifts.",
+        "Long shifts are hard on teeth too; our dental",
+        True,
+        {"voice_to_voice_s": 0.61, "end_reason": "silence"},
+        THOUGHT,
+        "Mention the night-shift discount.",
+        {"sector": {"sector": "Q", "confidence": 0.8, "source": "inferred"}, "compliance": []},
+    )
+
+
+# -- crash safety ----------------------------------------------------------------------
+
+
+async def test_turns_are_readable_by_a_second_store_before_the_call_finishes(db_url: str) -> None:
+    call_id = new_id()
+    writer = CallStore(db_url)
+    reader = CallStore(db_url)
+    try:
+        await record_two_turns(writer, call_id)
+        detail = await reader.get_call(call_id)  # the writer never finished the call
+        assert detail is not None
+        assert detail.finished_at is None and detail.outcome is None
+        assert [t.index for t in detail.turns] == [0, 1]
+        assert detail.turns[1].thought == THOUGHT
+        assert detail.turns[1].strategy == "Mention the night-shift discount."
+        assert detail.turns[1].interrupted is True
+        assert detail.turns[1].timings["voice_to_voice_s"] == 0.61
+        assert detail.caller == CALLER and detail.caller_id == "+15550100199"
+        assert detail.variant == "B" and detail.turn_count == 2
+    finally:
+        await writer.aclose()
+        await reader.aclose()
+
+
+def test_turns_survive_a_writer_process_killed_right_after_writing(db_url: str) -> None:
+    call_id = new_id()
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, signal, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.unit.test_store import CallStore, record_two_turns
+
+        async def main() -> None:
+            store = CallStore({db_url!r})
+            await record_two_turns(store, {call_id!r})
+            os.kill(os.getpid(), signal.SIGKILL)  # no close, no dispose: a crash
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+
+    async def read() -> None:
+        async with CallStore(db_url) as store:
+            detail = await store.get_call(call_id)
+            assert detail is not None
+            assert [t.agent_text for t in detail.turns] == [
+                "Hi, this is Ava, an AI assistant.",
+                "Long shifts are hard on teeth too; our dental",
+            ]
+
+    asyncio.run(read())
+
+
+async def test_a_write_whose_caller_is_cancelled_still_lands(sqlite_url: str) -> None:
+    async with CallStore(sqlite_url) as store:
+        await store.start_call("c1", "live", CALLER, "p-0123", None, "twilio")
+        task = asyncio.create_task(store.add_turn("c1", 0, "", "Hello.", False, {}))
+        await asyncio.sleep(0)  # the write is queued on the worker
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await store.flush()
+        detail = await store.get_call("c1")
+        assert detail is not None and [t.agent_text for t in detail.turns] == ["Hello."]
+
+
+# -- export ------------------------------------------------------------------------------
+
+
+async def test_export_is_a_dialogue_that_round_trips_through_json(db_url: str) -> None:
+    call_id = new_id()
+    async with CallStore(db_url) as store:
+        await record_two_turns(store, call_id)
+        await store.finish_call(
+            call_id,
+            "explicit_intent",
+            "dental",
+            "caller_hung_up",
+            caller_wav=Path("/rec/caller.wav"),
+            agent_wav="/rec/agent.wav",
+        )
+        dialogue = await store.export_dialogue(call_id)
+
+    assert Dialogue.from_json(dialogue.to_json()) == dialogue
+    assert dialogue.id == call_id and dialogue.source == "live"
+    assert dialogue.caller == CALLER
+    assert (dialogue.program_version, dialogue.variant) == ("p-0123", "B")
+    assert dialogue.outcome is Outcome.EXPLICIT_INTENT and dialogue.outcome_intent == "dental"
+    assert [(t.speaker, t.text) for t in dialogue.turns] == [
+        ("agent", "Hi, this is Ava, an AI assistant."),
+        ("user", "I'm a nurse, long shifts."),
+        ("agent", "Long shifts are hard on teeth too; our dental"),
+    ]
+    reply = dialogue.turns[2]
+    assert reply.thought == Thought(template=Template.PIVOT, intent="dental", note="shifts")
+    assert reply.strategy == "Mention the night-shift discount."
+    assert reply.interrupted and reply.timings["end_reason"] == "silence"
+    assert reply.sector is not None and reply.sector.sector == "Q"
+    assert dialogue.turns[0].timings == {"ttfa_ms": 420}
+    assert dialogue.created_at.tzinfo is not None
+    assert dialogue.metadata["caller_wav"] == "/rec/caller.wav"
+    assert dialogue.metadata["agent_wav"] == "/rec/agent.wav"
+    assert dialogue.metadata["end_reason"] == "caller_hung_up"
+    assert dialogue.metadata["transport"] == "browser"
+
+
+async def test_export_jsonl_writes_one_dialogue_per_line_oldest_first(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with CallStore(sqlite_url, clock=StepClock()) as store:
+        for call_id in ("a", "b", "c"):
+            await record_two_turns(store, call_id)
+        await store.finish_call("b", None, None, "agent_ended")
+        path = tmp_path / "out" / "calls.jsonl"
+        path.parent.mkdir()
+        assert await store.export_jsonl(path) == 3
+        buffer = io.StringIO()
+        assert await store.export_jsonl(buffer, finished_only=True) == 1
+        assert await store.export_jsonl(io.StringIO(), call_ids=["a", "c", "zz"]) == 2
+        assert await store.export_jsonl(io.StringIO(), since=T0 + timedelta(seconds=4)) == 2
+
+    lines = path.read_text().splitlines()
+    assert [Dialogue.from_json(line).id for line in lines] == ["a", "b", "c"]
+    assert [json.loads(line)["id"] for line in buffer.getvalue().splitlines()] == ["b"]
+
+
+async def test_record_turn_takes_thought_and_strategy_from_the_pipeline_event(
+    sqlite_url: str,
+) -> None:
+    event = TurnCompleted(
+        turn=1,
+        user_text="Tell me more.",
+        agent_text="Our dental plan",
+        agent_full_text="Our dental plan covers check-ups.",
+        interrupted=True,
+        timings=TurnTimings(speech_end=10.0, first_audio_out=10.5, end_reason="silence"),
+        info={"thought": THOUGHT, "strategy": "Be brief.", "outcome": None},
+    )
+    async with CallStore(sqlite_url) as store:
+        await store.start_call("c1", "live", CALLER, "p-0123", None, "browser")
+        await store.record_turn("c1", event)
+        detail = await store.get_call("c1")
+    assert detail is not None
+    turn = detail.turns[0]
+    assert (turn.thought, turn.strategy) == (THOUGHT, "Be brief.")
+    assert turn.info == {"outcome": None, "agent_full_text": "Our dental plan covers check-ups."}
+    assert turn.timings["voice_to_voice_s"] == 0.5 and turn.timings["end_reason"] == "silence"
+
+
+# -- listing -----------------------------------------------------------------------------
+
+
+async def test_calls_are_listed_newest_first_with_their_turn_counts(sqlite_url: str) -> None:
+    async with CallStore(sqlite_url, clock=StepClock()) as store:
+        for call_id in ("first", "second", "third"):
+            await store.start_call(call_id, "live", CallerProfile(), "p-1", None, "browser")
+        await store.add_turn("second", 0, "", "Hello.", False, {})
+        await store.finish_call("first", Outcome.GOODBYE, None, "agent_ended")
+        listed = await store.list_calls()
+        page = await store.list_calls(limit=1, offset=1)
+
+    assert [c.id for c in listed] == ["third", "second", "first"]
+    assert [c.turn_count for c in listed] == [0, 1, 0]
+    assert listed[2].outcome is Outcome.GOODBYE and listed[2].finished_at is not None
+    assert listed[0].created_at == T0 + timedelta(seconds=4)  # the schema took the 1st reading
+    assert [c.id for c in page] == ["second"]
+
+
+# -- A/B assignment ----------------------------------------------------------------------
+
+
+def test_variant_assignment_is_deterministic_and_ignores_number_formatting() -> None:
+    variants = {"A": 0.5, "B": 0.5}
+    assert assign_variant("+15550100199", variants) == assign_variant("+15550100199", variants)
+    assert assign_variant("+1 (555) 010-0199", variants) == assign_variant("+15550100199", variants)
+    assert assign_variant("+15550100199", {"B": 0.5, "A": 0.5}) == assign_variant(
+        "+15550100199", variants
+    )
+
+
+def test_variant_assignment_matches_the_weights_over_2000_callers() -> None:
+    variants = {"control": 0.6, "pivot-early": 0.3, "pivot-late": 0.1, "off": 0.0}
+    counts = Counter(assign_variant(f"+1555{i:07d}", variants) for i in range(2000))
+    assert "off" not in counts
+    names = ["control", "pivot-early", "pivot-late"]
+    observed = [counts[n] for n in names]
+    expected = [2000 * variants[n] for n in names]
+    assert sum(observed) == 2000
+    # sha256 is fixed, so this p-value is too: no flakiness, only a check of the split.
+    assert chisquare(observed, expected).pvalue > 0.01, observed
+
+
+def test_variant_assignment_is_the_same_in_another_process() -> None:
+    ids = [f"+44 20 7946 {i:04d}" for i in range(50)]
+    variants = {"A": 1.0, "B": 1.0, "C": 2.0}
+    script = (
+        f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
+        "from server.store import assign_variant\n"
+        f"print([assign_variant(i, {variants!r}) for i in {ids!r}])"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}  # hash() would differ; sha256 must not
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str([assign_variant(i, variants) for i in ids])
+
+
+def test_a_call_without_caller_id_is_assigned_by_its_call_id() -> None:
+    variants = {"A": 0.5, "B": 0.5}
+    drawn = {assign_variant(None, variants, call_id=f"call-{i}") for i in range(40)}
+    assert drawn == {"A", "B"}
+    assert assign_variant("  ", variants, call_id="call-7") == assign_variant(
+        None, variants, call_id="call-7"
+    )
+    assert assign_variant(None, {}) is None  # no A/B test configured
+    with pytest.raises(ValueError, match="caller id or"):
+        assign_variant(None, variants)
+    with pytest.raises(ValueError, match="weights"):
+        assign_variant("+15550100199", {"A": 0.0, "B": 0.0})
+    with pytest.raises(ValueError, match="weights"):
+        StoreSettings(variants={"A": -1.0})
+
+
+async def test_recorded_variant_matches_a_fresh_assignment_in_another_store(
+    sqlite_url: str,
+) -> None:
+    variants = {"A": 0.5, "B": 0.5}
+    callers = [CallerProfile(caller_id=f"+1555{i:07d}") for i in range(20)]
+    async with CallStore(sqlite_url) as first:
+        for i, caller in enumerate(callers):
+            variant = assign_variant(caller.caller_id, variants, call_id=f"c{i}")
+            await first.start_call(f"c{i}", "live", caller, "p-1", variant, "twilio")
+    async with CallStore(sqlite_url) as second:
+        recorded = {c.caller_id: c.variant for c in await second.list_calls(limit=100)}
+    assert recorded == {c.caller_id: assign_variant(c.caller_id, variants) for c in callers}
+    assert set(recorded.values()) == {"A", "B"}
+
+
+# -- do-not-call -------------------------------------------------------------------------
+
+
+async def test_do_not_call_normalizes_numbers_and_outlives_the_store(db_url: str) -> None:
+    number = f"+1 (555) {uuid.uuid4().int % 10**7:07d}"
+    digits = "+1555" + number[-7:]
+    async with CallStore(db_url) as store:
+        dnc: DoNotCall = store.do_not_call
+        assert digits not in dnc
+        dnc.add(number, "caller asked: stop calling me")
+        assert digits in dnc  # at once, before the write lands
+        assert 15550100199 not in dnc
+        await store.flush()
+        async with CallStore(db_url) as other:  # a second process, say, while it runs
+            assert number in other.do_not_call
+    async with CallStore(db_url) as reopened:
+        assert f"{digits[:5]}-{digits[5:8]}-{digits[8:]}" in reopened.do_not_call
+        reopened.do_not_call.add(digits, "again")  # listing twice is harmless
+        await reopened.flush()
+        assert digits in reopened.do_not_call
+
+
+async def test_non_phone_caller_ids_compare_case_insensitively(sqlite_url: str) -> None:
+    async with CallStore(sqlite_url) as store:
+        store.do_not_call.add("  Client:Alice ", "opt-out")
+    async with CallStore(sqlite_url) as store:  # aclose() wrote the queued addition
+        assert "client:alice" in store.do_not_call
+        assert "client:bob" not in store.do_not_call
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+async def test_unknown_call_ids_give_none_or_a_clear_error(db_url: str) -> None:
+    nope = new_id()
+    async with CallStore(db_url) as store:
+        assert await store.get_call(nope) is None
+        with pytest.raises(UnknownCallError, match=f"no call '{nope}'"):
+            await store.export_dialogue(nope)
+        with pytest.raises(UnknownCallError):
+            await store.add_turn(nope, 0, "", "Hello.", False, {})
+        with pytest.raises(UnknownCallError):
+            await store.finish_call(nope, None, None, "agent_ended")
+
+
+async def test_bad_records_are_refused_with_a_reason(db_url: str) -> None:
+    c1 = new_id()
+    async with CallStore(db_url) as store:
+        await store.start_call(c1, "live", CALLER, "p-1", None, "browser")
+        with pytest.raises(StoreError, match="already recorded"):
+            await store.start_call(c1, "live", CALLER, "p-1", None, "browser")
+        await store.add_turn(c1, 0, "", "Hello.", False, {})
+        with pytest.raises(StoreError, match=f"turn 0 of call '{c1}' is already recorded"):
+            await store.add_turn(c1, 0, "", "Hello again.", False, {})
+        with pytest.raises(StoreError, match="not a Thought"):
+            await store.add_turn(c1, 1, "hi", "Hello.", False, {}, {"template": "shout"})
+        with pytest.raises(StoreError, match="cannot be stored as JSON"):
+            await store.add_turn(c1, 1, "hi", "Hello.", False, {"t": object()})
+        with pytest.raises(StoreError, match="unknown outcome 'sold'"):
+            await store.finish_call(c1, "sold", None, "agent_ended")
+        detail = await store.get_call(c1)
+        assert detail is not None and [t.agent_text for t in detail.turns] == ["Hello."]
+    with pytest.raises(StoreError, match="closed"):
+        await store.get_call(c1)
+
+
+def test_unusable_urls_are_refused_with_what_to_use_instead(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="needs an SQLite file"):
+        CallStore("sqlite://")
+    with pytest.raises(StoreError, match="needs an SQLite file"):
+        CallStore("sqlite:///:memory:")
+    with pytest.raises(StoreError, match="invalid database URL"):
+        CallStore("calls.db")
+
+
+def test_a_database_from_a_newer_salesvoice_is_refused(sqlite_url: str) -> None:
+    async def open_and_close() -> None:
+        await CallStore(sqlite_url).aclose()
+
+    asyncio.run(open_and_close())
+    engine = create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(insert(schema_version).values(version=SCHEMA_VERSION + 1, applied_at=T0))
+    engine.dispose()
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}"):
+        CallStore(sqlite_url)
+
+
+def test_default_database_is_an_sqlite_file_in_the_data_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert StoreSettings().database_url() == f"sqlite:///{tmp_path}/salesvoice/calls.db"
+    assert StoreSettings(url="postgresql+psycopg://u@h/db").database_url().startswith("postgres")
