@@ -1,0 +1,184 @@
+"""The live call server end to end: real websocket clients, real speech, real models,
+a real SQLite call store."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from models.asr import ASR
+from models.audio import PCM
+from models.llm import LLM
+from models.tts import TTS
+from models.vad import VAD
+from server.hub import Hub
+from server.settings import ServerSettings, Settings
+from tests.integration.server_harness import Pacer, frames, running_server, silence
+from tests.integration.wer import wer
+from voice.audio import StreamResampler, ulaw_decode, ulaw_encode
+
+pytestmark = pytest.mark.real
+TOKEN = "test-token"
+ORIGIN = "http://calls.example.test"
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings,
+    vad: VAD, asr: ASR, piper: TTS, qwen: LLM,
+) -> Iterator[tuple[str, Hub]]:
+    data = tmp_path_factory.mktemp("server")
+    s = settings.model_copy(update={
+        "data_dir": data,
+        "server": ServerSettings(auth_token=TOKEN, allowed_origins=[ORIGIN],
+                                 max_concurrent_calls=2, start_timeout_s=3,
+                                 max_frame_bytes=8000, record_audio=True),
+    })
+    with running_server(s, vad, asr, piper, qwen) as running:
+        yield running
+
+
+def start_msg(**caller: Any) -> str:
+    return json.dumps({"type": "start", "version": 1, "token": TOKEN, "sample_rate": 16000,
+                       "caller": caller})
+
+
+class BrowserCall:
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.messages: list[dict[str, Any]] = []
+        self.audio: list[bytes] = []
+        self.pacer = Pacer()
+        self.task = asyncio.create_task(self._receive())
+
+    async def _receive(self) -> None:
+        try:
+            async for m in self.ws:
+                if isinstance(m, bytes):
+                    self.audio.append(m)
+                else:
+                    self.messages.append(json.loads(m))
+        except websockets.ConnectionClosed:
+            pass
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == kind]
+
+    async def play(self, pcm: PCM) -> None:
+        for f in frames(pcm):
+            await self.ws.send(f.tobytes())
+            await self.pacer.tick(len(f) / 16000)
+
+    async def silence_until(self, predicate: Any, limit_s: float) -> None:
+        waited = 0.0
+        while not predicate():
+            assert waited < limit_s, f"timed out; got {[m['type'] for m in self.messages]}"
+            await self.play(silence(0.2))
+            waited += 0.2
+
+    def turn_done(self, n: int) -> bool:
+        return any(m["turn"] == n for m in self.of("turn"))
+
+
+async def test_browser_call_with_real_speech_gets_a_spoken_reply_and_a_full_record(
+    server: tuple[str, Hub], asr: ASR, librivox: list[tuple[PCM, str]]
+) -> None:
+    address, hub = server
+    pcm, reference = librivox[4]  # "he might even have been made amiable himself"
+    async with websockets.connect(f"ws://{address}/ws/call", origin=ORIGIN) as ws:  # type: ignore[arg-type]
+        await ws.send(start_msg(caller_id="+15550100001", occupation="nurse"))
+        call = BrowserCall(ws)
+        await call.silence_until(lambda: call.turn_done(0), 30)  # the greeting plays
+        greeting_audio = sum(len(a) for a in call.audio) // 2
+        await call.play(pcm)
+        await call.silence_until(lambda: call.turn_done(1), 40)
+        await ws.send(json.dumps({"type": "end"}))
+        await asyncio.wait_for(call.task, 20)
+    assert ws.close_code == 1000
+    (ready,) = call.of("ready")
+    finals = [m["text"] for m in call.of("transcript") if m["final"]]
+    assert len(finals) == 1 and wer([reference], finals) <= 0.3
+    turn = next(m for m in call.of("turn") if m["turn"] == 1)
+    assert turn["agent_text"] and turn["timings"]["voice_to_voice_s"] > 0
+    reply = np.frombuffer(b"".join(call.audio), dtype="<i2")[greeting_audio:]
+    heard = (await asr.transcribe(reply.astype(np.int16))).text
+    print(f"\nuser {finals[0]!r}\nagent {turn['agent_text']!r}\nheard {heard!r}\n"
+          f"voice-to-voice {turn['timings']['voice_to_voice_s']:.3f} s")
+    assert wer([turn["agent_text"]], [heard]) <= 0.4
+    assert call.of("end")[0]["reason"] == "caller"
+    record = await hub.store.get_call(ready["call_id"])
+    assert record is not None and len(record.turns) == 2
+    assert record.turns[1].timings["voice_to_voice_s"] is not None
+    assert record.end_reason == "caller"
+    dialogue = await hub.store.export_dialogue(ready["call_id"])
+    assert [t.speaker for t in dialogue.turns] == ["agent", "user", "agent"]
+    assert dialogue.turns[2].thought is not None
+    assert Path(record.agent_wav or "").is_file() and Path(record.caller_wav or "").is_file()
+
+
+def media(stream_sid: str, pcm8k: PCM, n: int) -> str:
+    payload = base64.b64encode(ulaw_encode(pcm8k)).decode()
+    return json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": stream_sid,
+                       "media": {"track": "inbound", "chunk": str(n + 1),
+                                 "timestamp": str(20 * n), "payload": payload}})
+
+
+async def test_twilio_call_streams_mulaw_sends_marks_and_clears_on_barge_in(
+    server: tuple[str, Hub], librivox: list[tuple[PCM, str]]
+) -> None:
+    address, hub = server
+    sid = "MZ00000000000000000000000000000001"
+    down = StreamResampler(16000, 8000)
+    speech8k = down.push(librivox[1][0])
+    quiet8k = np.zeros(160, dtype=np.int16)
+    received: list[dict[str, Any]] = []
+    async with websockets.connect(f"ws://{address}/twilio/stream") as ws:
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await ws.send(json.dumps({
+            "event": "start", "sequenceNumber": "1", "streamSid": sid,
+            "start": {"accountSid": "AC0", "streamSid": sid, "callSid": "CA0",
+                      "tracks": ["inbound"], "customParameters": {"caller_id": "+15550100002"},
+                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                      "channels": 1}}}))
+
+        async def receive() -> None:
+            async for m in ws:
+                received.append(json.loads(m))
+
+        rx = asyncio.create_task(receive())
+        pacer, n = Pacer(), 0
+        while sum(1 for m in received if m["event"] == "media") < 50:  # greeting playing
+            await ws.send(media(sid, quiet8k, n))
+            n += 1
+            await pacer.tick(0.02)
+        for f in frames(speech8k, 160):  # the caller talks over the greeting
+            await ws.send(media(sid, f, n))
+            n += 1
+            await pacer.tick(0.02)
+        for _ in range(100):
+            await ws.send(media(sid, quiet8k, n))
+            n += 1
+            await pacer.tick(0.02)
+        await ws.send(json.dumps({"event": "stop", "sequenceNumber": str(n + 2),
+                                  "streamSid": sid, "stop": {"accountSid": "AC0",
+                                                             "callSid": "CA0"}}))
+        await asyncio.wait_for(rx, 20)
+    events = [m["event"] for m in received]
+    assert "mark" in events and "clear" in events
+    assert all(m["streamSid"] == sid for m in received)
+    first_media = next(m for m in received if m["event"] == "media")
+    pcm8k = ulaw_decode(base64.b64decode(first_media["media"]["payload"]))
+    assert len(pcm8k) == 160  # 20 ms of 8 kHz μ-law
+    calls = await hub.store.list_calls(limit=10)
+    record = next(c for c in calls if c.transport == "twilio")
+    detail = await hub.store.get_call(record.id)
+    assert detail is not None and detail.turns[0].interrupted  # the greeting was cut off
