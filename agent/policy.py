@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -161,11 +162,16 @@ class SalesAgent:
         )
 
     async def prepare(self, user_text: str) -> None:
-        # Same prompt as reply() will build, so its prefix is what gets cached.
-        hint = infer_sector(user_text)
-        if hint is not None and self.sectors.guess.source != "metadata":
-            return  # the sector evidence may change the strategy line: nothing safe to cache
-        messages, _ = self._prompt(user_text)
+        # The same prompt reply() will build (with this line's sector evidence, on a copy
+        # of the tracker), so exactly its prefix is cached.
+        tracker = self.sectors
+        self.sectors = replace(tracker)
+        try:
+            if (hint := infer_sector(user_text)) is not None:
+                self.sectors.observe(*hint)
+            messages, _ = self._prompt(user_text)
+        finally:
+            self.sectors = tracker
         await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
 
     async def reply(self, user_text: str) -> AsyncIterator[str | Note]:
@@ -347,7 +353,7 @@ class SalesAgent:
                     yield piece
                     continue
                 buffer += piece
-                while (m := _CLAUSE.search(buffer)) is not None:
+                while (m := _CLAUSE.search(buffer) or _early_cut(buffer, first)) is not None:
                     clause, buffer = buffer[: m.end()], buffer[m.end() :]
                     ok, text = self._check(clause, said, first and needs_ai)
                     first = False
@@ -395,6 +401,24 @@ class SalesAgent:
 
     def violations(self, text: str) -> list[Violation]:
         return self.guard.check(text)
+
+
+_WORDS_THEN_SPACE = re.compile(r"(?:\S+\s+){6}")
+_NUMERIC = re.compile(r"\d|\b(" + "|".join(
+    ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+     "twelve", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+     "hundred", "thousand", "million", "billion", "percent", "dollars?"]) + r")\b", re.I)
+
+
+def _early_cut(buffer: str, first: bool) -> re.Match[str] | None:
+    """Let the first six words go to speech before a clause boundary arrives, when there
+    is nothing in them whose meaning the rest of the clause could change (a number)."""
+    if not first:
+        return None
+    m = _WORDS_THEN_SPACE.match(buffer)
+    if m is None or _NUMERIC.search(m.group(0)):
+        return None
+    return m
 
 
 async def _aclose(gen: AsyncIterator[Any]) -> None:

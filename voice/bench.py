@@ -143,6 +143,10 @@ async def run_pipeline_bench(
     clips = real_utterances()
     session = "bench-pipeline"
     responder = make_responder(llm, session)
+    prefix = getattr(responder, "prompt_prefix", None)
+    if prefix is not None:  # as the server does at start-up
+        with console.status("priming the agent's prompt..."):
+            await llm.prime(prefix())
     pipeline = VoicePipeline(vad=vad, asr=asr, tts=tts, responder=responder,
                              config=settings.voice)
     completed: dict[int, TurnCompleted] = {}

@@ -17,7 +17,9 @@ from models.llm import LLM
 from models.registry import build_asr, build_llm, build_tts, build_vad
 from models.tts import TTS
 from models.vad import VAD
-from server.settings import Settings, load
+from server.hub import Hub
+from server.settings import ServerSettings, Settings, load
+from tests.integration.server_harness import free_port, running_server
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 
@@ -65,3 +67,27 @@ def qwen(settings: Settings) -> Iterator[LLM]:
     model = build_llm(settings.llm, settings.cache_dir)
     yield model
     asyncio.run(model.aclose())
+
+
+TOKEN = "test-token"
+ORIGIN = "http://calls.example.test"
+
+
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings,
+    vad: VAD, asr: ASR, piper: TTS, qwen: LLM,
+) -> Iterator[tuple[str, Hub]]:
+    """The real call server on loopback (token auth, origin allow-list, recordings on),
+    sharing the session's loaded models."""
+    port = free_port()
+    s = settings.model_copy(update={
+        "data_dir": tmp_path_factory.mktemp("server"),
+        "server": ServerSettings(
+            auth_token=TOKEN, allowed_origins=[ORIGIN, f"http://127.0.0.1:{port}"],
+            max_concurrent_calls=2, start_timeout_s=3, max_frame_bytes=8000,
+            record_audio=True,
+        ),
+    })
+    with running_server(s, vad, asr, piper, qwen, port) as running:
+        yield running

@@ -35,7 +35,7 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    settings: Settings, vad: VAD, asr: ASR, tts: TTS, llm: LLM
+    settings: Settings, vad: VAD, asr: ASR, tts: TTS, llm: LLM, port: int | None = None
 ) -> Iterator[tuple[str, Hub]]:
     """Serve ``settings`` with already-loaded models; yields (base URL, hub)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,7 @@ def running_server(
     program = load_program(settings.server.program)
     hub = Hub(settings, vad, asr, tts, llm, store, {None: program})
     asyncio.run(llm.prime(SalesAgent(program, llm).prompt_prefix()))
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(settings, hub=hub), host="127.0.0.1", port=port, log_level="warning",
         ws_max_size=settings.server.max_frame_bytes + 1024,

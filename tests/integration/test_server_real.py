@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
-from pathlib import Path
+import os
 from typing import Any
 
 import numpy as np
@@ -17,34 +16,13 @@ from websockets.asyncio.client import ClientConnection
 
 from models.asr import ASR
 from models.audio import PCM
-from models.llm import LLM
-from models.tts import TTS
-from models.vad import VAD
 from server.hub import Hub
-from server.settings import ServerSettings, Settings
-from tests.integration.server_harness import Pacer, frames, running_server, silence
+from tests.integration.conftest import ORIGIN, TOKEN
+from tests.integration.server_harness import Pacer, frames, silence
 from tests.integration.wer import wer
 from voice.audio import StreamResampler, ulaw_decode, ulaw_encode
 
 pytestmark = pytest.mark.real
-TOKEN = "test-token"
-ORIGIN = "http://calls.example.test"
-
-
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, settings: Settings,
-    vad: VAD, asr: ASR, piper: TTS, qwen: LLM,
-) -> Iterator[tuple[str, Hub]]:
-    data = tmp_path_factory.mktemp("server")
-    s = settings.model_copy(update={
-        "data_dir": data,
-        "server": ServerSettings(auth_token=TOKEN, allowed_origins=[ORIGIN],
-                                 max_concurrent_calls=2, start_timeout_s=3,
-                                 max_frame_bytes=8000, record_audio=True),
-    })
-    with running_server(s, vad, asr, piper, qwen) as running:
-        yield running
 
 
 def start_msg(**caller: Any) -> str:
@@ -122,7 +100,8 @@ async def test_browser_call_with_real_speech_gets_a_spoken_reply_and_a_full_reco
     dialogue = await hub.store.export_dialogue(ready["call_id"])
     assert [t.speaker for t in dialogue.turns] == ["agent", "user", "agent"]
     assert dialogue.turns[2].thought is not None
-    assert Path(record.agent_wav or "").is_file() and Path(record.caller_wav or "").is_file()
+    wavs = [record.agent_wav or "", record.caller_wav or ""]
+    assert all(await asyncio.gather(*(asyncio.to_thread(os.path.isfile, w) for w in wavs)))
 
 
 def media(stream_sid: str, pcm8k: PCM, n: int) -> str:
@@ -182,3 +161,96 @@ async def test_twilio_call_streams_mulaw_sends_marks_and_clears_on_barge_in(
     record = next(c for c in calls if c.transport == "twilio")
     detail = await hub.store.get_call(record.id)
     assert detail is not None and detail.turns[0].interrupted  # the greeting was cut off
+
+
+async def _refused(address: str, first: str | bytes | None, *, origin: str = ORIGIN,
+                   path: str = "/ws/call") -> tuple[int | None, list[dict[str, Any]]]:
+    """Open a connection, send ``first``, return the close code and any JSON received."""
+    got: list[dict[str, Any]] = []
+    async with websockets.connect(f"ws://{address}{path}", origin=origin) as ws:  # type: ignore[arg-type]
+        if first is not None:
+            await ws.send(first)
+        try:
+            async for m in ws:
+                if isinstance(m, str):
+                    got.append(json.loads(m))
+        except websockets.ConnectionClosed:
+            pass
+    return ws.close_code, got
+
+
+async def test_bad_input_gets_specific_close_codes_while_a_healthy_call_goes_on(
+    server: tuple[str, Hub],
+) -> None:
+    address, hub = server
+    async with websockets.connect(f"ws://{address}/ws/call", origin=ORIGIN) as ws:  # type: ignore[arg-type]
+        await ws.send(start_msg(caller_id="+15550100003"))
+        healthy = BrowserCall(ws)
+        await healthy.silence_until(lambda: bool(healthy.audio), 20)
+        cases = [
+            ("not json at all", 1003),
+            ('{"type": "start", "version": 1, "sample_rate": "fast"}', 4400),
+            ('{"type": "dance"}', 4400),
+            (b"\x00\x01", 1003),  # audio before start
+            (json.dumps({"type": "start", "version": 1, "token": "wrong"}), 1008),
+        ]
+        for first, code in cases:
+            close, got = await _refused(address, first)
+            assert close == code, (first, close, got)
+            assert got and got[-1]["type"] == "error" and got[-1]["code"] == code
+        close, _ = await _refused(address, start_msg(), origin="http://evil.example.test")
+        assert close == 1008
+        close, _ = await _refused(address, None)  # says nothing: start timeout
+        assert close == 4408
+        # A started call that sends an oversized frame is closed with 1009.
+        async with websockets.connect(f"ws://{address}/ws/call", origin=ORIGIN) as bad:  # type: ignore[arg-type]
+            await bad.send(start_msg())
+            await bad.send(b"\x00" * 9000)
+            with pytest.raises(websockets.ConnectionClosed):
+                async for _ in bad:
+                    pass
+        assert bad.close_code == 1009
+        # The healthy call kept receiving audio throughout and still ends normally.
+        before = len(healthy.audio)
+        await healthy.play(silence(1.0))
+        assert len(healthy.audio) > before
+        await ws.send(json.dumps({"type": "end"}))
+        await asyncio.wait_for(healthy.task, 20)
+    assert ws.close_code == 1000
+    assert hub.metrics.errors.labels(code="1003")._value.get() >= 2
+
+
+async def test_too_many_concurrent_calls_are_refused_with_try_again_later(
+    server: tuple[str, Hub],
+) -> None:
+    address, _ = server
+    async with websockets.connect(f"ws://{address}/ws/call", origin=ORIGIN) as a, \
+            websockets.connect(f"ws://{address}/ws/call", origin=ORIGIN) as b:  # type: ignore[arg-type]
+        for ws in (a, b):
+            await ws.send(start_msg())
+            await ws.recv()  # ready
+        close, got = await _refused(address, start_msg())
+        assert close == 1013 and got[-1]["code"] == 1013
+
+
+async def test_a_client_that_vanishes_mid_call_leaves_its_completed_turns_on_disk(
+    server: tuple[str, Hub], librivox: list[tuple[PCM, str]]
+) -> None:
+    address, hub = server
+    ws = await websockets.connect(f"ws://{address}/ws/call", origin=ORIGIN)  # type: ignore[arg-type]
+    await ws.send(start_msg(caller_id="+15550100004"))
+    call = BrowserCall(ws)
+    await call.silence_until(lambda: call.turn_done(0), 30)
+    await call.play(librivox[1][0])
+    await call.silence_until(lambda: call.turn_done(1), 40)
+    await call.play(librivox[4][0][:8000])  # mid-sentence...
+    ws.transport.abort()  # ...the network drops: no close frame
+    call.task.cancel()
+    call_id = call.of("ready")[0]["call_id"]
+    for _ in range(100):
+        record = await hub.store.get_call(call_id)
+        if record is not None and record.end_reason is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert record is not None and record.end_reason == "hung_up"
+    assert len(record.turns) >= 2 and record.turns[1].agent_text
