@@ -162,6 +162,78 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_call(args: argparse.Namespace, console: Console) -> int:
+    from server.client import run_call
+
+    caller = {k: v for k, v in (("caller_id", args.caller_id), ("occupation", args.occupation),
+                                ("name", args.name)) if v}
+    return asyncio.run(run_call(
+        args.url, caller, token=args.token, wav=args.wav, save_agent=args.save_agent,
+        linger_s=args.linger, console=console,
+    ))
+
+
+def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from server.store import CallStore
+
+    settings = _load_settings(args)
+    url = settings.server.database_url or f"sqlite:///{settings.data_dir / 'calls.db'}"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return CallStore(url)
+
+
+def cmd_calls_list(args: argparse.Namespace, console: Console) -> int:
+    async def run() -> int:
+        async with _store(args) as store:
+            calls = await store.list_calls(limit=args.limit)
+        table = Table(title="calls (newest first)")
+        for col in ("id", "started", "transport", "variant", "program", "turns", "outcome",
+                    "ended"):
+            table.add_column(col)
+        for c in calls:
+            table.add_row(c.id, f"{c.created_at:%Y-%m-%d %H:%M:%S}", c.transport,
+                          c.variant or "-", c.program_version, str(c.turn_count),
+                          str(c.outcome or "-"), str(c.end_reason or "in progress"))
+        console.print(table)
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_calls_show(args: argparse.Namespace, console: Console) -> int:
+    async def run() -> int:
+        async with _store(args) as store:
+            call = await store.get_call(args.call_id)
+        if call is None:
+            raise SalesvoiceError(f"no call {args.call_id!r} (see 'salesvoice calls list')")
+        console.print(f"call {call.id}: {call.transport}, program {call.program_version}, "
+                      f"variant {call.variant or '-'}, outcome {call.outcome or '-'}, "
+                      f"ended {call.end_reason or 'in progress'}")
+        for t in call.turns:
+            v2v = t.timings.get("voice_to_voice_s")
+            latency = f" [dim]({v2v:.2f} s)[/]" if isinstance(v2v, float) else ""
+            if t.user_text:
+                console.print(f"[cyan]caller:[/] {t.user_text}")
+            thought = t.thought or {}
+            plan = f"{thought.get('template')}/{thought.get('intent')}"
+            note = f" [dim]<{plan}>[/]" if thought else ""
+            cut = " [red](interrupted)[/]" if t.interrupted else ""
+            console.print(f"[green]agent:[/]{note} {t.agent_text}{cut}{latency}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_calls_export(args: argparse.Namespace, console: Console) -> int:
+    async def run() -> int:
+        async with _store(args) as store:
+            n = await store.export_jsonl(args.out, finished_only=args.finished_only)
+        console.print(f"wrote {n} dialogues to {args.out}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="salesvoice",
@@ -182,6 +254,35 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(func=cmd_serve)
+
+    call = sub.add_parser(
+        "call", help="call a running server from the terminal (microphone, or a WAV file)",
+        description="example: salesvoice call --wav question.wav --occupation nurse")
+    call.add_argument("--url", default="ws://127.0.0.1:8080/ws/call")
+    call.add_argument("--wav", type=Path, default=None, help="play this file as the caller")
+    call.add_argument("--save-agent", type=Path, default=None, help="write the agent's audio")
+    call.add_argument("--token", default=None)
+    call.add_argument("--caller-id", default=None)
+    call.add_argument("--occupation", default=None)
+    call.add_argument("--name", default=None)
+    call.add_argument("--linger", type=float, default=4.0,
+                      help="with --wav: hang up after the agent is quiet this long")
+    call.set_defaults(func=cmd_call)
+
+    calls = sub.add_parser("calls", help="call records")
+    csub2 = calls.add_subparsers(dest="calls_command", required=True)
+    cl = csub2.add_parser("list", help="recent calls", description="example: salesvoice calls list")
+    cl.add_argument("--limit", type=int, default=20)
+    cl.set_defaults(func=cmd_calls_list)
+    cs = csub2.add_parser("show", help="one call, turn by turn",
+                          description="example: salesvoice calls show 3f2a...")
+    cs.add_argument("call_id")
+    cs.set_defaults(func=cmd_calls_show)
+    ce = csub2.add_parser("export", help="dialogue JSONL (the simulator's format)",
+                          description="example: salesvoice calls export --out calls.jsonl")
+    ce.add_argument("--out", type=Path, required=True)
+    ce.add_argument("--finished-only", action="store_true")
+    ce.set_defaults(func=cmd_calls_export)
 
     models = sub.add_parser("models", help="inspect and check the model stack")
     msub = models.add_subparsers(dest="models_command", required=True)
