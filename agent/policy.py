@@ -12,6 +12,8 @@ and only what the caller actually heard enters the history.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -40,7 +42,10 @@ from agent.domain import DomainPack, load_domain
 from agent.occupation import SECTORS, SectorTracker, infer_sector, talks_about_work
 from agent.outcome import OutcomeDetector
 from agent.program import AgentProgram
+from agent.stream_json import StreamedArrayReader
+from models.errors import SalesvoiceError
 from models.llm.base import LLM, ChatMessage, Sampling
+from models.llm.grammar import compact_json_grammar
 
 Note = dict[str, Any]
 """Private reply metadata (thought, strategy, sector, outcome); never spoken."""
@@ -135,6 +140,12 @@ class SalesAgent:
         )
         self._turn: dict[str, Any] = {}
         self._strategy_given: str | None = None
+        self._speculation: (
+            tuple[str, list[ChatMessage], asyncio.Future[list[str] | None]] | None
+        ) = None
+        leading = {**self._schema, "prefixItems": self._schema["prefixItems"][:4], "minItems": 4}
+        self._thought_grammar = compact_json_grammar(leading)
+        self._grammars_warm = False
         self._outcomes = OutcomeDetector(llm, self.domain, session=self._session + "-outcome")
 
     # -- Responder protocol -----------------------------------------------------------
@@ -155,15 +166,24 @@ class SalesAgent:
         return self.dialogue.outcome in _ENDS_CALL
 
     async def warm(self) -> None:
-        # Evaluates the prompt into the cache and compiles the output grammar.
+        # Evaluates the prompt into the cache and, once, compiles the output grammars.
         await self._llm.complete(
             self._messages, Sampling(max_tokens=1), json_schema=self._schema,
             session=self._session,
         )
+        if self._llm.capabilities.grammar and not self._grammars_warm:
+            self._grammars_warm = True
+            for grammar in (self._thought_grammar, _RESPONSE_GRAMMAR):
+                await self._llm.complete(
+                    self._messages, Sampling(max_tokens=1), grammar=grammar,
+                    session=self._session,
+                )
 
     async def prepare(self, user_text: str) -> None:
-        # The same prompt reply() will build (with this line's sector evidence, on a copy
-        # of the tracker), so exactly its prefix is cached.
+        """The caller paused. Evaluate the prompt reply() would build for this line (with
+        its sector evidence, on a copy of the tracker) and, where the backend can continue
+        a prefilled answer, already write the thought: if the final transcript is the
+        same line, the reply starts straight with the spoken response."""
         tracker = self.sectors
         self.sectors = replace(tracker)
         try:
@@ -172,7 +192,28 @@ class SalesAgent:
             messages, _ = self._prompt(user_text)
         finally:
             self.sectors = tracker
-        await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
+        speculate = (
+            self._llm.capabilities.grammar and self.program.decoding.mode == "single"
+            and not is_opt_out(user_text)
+        )
+        if not speculate:
+            await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
+            return
+        done: asyncio.Future[list[str] | None] = asyncio.get_running_loop().create_future()
+        self._speculation = (user_text, messages, done)
+        fields = None
+        try:
+            out = await self._llm.complete(
+                messages, Sampling(temperature=self._sampling.temperature, max_tokens=24),
+                session=self._session, grammar=self._thought_grammar,
+            )
+            parsed = json.loads(out.text)
+            if isinstance(parsed, list) and len(parsed) == 4:
+                fields = [str(f) for f in parsed]
+        except (SalesvoiceError, ValueError):
+            fields = None
+        finally:
+            done.set_result(fields)
 
     async def reply(self, user_text: str) -> AsyncIterator[str | Note]:
         if (hint := infer_sector(user_text)) is not None:
@@ -281,27 +322,40 @@ class SalesAgent:
             "end_call": self.ended,
         }
 
+    async def _speculated(self, user_text: str, messages: list[ChatMessage]) -> list[str] | None:
+        """The thought prepare() wrote for exactly this line and prompt, if any."""
+        spec, self._speculation = self._speculation, None
+        if spec is None or spec[0] != user_text or spec[1] != messages:
+            return None
+        return await spec[2]
+
     async def _single(
         self, messages: list[ChatMessage], user_text: str
     ) -> AsyncIterator[str | Note]:
-        from agent.stream_json import StreamedArrayReader
-
         reader = StreamedArrayReader(leading=4)
         noted = False
+        fields = await self._speculated(user_text, messages)
+        if fields is not None:
+            # Continue the prefilled answer: the thought is already in the prompt (and in
+            # the cache), so the first generated token is the response's.
+            prefix = json.dumps(fields, separators=(",", ":"))[:-1] + ',"'
+            reader.feed(prefix)
+            noted = True
+            yield self._note_thought(_thought_of(fields), fields[3], user_text)
+            request: dict[str, Any] = {"grammar": _RESPONSE_GRAMMAR}
+            messages = [*messages, ChatMessage("assistant", prefix)]
+        else:
+            request = {"json_schema": self._schema}
         async with self._llm.stream(
-            messages, self._sampling, json_schema=self._schema, session=self._session
+            messages, self._sampling, session=self._session, **request
         ) as stream:
             async for delta in stream:
                 spoken = reader.feed(delta)
                 if reader.thought_ready and not noted:
                     noted = True
-                    template, intent, state, sector = reader.fields[:4]
-                    thought = Thought(
-                        template=Template(template),
-                        intent=None if intent == "none" else intent,
-                        user_state=UserState(state),
+                    yield self._note_thought(
+                        _thought_of(reader.fields), reader.fields[3], user_text
                     )
-                    yield self._note_thought(thought, sector, user_text)
                 if spoken:
                     yield spoken
                 if reader.done:
@@ -403,11 +457,28 @@ class SalesAgent:
         return self.guard.check(text)
 
 
+_RESPONSE_GRAMMAR = (
+    "%llguidance {}\n"
+    'start: BODY "\\"]"\n'
+    'BODY: /([^"\\\\\\n]|\\\\["\\\\\\/bfnrt])+/\n'
+)
+"""The rest of the answer once the thought is prefilled: the response string's body,
+then the closing quote and bracket."""
+
 _WORDS_THEN_SPACE = re.compile(r"(?:\S+\s+){6}")
 _NUMERIC = re.compile(r"\d|\b(" + "|".join(
     ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
      "twelve", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
      "hundred", "thousand", "million", "billion", "percent", "dollars?"]) + r")\b", re.I)
+
+
+def _thought_of(fields: list[str]) -> Thought:
+    template, intent, state = fields[:3]
+    return Thought(
+        template=Template(template),
+        intent=None if intent == "none" else intent,
+        user_state=UserState(state),
+    )
 
 
 def _early_cut(buffer: str, first: bool) -> re.Match[str] | None:

@@ -55,6 +55,9 @@ class Capabilities:
     """Decoding is constrained to the schema (not just validated afterwards)."""
     prefix_cache: bool
     """Follow-up turns of one ``session`` reuse the cached prompt prefix."""
+    grammar: bool = False
+    """Accepts a raw LLGuidance grammar (``grammar=``) and continues a final assistant
+    message instead of starting a new one (assistant prefill)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class LLMRequest:
     seed: int | None
     json_schema: dict[str, Any] | None
     session: str | None
+    grammar: str | None = None
 
     def openai_body(self, *, stream: bool) -> dict[str, Any]:
         """The request as an OpenAI-style chat completion body."""
@@ -243,7 +247,10 @@ class LLM(ABC):
         sampling: Sampling | None,
         json_schema: dict[str, Any] | None,
         session: str | None,
+        grammar: str | None = None,
     ) -> LLMRequest:
+        if grammar is not None and not self.capabilities.grammar:
+            raise SalesvoiceError(f"backend {self.name!r} does not take raw grammars")
         s = sampling or Sampling()
         d = self.defaults
         return LLMRequest(
@@ -255,6 +262,7 @@ class LLM(ABC):
             seed=s.seed,
             json_schema=json_schema,
             session=session,
+            grammar=grammar,
         )
 
     def stream(
@@ -264,9 +272,11 @@ class LLM(ABC):
         *,
         json_schema: dict[str, Any] | None = None,
         session: str | None = None,
+        grammar: str | None = None,
     ) -> LLMStream:
-        """Stream text deltas. ``session`` names a conversation whose prefix to keep warm."""
-        request = self._request(messages, sampling, json_schema, session)
+        """Stream text deltas. ``session`` names a conversation whose prefix to keep warm;
+        ``grammar`` (backends with ``capabilities.grammar``) constrains the output."""
+        request = self._request(messages, sampling, json_schema, session, grammar)
         return LLMStream(self._generate(request), self.defaults.timeout_s, self.name)
 
     async def complete(
@@ -276,8 +286,11 @@ class LLM(ABC):
         *,
         json_schema: dict[str, Any] | None = None,
         session: str | None = None,
+        grammar: str | None = None,
     ) -> Completion:
-        async with self.stream(messages, sampling, json_schema=json_schema, session=session) as s:
+        async with self.stream(
+            messages, sampling, json_schema=json_schema, session=session, grammar=grammar
+        ) as s:
             async for _ in s:
                 pass
         assert s.completion is not None

@@ -29,6 +29,7 @@ from models.llm.base import (
     SessionSlots,
     Usage,
 )
+from models.llm.grammar import compact_json_grammar
 
 _DONE = object()
 
@@ -37,19 +38,6 @@ async def _slot_action(http: httpx.AsyncClient, slot: int, action: str, name: st
     resp = await http.post(f"/slots/{slot}", params={"action": action}, json={"filename": name})
     if resp.status_code != 200:
         raise ModelRuntimeError(f"llama.cpp slot {action} failed: {resp.text[:200]}")
-
-
-def compact_json_grammar(schema: dict[str, Any]) -> str:
-    """An LLGuidance grammar for a schema that carries ``x-guidance`` options: by default
-    no optional whitespace at all.
-
-    Every token costs a decode step (about 40 ms here), and left to itself a model
-    pretty-prints JSON; compact output reaches the fields that matter sooner. Opt-in,
-    because without whitespace to end on, free-form numbers can run on digit after digit.
-    """
-    options = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
-    compact = {**schema, "x-guidance": {**options, **schema.get("x-guidance", {})}}
-    return "%llguidance {}\nstart: %json " + json.dumps(compact) + "\n"
 
 
 def _usage_from(chunk: dict[str, Any]) -> Usage | None:
@@ -67,7 +55,7 @@ def _usage_from(chunk: dict[str, Any]) -> Usage | None:
 class LlamaCppLLM(LLM):
     name = "llamacpp"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        streaming=True, json_schema=True, prefix_cache=True
+        streaming=True, json_schema=True, prefix_cache=True, grammar=True
     )
 
     def __init__(
@@ -134,7 +122,9 @@ class LlamaCppLLM(LLM):
         body = request.openai_body(stream=True)
         body["cache_prompt"] = True
         body["id_slot"] = self._slots.slot_for(request.session)
-        if request.json_schema is not None:
+        if request.grammar is not None:
+            body["grammar"] = request.grammar
+        elif request.json_schema is not None:
             body.pop("response_format")
             if "x-guidance" in request.json_schema:
                 body["grammar"] = compact_json_grammar(request.json_schema)

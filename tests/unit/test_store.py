@@ -1,6 +1,6 @@
 """CallStore: call records turn by turn, A/B assignment and do-not-call, on real databases.
 
-SQLite files in tmp_path always; Postgres too when SALESVOICE_TEST_POSTGRES_URL is set.
+SQLite files in tmp_path always; Postgres too when POSTGRES_TEST_URL is set.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from server.store_schema import SCHEMA_VERSION, schema_version
 from voice.events import TurnCompleted, TurnTimings
 
 REPO = Path(__file__).resolve().parents[2]
-POSTGRES_ENV = "SALESVOICE_TEST_POSTGRES_URL"
+POSTGRES_ENV = "POSTGRES_TEST_URL"
 CALLER = CallerProfile(caller_id="+1 (555) 010-0199", name="Dana", occupation="nurse", age=41)
 THOUGHT = {"template": "pivot", "intent": "dental", "user_state": "engaged", "note": "shifts"}
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
