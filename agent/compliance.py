@@ -133,6 +133,24 @@ class ComplianceGuard:
             found.append(Violation("leak", "repeats the instructions"))
         return found
 
+    def check_reply(self, text: str) -> list[Violation]:
+        """A whole reply, clause by clause as it is checked before being spoken (what a
+        number measures is read from its own clause)."""
+        found: list[Violation] = []
+        said = ""
+        for clause in clauses(text):
+            found += self.check(clause, said)
+            said += clause
+        return found
+
+
+_CLAUSES = re.compile(r"[^.!?;:,]+(?:[.!?;:,]+|$)")
+
+
+def clauses(text: str) -> list[str]:
+    """A reply cut where the guard checks it: at clause punctuation."""
+    return [c for c in _CLAUSES.findall(text) if c.strip()]
+
 
 def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     words = re.findall(r"[a-z']+", text.lower())

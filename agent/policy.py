@@ -454,7 +454,8 @@ class SalesAgent:
             self._dnc.add(self.caller.caller_id, reason)
 
     def violations(self, text: str) -> list[Violation]:
-        return self.guard.check(text)
+        """What the guard would object to in ``text`` as a whole reply."""
+        return self.guard.check_reply(text)
 
 
 _RESPONSE_GRAMMAR = (

@@ -69,6 +69,35 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
+def serve(app: Starlette, settings: Settings) -> None:
+    """Run ``app`` with uvicorn; SIGTERM/SIGINT first drain the live calls (each told to
+    end, its record completed, its socket closed with 1001), then stop the server."""
+    import uvicorn
+
+    s = settings.server
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            hub: Hub | None = getattr(app.state, "hub", None)
+            if hub is None or hub.draining:
+                super().handle_exit(sig, frame)
+                return
+            loop = asyncio.get_event_loop()
+
+            async def drain_then_exit() -> None:
+                await drain(hub)
+                super(DrainingServer, self).handle_exit(sig, frame)
+
+            loop.call_soon_threadsafe(lambda: loop.create_task(drain_then_exit()))
+
+    config = uvicorn.Config(
+        app, host=s.host, port=s.port, log_level="warning",
+        ws_ping_interval=s.keepalive_s, ws_ping_timeout=s.keepalive_s,
+        ws_max_size=s.max_frame_bytes + 1024, timeout_graceful_shutdown=15,
+    )
+    DrainingServer(config).run()
+
+
 async def drain(hub: Hub, timeout_s: float = 10.0) -> None:
     """SIGTERM: refuse new calls, tell live calls to end, wait for their records."""
     hub.draining = True

@@ -141,9 +141,7 @@ def cmd_bench_pipeline(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
-    import uvicorn
-
-    from server.app import create_app
+    from server.app import create_app, serve
 
     settings = _load_settings(args)
     server = settings.server.model_copy(
@@ -154,11 +152,7 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     url = f"http://{server.host}:{server.port}/"
     banner = f"[bold green]call page:[/] {url}   (metrics: {url}metrics)"
     app = create_app(settings, on_ready=lambda: console.print(banner))
-    uvicorn.run(
-        app, host=server.host, port=server.port, log_level="warning",
-        ws_ping_interval=server.keepalive_s, ws_ping_timeout=server.keepalive_s,
-        ws_max_size=server.max_frame_bytes + 1024, timeout_graceful_shutdown=15,
-    )
+    serve(app, settings)
     return 0
 
 

@@ -60,3 +60,11 @@ def test_programs_are_immutable() -> None:
     program = load_program()
     with pytest.raises(ValidationError):
         program.agent_name = "Max"  # type: ignore[misc]
+
+
+def test_a_whole_reply_is_judged_clause_by_clause_like_speech() -> None:
+    guard = ComplianceGuard(load_domain("insurance"), "")
+    reply = ("Premiums range from 12 to 85 USD a month, and terms of 10, 20 or 30 years "
+             "cover ages from 18 to 65.")
+    assert guard.check_reply(reply) == []
+    assert [v.detail for v in guard.check_reply("Sure. We pay 98% of claims.")] == ["98"]
