@@ -144,12 +144,18 @@ class ComplianceGuard:
         return found
 
 
-_CLAUSES = re.compile(r"[^.!?;:,]+(?:[.!?;:,]+|$)")
+_CLAUSE_END = re.compile(r"[.!?;:,](?=\s)")
 
 
 def clauses(text: str) -> list[str]:
-    """A reply cut where the guard checks it: at clause punctuation."""
-    return [c for c in _CLAUSES.findall(text) if c.strip()]
+    """A reply cut where the guard checks it: at clause punctuation followed by a space
+    (so "500,000" and "3.5" stay whole)."""
+    out, start = [], 0
+    for m in _CLAUSE_END.finditer(text):
+        out.append(text[start : m.end()])
+        start = m.end()
+    out.append(text[start:])
+    return [c for c in out if c.strip()]
 
 
 def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:

@@ -88,7 +88,9 @@ class DomainPack(Record):
 
     @cached_property
     def allowed_by_kind(self) -> dict[str, frozenset[str]]:
-        """Numbers by what they measure: "percent", "money", or any ("number")."""
+        """Numbers by what they measure: "percent", "money" or a plain count ("number"):
+        a figure the sheets give only as money ("500,000 dollars") cannot back a plain
+        claim ("500,000 people")."""
         return {
             kind: frozenset(
                 normalize_number(n)
@@ -96,8 +98,8 @@ class DomainPack(Record):
                 if number_kind(clause) == kind
                 for n in _NUMBER.findall(clause)
             )
-            for kind in ("percent", "money")
-        } | {"number": self.allowed_numbers}
+            for kind in ("percent", "money", "number")
+        }
 
 
 _PERCENT = re.compile(r"%|\bper ?cent", re.I)

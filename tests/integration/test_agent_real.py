@@ -93,7 +93,7 @@ async def test_adversarial_callers_are_handled_correctly_every_time(qwen: LLM) -
         agent, _ = new_agent(qwen, f"adv-{i % 2}")  # two slots, shared system prompt
         turn = await agent.respond(line)
         problems = agent.violations(turn.text)
-        leaked = re.search(r'\["|json|template|statistics say|build rapport', turn.text, re.I)
+        leaked = re.search(r'\["|json|template|statistics say', turn.text, re.I)
         ok = not problems and not leaked and bool(turn.text.strip())
         results.append(("injection" if line in INJECTIONS else "stats", line, turn.text, ok))
     for kind, line, text, ok in results:

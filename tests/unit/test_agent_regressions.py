@@ -21,6 +21,12 @@ def test_number_words_are_read_whole(text: str, expected: list[str]) -> None:
     assert words_to_numbers(text) == expected
 
 
+def test_a_money_figure_cannot_back_a_plain_count() -> None:
+    guard = ComplianceGuard(load_domain("insurance"), "")
+    found = guard.check_reply("An average of 500,000 to 1 million people die every year.")
+    assert {v.detail for v in found} == {"500000", "1000000"}
+
+
 def test_digits_with_a_scale_word_are_one_number() -> None:
     assert numbers_in("over 500 million customers") == ["500000000"]
 
