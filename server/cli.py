@@ -111,10 +111,13 @@ def cmd_bench_models(args: argparse.Namespace, console: Console) -> int:
     from models.bench import run_models_bench
 
     settings = _load_settings(args)
-    result = asyncio.run(run_models_bench(settings, console))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {args.out}")
+    return _write_result(asyncio.run(run_models_bench(settings, console)), args.out, console)
+
+
+def _write_result(result: dict[str, object], out: Path, console: Console) -> int:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {out}")
     return 0
 
 
@@ -134,10 +137,7 @@ def cmd_bench_pipeline(args: argparse.Namespace, console: Console) -> int:
             return SalesAgent(program, llm, session=session)
 
     result = asyncio.run(run_pipeline_bench(settings, console, args.turns, factory))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {args.out}")
-    return 0
+    return _write_result(result, args.out, console)
 
 
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:

@@ -58,11 +58,14 @@ class BenchSettings(Protocol):
     voice: PipelineConfig
 
 
-def real_utterances() -> list[tuple[PCM, str]]:
+_LISTINGS = {"librivox": "transcription", "cards": "cards.transcription"}
+
+
+def real_utterances(corpora: tuple[str, ...] = ("librivox", "cards")) -> list[tuple[PCM, str]]:
     """Real human speech with transcripts from Debian's pocketsphinx-testdata."""
     clips = []
-    for corpus, listing in (("librivox", "transcription"), ("cards", "cards.transcription")):
-        path = TESTDATA / corpus / listing
+    for corpus in corpora:
+        path = TESTDATA / corpus / _LISTINGS[corpus]
         if not path.is_file():
             raise FileNotFoundError(f"{path} missing: apt-get install pocketsphinx-testdata")
         for line in path.read_text().splitlines():

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from models.asr import ASR
 from models.audio import PCM
@@ -20,6 +17,7 @@ from models.vad import VAD
 from server.hub import Hub
 from server.settings import ServerSettings, Settings, load
 from tests.integration.server_harness import free_port, running_server
+from voice.bench import real_utterances
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 
@@ -34,14 +32,7 @@ def librivox() -> list[tuple[PCM, str]]:
     """Real human speech (LibriVox, Debian pocketsphinx-testdata) with transcripts."""
     if not LIBRIVOX.is_dir():
         pytest.fail(f"{LIBRIVOX} missing: apt-get install pocketsphinx-testdata (make setup)")
-    clips = []
-    for line in (LIBRIVOX / "transcription").read_text().splitlines():
-        m = re.match(r"<s>(.*)</s>\s*\((.+)\)", line.strip())
-        assert m, line
-        pcm, rate = sf.read(LIBRIVOX / f"{m.group(2)}.wav", dtype="int16")
-        assert rate == 16000
-        clips.append((np.asarray(pcm, dtype=np.int16), m.group(1).strip()))
-    return clips
+    return real_utterances(("librivox",))
 
 
 @pytest.fixture(scope="session")
