@@ -171,9 +171,8 @@ def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from server.store import CallStore
 
     settings = _load_settings(args)
-    url = settings.server.database_url or f"sqlite:///{settings.data_dir / 'calls.db'}"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return CallStore(url)
+    return CallStore(settings.database_url())
 
 
 def cmd_calls_list(args: argparse.Namespace, console: Console) -> int:

@@ -22,7 +22,7 @@ from server.metrics import Metrics
 if TYPE_CHECKING:
     from server.calls import Call
 from server.settings import Settings
-from server.store import CallStore, SqlDoNotCall, assign_variant
+from server.store import CallStore, assign_variant
 from voice.greeting import GreetingCache
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,8 @@ class Hub:
             asyncio.to_thread(registry.build_tts, s.tts, s.cache_dir),
             asyncio.to_thread(registry.build_llm, s.llm, s.cache_dir),
         )
-        url = s.server.database_url or f"sqlite:///{s.data_dir / 'calls.db'}"
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        store = CallStore(url)
+        store = CallStore(s.database_url())
         programs: dict[str | None, AgentProgram] = (
             {name: load_program(v.program) for name, v in s.server.variants.items()}
             if s.server.variants
@@ -86,13 +85,13 @@ class Hub:
             self.llm,
             caller=caller,
             session=call_id,
-            do_not_call=SqlDoNotCall(self.store),
+            do_not_call=self.store.do_not_call,
             source="live",
             variant=variant,
         )
 
     def on_do_not_call(self, caller: CallerProfile) -> bool:
-        return bool(caller.caller_id) and caller.caller_id in SqlDoNotCall(self.store)
+        return bool(caller.caller_id) and caller.caller_id in self.store.do_not_call
 
     @staticmethod
     def new_call_id() -> str:

@@ -6,15 +6,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from voice.events import TurnTimings
 
-_STAGES = (
-    ("hangover", "speech_end", "turn_decided"),
-    ("asr_final", "turn_decided", "asr_final"),
-    ("llm_first_token", "asr_final", "llm_first_token"),
-    ("first_clause", "llm_first_token", "first_clause_ready"),
-    ("tts_first_audio", "first_clause_ready", "tts_first_audio"),
-    ("audio_out", "tts_first_audio", "first_audio_out"),
-    ("voice_to_voice", "speech_end", "first_audio_out"),
-)
 _BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0)
 
 
@@ -36,10 +27,8 @@ class Metrics:
 
     def observe_turn(self, timings: TurnTimings, interrupted: bool) -> None:
         self.turns.labels(interrupted=str(interrupted).lower()).inc()
-        for name, start, end in _STAGES:
-            a, b = getattr(timings, start), getattr(timings, end)
-            if a is not None and b is not None:
-                self.stage.labels(stage=name).observe(max(0.0, b - a))
+        for name, seconds in timings.stage_durations().items():
+            self.stage.labels(stage=name).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

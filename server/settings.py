@@ -69,6 +69,10 @@ class Settings(StrictModel):
     voice: PipelineConfig = PipelineConfig()
     server: ServerSettings = ServerSettings()
 
+    def database_url(self) -> str:
+        """Where call records live: ``server.database_url``, else SQLite in the data dir."""
+        return self.server.database_url or f"sqlite:///{self.data_dir / 'calls.db'}"
+
 
 def load(path: Path | None = None) -> Settings:
     """Settings from ``path`` (or $SALESVOICE_CONFIG) plus SALESVOICE_* overrides."""

@@ -29,7 +29,7 @@ from models.config import ASRSettings, LLMSettings, TTSSettings, VADSettings
 from models.llm.base import LLM, Sampling
 from voice.audio import FRAME_SAMPLES
 from voice.chunker import ClauseChunker
-from voice.events import PipelineEvent, TurnCompleted
+from voice.events import STAGES, PipelineEvent, TurnCompleted
 from voice.pipeline import PipelineConfig, VoicePipeline
 from voice.responder import LLMResponder, Responder
 
@@ -39,14 +39,6 @@ SYSTEM = (
     "Reply in one or two short spoken sentences, without lists or emojis."
 )
 GREETING = "Hello, this is Ava, an AI assistant from Acme Insurance. How are you today?"
-STAGES = (
-    ("hangover", "speech_end", "turn_decided"),
-    ("asr_final", "turn_decided", "asr_final"),
-    ("llm_first_token", "asr_final", "llm_first_token"),
-    ("first_clause", "llm_first_token", "first_clause_ready"),
-    ("tts_first_audio", "first_clause_ready", "tts_first_audio"),
-    ("audio_out", "tts_first_audio", "first_audio_out"),
-)
 
 
 class BenchSettings(Protocol):

@@ -8,6 +8,16 @@ from typing import Any
 
 from models.audio import PCM
 
+STAGES = (
+    ("hangover", "speech_end", "turn_decided"),
+    ("asr_final", "turn_decided", "asr_final"),
+    ("llm_first_token", "asr_final", "llm_first_token"),
+    ("first_clause", "llm_first_token", "first_clause_ready"),
+    ("tts_first_audio", "first_clause_ready", "tts_first_audio"),
+    ("audio_out", "tts_first_audio", "first_audio_out"),
+)
+"""The stages of voice-to-voice latency: (name, from timestamp, to timestamp)."""
+
 
 @dataclass(slots=True)
 class TurnTimings:
@@ -29,6 +39,15 @@ class TurnTimings:
         if self.speech_end is None or self.first_audio_out is None:
             return None
         return self.first_audio_out - self.speech_end
+
+    def stage_durations(self) -> dict[str, float]:
+        """Seconds per stage (and voice-to-voice), for the stages that happened."""
+        out = {}
+        for name, start, end in (*STAGES, ("voice_to_voice", "speech_end", "first_audio_out")):
+            a, b = getattr(self, start), getattr(self, end)
+            if a is not None and b is not None:
+                out[name] = max(0.0, b - a)
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -39,7 +39,7 @@ def running_server(
 ) -> Iterator[tuple[str, Hub]]:
     """Serve ``settings`` with already-loaded models; yields (base URL, hub)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = CallStore(f"sqlite:///{settings.data_dir / 'calls.db'}")
+    store = CallStore(settings.database_url())
     program = load_program(settings.server.program)
     hub = Hub(settings, vad, asr, tts, llm, store, {None: program})
     asyncio.run(llm.prime(SalesAgent(program, llm).prompt_prefix()))
