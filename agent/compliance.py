@@ -127,8 +127,9 @@ class ComplianceGuard:
             found.append(Violation("unsupported_quote", "an exact price; the sheets give ranges"))
         if _GUARANTEE.search(text):
             found.append(Violation("guarantee", _GUARANTEE.search(text).group(0)))  # type: ignore[union-attr]
-        if _LEAK.search(text):
-            found.append(Violation("leak", _LEAK.search(text).group(0)))  # type: ignore[union-attr]
+        # A phrase may straddle the cut between already-spoken words and this piece.
+        if (leak := _LEAK.search(said_before[-80:] + text)) is not None:
+            found.append(Violation("leak", leak.group(0)))
         elif self._prompt_ngrams & _ngrams(said_before + " " + text, 6):
             found.append(Violation("leak", "repeats the instructions"))
         return found

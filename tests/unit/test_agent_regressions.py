@@ -74,3 +74,9 @@ def test_a_whole_reply_is_judged_clause_by_clause_like_speech() -> None:
              "cover ages from 18 to 65.")
     assert guard.check_reply(reply) == []
     assert [v.detail for v in guard.check_reply("Sure. We pay 98% of claims.")] == ["98"]
+
+
+def test_a_leak_split_across_the_early_cut_is_caught() -> None:
+    guard = ComplianceGuard(load_domain("insurance"), "")
+    said = "I understand that you've received my"
+    assert [v.rule for v in guard.check(" instructions.", said_before=said)] == ["leak"]
