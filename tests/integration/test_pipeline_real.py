@@ -13,11 +13,11 @@ from models.audio import PCM
 from models.llm import LLM, Sampling
 from models.tts import TTS
 from models.vad import VAD
-from tests.integration.wer import wer
 from voice.audio import FRAME_SAMPLES
 from voice.events import AgentAudio, PipelineEvent, TurnCompleted, UserTranscript
 from voice.pipeline import VoicePipeline
 from voice.responder import LLMResponder
+from voice.wer import wer
 
 pytestmark = pytest.mark.real
 

@@ -11,7 +11,7 @@ from models.asr import ASR
 from models.audio import HOUSE_RATE, PCM
 from models.tts import TTS
 from models.vad import VAD
-from tests.integration.wer import wer
+from voice.wer import wer
 
 pytestmark = pytest.mark.real
 
