@@ -29,6 +29,9 @@ class Product(Record):
     premium_monthly: tuple[float, float] | None = None
     waiting_period_days: int | None = Field(None, ge=0)
     facts: list[str] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)
+    """Other ways people say the product ("life cover"), to spot it in speech; not
+    shown to the agent."""
 
     @model_validator(mode="after")
     def _premium_range(self) -> Product:
@@ -80,6 +83,22 @@ class DomainPack(Record):
 
     def sheet(self) -> str:
         return "\n".join(p.sheet(self.currency) for p in self.products)
+
+    def mentioned(self, text: str) -> list[str]:
+        """Products a line names (by name, id or alias), in order of first mention."""
+        found = [(m.start(), intent) for intent, pattern in self._name_patterns.items()
+                 if (m := pattern.search(text))]
+        return [intent for _, intent in sorted(found)]
+
+    @cached_property
+    def _name_patterns(self) -> dict[str, re.Pattern[str]]:
+        return {
+            p.id: re.compile(
+                r"\b(" + "|".join(re.escape(n) for n in
+                                  [p.name, p.id.replace("_", " "), *p.aliases]) + r")\b",
+                re.I)
+            for p in self.products
+        }
 
     @cached_property
     def allowed_numbers(self) -> frozenset[str]:

@@ -139,6 +139,12 @@ def talks_about_work(text: str) -> bool:
     return bool(_WORK_TALK.search(text))
 
 
+_OCCUPATIONS = "|".join(
+    re.escape(o) for o in sorted(OCCUPATION_SECTOR, key=len, reverse=True))  # longest first
+_NAMED_AT_START = re.compile(rf"(?P<occ>{_OCCUPATIONS})s?\b")
+_NAMED_ANYWHERE = re.compile(rf"\b(?P<occ>{_OCCUPATIONS})s?\b")
+
+
 def infer_sector(text: str) -> tuple[str, float] | None:
     """(sector, confidence) from what a caller said about their work, if anything.
 
@@ -146,13 +152,10 @@ def infer_sector(text: str) -> tuple[str, float] | None:
     hospital") weaker. The LLM's own reading adds to this in the agent."""
     lowered = text.lower()
     for m in _SELF.finditer(lowered):
-        what = m.group("what")
-        for occupation, sector in sorted(OCCUPATION_SECTOR.items(), key=lambda kv: -len(kv[0])):
-            if re.match(rf"{re.escape(occupation)}s?\b", what):
-                return sector, 0.9
-    for occupation, sector in OCCUPATION_SECTOR.items():
-        if re.search(rf"\b{re.escape(occupation)}s?\b", lowered) and "work" in lowered:
-            return sector, 0.7
+        if named := _NAMED_AT_START.match(m.group("what")):
+            return OCCUPATION_SECTOR[named.group("occ")], 0.9
+    if "work" in lowered and (named := _NAMED_ANYWHERE.search(lowered)):
+        return OCCUPATION_SECTOR[named.group("occ")], 0.7
     for sector, hints in _WORKPLACE_HINTS.items():
         if any(h in lowered for h in hints) and re.search(r"\bwork|\bjob\b", lowered):
             return sector, 0.6

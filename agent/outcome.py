@@ -29,6 +29,10 @@ _LEXICON: dict[str, re.Pattern[str]] = {
         r"\b(not interested|no,? thanks?|no thank you|i don'?t (want|need)|not for me|"
         r"i'?ll pass|can'?t afford)\b", re.I),
     "goodbye": re.compile(r"\b(bye|goodbye|have to go|got to go|gotta go|hang up)\b", re.I),
+    # Only counts when the line names a product (checked in ``detect``).
+    "explicit_intent": re.compile(
+        r"\b(i'?m interested in|i am interested in|tell me (more )?about|i'?m looking for|"
+        r"i'?ve been (meaning|wanting) to|i('d| would) like|can you help me with)\b", re.I),
 }
 
 _PROMPT = (
@@ -97,10 +101,10 @@ class OutcomeDetector:
         return out.value.state, product
 
     async def detect(
-        self, agent_line: str, user_line: str, thought: Thought | None
+        self, agent_line: str, user_line: str, thought: Thought | None, context: str = ""
     ) -> tuple[Outcome | None, str | None, dict[str, object]]:
         """The outcome of the caller's line (None: the dialogue goes on), its product,
-        and the evidence."""
+        and the evidence. ``context``: what the agent said earlier in the call."""
         lexical = lexicon_states(user_line)
         from_thought = thought_state(thought)
         if "opt_out" in lexical:  # an explicit opt-out phrase is honoured at once
@@ -115,6 +119,14 @@ class OutcomeDetector:
             "classifier": state, "thought": from_thought, "lexicon": sorted(lexical)
         }
         if state == "engaged" or (state != from_thought and state not in lexical):
+            return None, None, evidence
+        # "Sure, go ahead" to "have you got a minute?" is not a sale: accepting needs a
+        # product on the table, and an explicit intent must name one.
+        named = self._domain.mentioned(user_line)
+        on_table = named or self._domain.mentioned(agent_line + " " + context)
+        if (state == "accept" and not on_table) or (
+                state == "explicit_intent" and not named):
+            evidence["no_product"] = True
             return None, None, evidence
         intent = product or (thought.intent if thought is not None else None)
         return _OUTCOME[state], intent, evidence

@@ -50,6 +50,7 @@ from models.llm.grammar import compact_json_grammar
 Note = dict[str, Any]
 """Private reply metadata (thought, strategy, sector, outcome); never spoken."""
 
+_SAYABLE = re.compile(r"[A-Za-z0-9]")
 _CLAUSE = re.compile(r"[.!?;:,](?=\s)|[.!?]$")
 _AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
 _ENDS_CALL = {Outcome.WITHDREW, Outcome.GOODBYE, Outcome.OPTED_OUT}
@@ -93,6 +94,7 @@ def render_system_prompt(program: AgentProgram, domain: DomainPack, products: st
         company=domain.company,
         products=products,
         templates="; ".join(program.thought_templates.values()),
+        playbook=f"Playbook:\n{program.sop.strip()}\n" if program.sop.strip() else "",
     )
 
 
@@ -307,8 +309,9 @@ class SalesAgent:
         agent_line = next(
             (m.content for m in reversed(self._messages) if m.role == "assistant"), ""
         )
+        earlier = " ".join(m.content for m in self._messages if m.role == "assistant")
         outcome, intent, evidence = await self._outcomes.detect(
-            agent_line, user_text, self._turn.get("thought")
+            agent_line, user_text, self._turn.get("thought"), context=earlier
         )
         current = self.dialogue.outcome
         if outcome is not None and (current is None or current is Outcome.EXPLICIT_INTENT):
@@ -411,15 +414,17 @@ class SalesAgent:
                     clause, buffer = buffer[: m.end()], buffer[m.end() :]
                     ok, text = self._check(clause, said, first and needs_ai)
                     first = False
-                    said += text
-                    yield text
+                    if _SAYABLE.search(text):  # a stray "]" or "..." is not speech
+                        said += text
+                        yield text
                     if not ok:
                         return
             if buffer.strip():
                 ok, text = self._check(buffer, said, first and needs_ai)
-                said += text
-                yield text
-            if not re.search(r"[A-Za-z]", said):  # nothing sayable came out
+                if _SAYABLE.search(text):
+                    said += text
+                    yield text
+            if not _SAYABLE.search(said):  # nothing sayable came out
                 self._turn.setdefault("compliance", []).append("empty_reply")
                 yield self.program.repair_reply
         finally:

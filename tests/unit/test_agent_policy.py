@@ -131,10 +131,22 @@ async def test_accept_needs_the_classifier_to_agree() -> None:
         thought("confirm", "term_life", "accept", "?", "Great, I'll send the quote."),
         label("accept", "term_life"),
     ])
+    agent.commit("I have kids.", "Then Term Life Insurance could suit you.", False)
     _ = [p async for p in agent.reply("Yes please, send me a quote.")]
     note = await agent.settle("Yes please, send me a quote.")
     assert note["outcome"] == "accepted"
     assert agent.outcome is Outcome.ACCEPTED and agent.dialogue.outcome_intent == "term_life"
+
+
+async def test_agreeing_to_talk_before_any_product_is_not_a_sale() -> None:
+    # Found by the simulator: "Sure, go ahead" to the greeting was recorded as accepted.
+    agent, _, _ = make_agent([
+        thought("chitchat", "term_life", "accept", "?", "Great. How is life treating you?"),
+        label("accept", "term_life"),
+    ])
+    _ = [p async for p in agent.reply("Sure, go ahead! What's up?")]
+    note = await agent.settle("Sure, go ahead! What's up?")
+    assert note["outcome"] is None and agent.outcome is None
 
 
 async def test_a_loose_thought_alone_does_not_end_the_dialogue() -> None:
@@ -240,3 +252,23 @@ async def test_a_failing_outcome_classifier_never_ends_or_breaks_the_call() -> N
     note = await agent.settle("Yes, sign me up.")
     assert agent.outcome is None
     assert "classifier_error" in note["outcome_evidence"]
+
+
+async def test_a_stray_bracket_is_not_spoken_before_the_repair_line() -> None:
+    # Found by the simulator: "]Sorry, could you say that again?" reached the caller.
+    agent, _, _ = make_agent([thought("chitchat", "none", "engaged", "?", "]")])
+    spoken = "".join([p async for p in agent.reply("Hello?") if isinstance(p, str)])
+    assert spoken == agent.program.repair_reply
+
+
+async def test_asking_for_a_named_product_is_an_explicit_intent() -> None:
+    # Found by the simulator: "I'm interested in Income Protection." did not count.
+    agent, _, _ = make_agent([
+        thought("continue", "income_protection", "engaged", "?", "Happy to explain."),
+        label("explicit_intent", "income_protection"),
+    ])
+    line = "That sounds helpful. I'm interested in Income Protection. Can you help me with that?"
+    _ = [p async for p in agent.reply(line)]
+    note = await agent.settle(line)
+    assert note["outcome"] == "explicit_intent"
+    assert agent.dialogue.outcome_intent == "income_protection"
