@@ -90,7 +90,12 @@ class LlamaCppLLM(LLM):
         self.model_path = model_path
         self._snapshot_dir = snapshot_dir
         self._n_slots = settings.slots
+        self._n_ctx = settings.n_ctx
         self._slots = SessionSlots(settings.slots)
+        self._primed: dict[tuple[tuple[str, str], ...], str] = {}
+        """Primed prompt prefixes and their snapshot files."""
+        self._slot_prefix: list[str | None] = [None] * settings.slots
+        """The snapshot each slot's cache starts with, as far as we know."""
         self._server: Any = xlc.Server(params)
 
     @property
@@ -107,7 +112,8 @@ class LlamaCppLLM(LLM):
             return
         st = self.model_path.stat()
         prompt = [(m.role, m.content) for m in messages]
-        key = json.dumps([str(self.model_path), st.st_size, prompt])
+        # A snapshot only restores into the context layout it was saved from.
+        key = json.dumps([str(self.model_path), st.st_size, self._n_ctx, self._n_slots, prompt])
         name = "prefix-" + hashlib.sha256(key.encode()).hexdigest()[:16] + ".bin"
         async with httpx.AsyncClient(base_url=self.listening_address, timeout=120) as http:
             if not (self._snapshot_dir / name).is_file():
@@ -117,11 +123,27 @@ class LlamaCppLLM(LLM):
                 await _slot_action(http, 0, "save", name)
             for slot in range(self._n_slots):
                 await _slot_action(http, slot, "restore", name)
+                self._slot_prefix[slot] = name
+        self._primed[tuple(prompt)] = name
+
+    async def _ensure_prefix(self, slot: int, messages: Sequence[ChatMessage]) -> None:
+        """A slot handed to a new conversation may hold another prompt (a different
+        agent, a user simulator, a classifier): reload the primed prefix this request
+        starts with (≈0.1 s) rather than evaluate it again (seconds)."""
+        prompt = [(m.role, m.content) for m in messages]
+        want = next((name for prefix, name in self._primed.items()
+                     if tuple(prompt[: len(prefix)]) == prefix), None)
+        if want is not None and self._slot_prefix[slot] != want:
+            async with httpx.AsyncClient(base_url=self.listening_address, timeout=120) as http:
+                await _slot_action(http, slot, "restore", want)
+        self._slot_prefix[slot] = want
 
     async def _generate(self, request: LLMRequest) -> AsyncIterator[RawChunk]:
         body = request.openai_body(stream=True)
         body["cache_prompt"] = True
-        body["id_slot"] = self._slots.slot_for(request.session)
+        body["id_slot"] = slot = self._slots.slot_for(request.session)
+        if slot >= 0 and self._primed:
+            await self._ensure_prefix(slot, request.messages)
         if request.grammar is not None:
             body["grammar"] = request.grammar
         elif request.json_schema is not None:
