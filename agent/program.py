@@ -18,6 +18,8 @@ from agent.dialogue import Record, Template
 from models.errors import ConfigError
 
 BUILTIN = Path(__file__).parent / "programs"
+SOP_MAX_CHARS = 1600
+"""About 400 tokens: the playbook must leave the small model room for the call."""
 _AI_DISCLOSURE = re.compile(
     r"\b(AI|A\.I\.|artificial intelligence|virtual assistant|automated assistant)\b", re.I
 )
@@ -48,7 +50,11 @@ class AgentProgram(Record):
     agent_name: str = "Ava"
     greeting: str
     system_prompt: str
-    """The SOP. Placeholders: {agent_name} {company} {products} {templates}."""
+    """The frame: role, rules, output format. Placeholders: {agent_name} {company}
+    {products} {templates} {playbook}."""
+    sop: str = Field("", max_length=SOP_MAX_CHARS)
+    """The business SOP (call playbook) an optimizer writes; shown where the system prompt
+    says {playbook}. The rules and output format stay outside the optimizer's reach."""
     thought_templates: dict[Template, str]
     strategy: dict[str, StrategyEntry] = Field(default_factory=dict)
     """ISIC section letter → likely products and why."""
@@ -77,6 +83,8 @@ class AgentProgram(Record):
     def _checks(self) -> AgentProgram:
         if not _AI_DISCLOSURE.search(self.greeting):
             raise ValueError("the greeting must disclose that the caller is talking to an AI")
+        if self.sop and "{playbook}" not in self.system_prompt:
+            raise ValueError("a program with an SOP needs {playbook} in its system prompt")
         missing = set(Template) - set(self.thought_templates)
         if missing:
             raise ValueError(f"thought templates missing: {sorted(missing)}")
