@@ -81,3 +81,12 @@ def frames(pcm: PCM, size: int = FRAME) -> Iterator[PCM]:
 
 def silence(seconds: float, rate: int = 16000) -> PCM:
     return np.zeros(int(seconds * rate), dtype=np.int16)
+
+
+async def wait_idle(hub: Hub, limit_s: float = 20) -> None:
+    """Earlier calls finish closing (records written) before a test opens new ones."""
+    for _ in range(int(limit_s * 10)):
+        if not hub.calls:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"calls still open: {list(hub.calls)}")

@@ -18,20 +18,11 @@ from models.asr import ASR
 from models.audio import PCM
 from server.hub import Hub
 from tests.integration.conftest import ORIGIN, TOKEN
-from tests.integration.server_harness import Pacer, frames, silence
-from tests.integration.wer import wer
+from tests.integration.server_harness import Pacer, frames, silence, wait_idle
 from voice.audio import StreamResampler, ulaw_decode, ulaw_encode
+from voice.wer import wer
 
 pytestmark = pytest.mark.real
-
-
-async def wait_idle(hub: Hub, limit_s: float = 20) -> None:
-    """Earlier calls finish closing (records written) before a test opens new ones."""
-    for _ in range(int(limit_s * 10)):
-        if not hub.calls:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"calls still open: {list(hub.calls)}")
 
 
 def start_msg(**caller: Any) -> str:
