@@ -227,6 +227,64 @@ def cmd_calls_export(args: argparse.Namespace, console: Console) -> int:
     return asyncio.run(run())
 
 
+def cmd_simulate_run(args: argparse.Namespace, console: Console) -> int:
+    from simulator.app import simulate
+    from simulator.batch import load_batch_config
+
+    overrides = {"workers": args.workers} if args.workers else {}
+    batch = load_batch_config(args.batch, overrides)
+    result = asyncio.run(simulate(batch, _load_settings(args), console,
+                                  ray_address=args.ray, report=not args.no_report))
+    return 0 if result.failed == 0 else 1
+
+
+def cmd_simulate_report(args: argparse.Namespace, console: Console) -> int:
+    from simulator.app import write_batch_report
+
+    for path in args.dialogues:
+        if not path.is_file():
+            raise SalesvoiceError(f"no dialogue file at {path}")
+    write_batch_report(args.dialogues, args.out, args.title or args.dialogues[0].stem, console)
+    return 0
+
+
+def cmd_personas_sample(args: argparse.Namespace, console: Console) -> int:
+    from simulator.persona import Persona, PersonaSampler, describe, load_spec
+
+    sampler = PersonaSampler(load_spec(args.spec), args.seed)
+    personas = sampler.paper_grid(args.per_occupation) if args.grid else sampler.sample(args.n)
+    if args.describe:
+        from models.registry import build_llm
+
+        settings = _load_settings(args)
+
+        async def described() -> list[Persona]:
+            llm = build_llm(settings.llm, settings.cache_dir)
+            try:
+                out = []
+                for i, p in enumerate(personas, 1):
+                    console.print(f"[dim]describing {i}/{len(personas)}[/]")
+                    out.append(await describe(p, llm))
+                return out
+            finally:
+                await llm.aclose()
+
+        personas = asyncio.run(described())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("".join(p.model_dump_json() + "\n" for p in personas))
+    console.print(f"wrote {len(personas)} personas to {args.out}")
+    return 0
+
+
+def cmd_bench_simulate(args: argparse.Namespace, console: Console) -> int:
+    from simulator.bench import run_simulate_bench
+
+    settings = _load_settings(args)
+    result = asyncio.run(run_simulate_bench(settings, console, dialogues=args.dialogues,
+                                            modes=tuple(args.modes.split(","))))
+    return _write_result(result, args.out, console)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="salesvoice",
@@ -309,6 +367,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.set_defaults(func=cmd_config_show)
 
+    sim = sub.add_parser("simulate", help="persona-driven simulated dialogues with the agent")
+    ssub = sim.add_subparsers(dest="simulate_command", required=True)
+    sr = ssub.add_parser(
+        "run", help="run (or resume) a batch from a config file; report at the end",
+        description="example: salesvoice simulate run --batch examples/batch-text.toml "
+        "(rerun the same command after a crash: finished dialogues are kept and skipped)")
+    sr.add_argument("--batch", type=Path, required=True, help="batch TOML (see docs/simulator.md)")
+    sr.add_argument("--workers", type=int, default=None, help="override the config's workers")
+    sr.add_argument("--ray", default=None, metavar="ADDRESS",
+                    help="run on a Ray cluster (ADDRESS, 'auto', or 'local')")
+    sr.add_argument("--no-report", action="store_true")
+    sr.set_defaults(func=cmd_simulate_run)
+    srep = ssub.add_parser(
+        "report", help="markdown/HTML report with plots from a dialogue JSONL file",
+        description="example: salesvoice simulate report data/simulations/demo/dialogues.jsonl "
+        "--out report/")
+    srep.add_argument("dialogues", type=Path, nargs="+",
+                      help="JSON-lines dialogue files (batch stores, 'calls export')")
+    srep.add_argument("--out", type=Path, required=True)
+    srep.add_argument("--title", default=None)
+    srep.set_defaults(func=cmd_simulate_report)
+
+    personas = sub.add_parser("personas", help="persona sets")
+    psub = personas.add_subparsers(dest="personas_command", required=True)
+    ps = psub.add_parser(
+        "sample", help="sample personas from a spec (seeded) to a JSON-lines file",
+        description="example: salesvoice personas sample --n 100 --seed 1 --out personas.jsonl")
+    ps.add_argument("--spec", default="insurance", help="built-in spec name or JSON file")
+    ps.add_argument("--n", type=int, default=20)
+    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--grid", action="store_true",
+                    help="the first paper's 24 occupations x --per-occupation settings")
+    ps.add_argument("--per-occupation", type=int, default=20)
+    ps.add_argument("--describe", action="store_true",
+                    help="add an LLM-written persona paragraph (slow on CPU)")
+    ps.add_argument("--out", type=Path, required=True)
+    ps.set_defaults(func=cmd_personas_sample)
+
     bench = sub.add_parser("bench", help="benchmarks: print tables, write JSON (not tests)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
     bm = bsub.add_parser(
@@ -329,6 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--program", default="insurance-default", help="agent program name or file")
     bp.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
     bp.set_defaults(func=cmd_bench_pipeline)
+    bs = bsub.add_parser(
+        "simulate",
+        help="simulated dialogues per hour on the embedded stack (text, audio), per worker",
+        description="example: salesvoice bench simulate --dialogues 4 --modes text,audio")
+    bs.add_argument("--dialogues", type=int, default=4, help="dialogues per mode and setting")
+    bs.add_argument("--modes", default="text,audio")
+    bs.add_argument("--out", type=Path, default=Path("bench/results/simulate.json"))
+    bs.set_defaults(func=cmd_bench_simulate)
     return p
 
 
