@@ -266,8 +266,10 @@ class ProgrammaticUser:
         name = self._domain.product
         if self._heard == 1:
             return UserLine("Hi. Sure, I have a minute.")
+        # The pitch is the first product named: a line pitching travel cover that says it
+        # "covers medical emergencies abroad" is not a medical pitch.
         mentioned = self._domain.mentioned(agent_text)
-        if self.hidden in mentioned:
+        if mentioned and mentioned[0] == self.hidden:
             if rng.random() < w.accept_p:
                 return UserLine(f"Yes, {name(self.hidden).name} is what I need. "
                                 "How do I sign up?", Outcome.ACCEPTED, self.hidden)
