@@ -115,6 +115,74 @@ class AgentProgram(Record):
         path.write_text(self.to_json() + "\n")
 
 
+class ProgramSet(Record):
+    """One program per caller segment (stratified evolution): the agent picks the
+    segment's program when the call starts, from what is known about the caller.
+
+    Segments are routed by ISIC sector (the caller's own, or its occupation's); a caller
+    whose sector is unknown or unrouted gets ``default``. A plain program is a set with
+    no segments.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["program-set"] = "program-set"
+    default: AgentProgram
+    programs: dict[str, AgentProgram] = Field(default_factory=dict)
+    """Segment name → its program."""
+    route: dict[str, str] = Field(default_factory=dict)
+    """ISIC section letter → segment name."""
+
+    @model_validator(mode="after")
+    def _routes(self) -> ProgramSet:
+        unknown = sorted(set(self.route.values()) - set(self.programs))
+        if unknown:
+            raise ValueError(f"route names segments without a program: {unknown}")
+        return self
+
+    @property
+    def version(self) -> str:
+        """A content hash over the members (a set is versioned like a program)."""
+        if not self.programs:
+            return self.default.version
+        body = {"default": self.default.version, "route": self.route,
+                "programs": {k: p.version for k, p in self.programs.items()}}
+        return "s-" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+    def members(self) -> list[AgentProgram]:
+        seen: dict[str, AgentProgram] = {self.default.version: self.default}
+        for p in self.programs.values():
+            seen.setdefault(p.version, p)
+        return list(seen.values())
+
+    def segment(self, sector: str | None) -> str | None:
+        return self.route.get(sector) if sector else None
+
+    def pick(self, sector: str | None) -> AgentProgram:
+        name = self.segment(sector)
+        return self.programs[name] if name is not None else self.default
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2) + "\n")
+
+
+def load_program_set(name_or_path: str = "insurance-default") -> ProgramSet:
+    """A program set file (``"kind": "program-set"``), or any program as a set of one."""
+    path = Path(name_or_path)
+    if path.suffix == ".json" and path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"agent program {path} is not valid JSON: {exc}") from None
+        if isinstance(data, dict) and data.get("kind") == "program-set":
+            try:
+                return ProgramSet.model_validate(data)
+            except ValidationError as exc:
+                raise ConfigError(f"program set {path} is invalid: {exc}") from None
+    return ProgramSet(default=load_program(name_or_path))
+
+
 def load_program(name_or_path: str = "insurance-default") -> AgentProgram:
     """A built-in program by name or a JSON file."""
     path = Path(name_or_path)

@@ -248,6 +248,50 @@ def cmd_simulate_report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
+    if args.optimize_command == "analyze":
+        return cmd_optimize_analyze(args, console)
+    if args.run_config is None:
+        raise SalesvoiceError("optimize needs --config FILE (see examples/optimize-*.toml), "
+                              "or the 'analyze' subcommand")
+    from optimizer.app import run_optimize
+    from optimizer.loop import load_optimize_config
+
+    config = load_optimize_config(args.run_config)
+    asyncio.run(run_optimize(config, _load_settings(args), console))
+    return 0
+
+
+def cmd_optimize_analyze(args: argparse.Namespace, console: Console) -> int:
+    from optimizer.app import run_analyze
+
+    for path in args.dialogues:
+        if not path.is_file():
+            raise SalesvoiceError(f"no dialogue file at {path}")
+    settings = _load_settings(args)
+    needs_llm = args.coa or args.judge or args.strategies
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> int:
+        llm = None
+        if needs_llm:
+            from models.registry import build_llm
+
+            llm = build_llm(settings.llm, settings.cache_dir)
+        try:
+            await run_analyze(args.dialogues, args.out, llm, console,
+                              title=args.title or args.dialogues[0].stem,
+                              group_by=args.group_by, baseline=args.baseline,
+                              attitudes=args.attitudes, coa=args.coa, judge=args.judge,
+                              strategies=args.strategies)
+        finally:
+            if llm is not None:
+                await llm.aclose()
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_personas_sample(args: argparse.Namespace, console: Console) -> int:
     from simulator.persona import Persona, PersonaSampler, describe, load_spec
 
@@ -388,6 +432,32 @@ def build_parser() -> argparse.ArgumentParser:
     srep.add_argument("--out", type=Path, required=True)
     srep.add_argument("--title", default=None)
     srep.set_defaults(func=cmd_simulate_report)
+
+    opt = sub.add_parser(
+        "optimize", help="Algorithm 1: simulate, summarise, judge, evolve the agent program",
+        description="example: salesvoice optimize --config examples/optimize-planted.toml "
+        "(programs, lineage.jsonl and report/ land in data/optimize/<name>/); "
+        "salesvoice optimize analyze calls.jsonl --out report/ (any dialogues, live ones too)")
+    opt.add_argument("--config", dest="run_config", type=Path, default=None,
+                     help="optimization TOML (see docs/optimizer.md)")
+    osub = opt.add_subparsers(dest="optimize_command", required=False)
+    oa = osub.add_parser(
+        "analyze", help="Chain-of-Attitude, judge, persuasion strategies and attribute "
+        "analysis of stored dialogues",
+        description="example: salesvoice calls export --out calls.jsonl && salesvoice "
+        "optimize analyze calls.jsonl --out report/ --group-by sector")
+    oa.add_argument("dialogues", type=Path, nargs="+", help="JSON-lines dialogue files")
+    oa.add_argument("--out", type=Path, required=True)
+    oa.add_argument("--title", default=None)
+    oa.add_argument("--group-by", default="sector",
+                    help="persona attribute to compare (sector, gender, age_bucket, mbti_ei...)")
+    oa.add_argument("--baseline", default=None, help="group the JS divergence is measured from")
+    oa.add_argument("--attitudes", default="mads16", help="attitude space (name or TOML file)")
+    for flag, what in (("coa", "Chain-of-Attitude labels"), ("judge", "the LLM judge"),
+                       ("strategies", "persuasion strategy labels")):
+        oa.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=True,
+                        help=f"{what} (uses the LLM)")
+    opt.set_defaults(func=cmd_optimize)
 
     personas = sub.add_parser("personas", help="persona sets")
     psub = personas.add_subparsers(dest="personas_command", required=True)

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from agent.compliance import MemoryDoNotCall
 from agent.dialogue import CallerProfile
+from agent.occupation import sector_of
 from agent.policy import SalesAgent
-from agent.program import AgentProgram, load_program
+from agent.program import ProgramSet, load_program_set
 from models import registry
 from models.asr.base import ASR
 from models.llm.base import LLM
@@ -36,8 +37,8 @@ class Hub:
     tts: TTS
     llm: LLM
     store: CallStore
-    programs: dict[str | None, AgentProgram]
-    """Agent program per A/B variant (None: no variant configured)."""
+    programs: dict[str | None, ProgramSet]
+    """Agent program (or segment set) per A/B variant (None: no variant configured)."""
     metrics: Metrics = field(default_factory=Metrics)
     greetings: GreetingCache = field(default_factory=GreetingCache)
     calls: dict[str, Call] = field(default_factory=dict)
@@ -57,13 +58,13 @@ class Hub:
         )
         s.data_dir.mkdir(parents=True, exist_ok=True)
         store = CallStore(s.database_url())
-        programs: dict[str | None, AgentProgram] = (
-            {name: load_program(v.program) for name, v in s.server.variants.items()}
+        programs: dict[str | None, ProgramSet] = (
+            {name: load_program_set(v.program) for name, v in s.server.variants.items()}
             if s.server.variants
-            else {None: load_program(s.server.program)}
+            else {None: load_program_set(s.server.program)}
         )
         hub = cls(s, vad, asr, tts, llm, store, programs)
-        for program in programs.values():
+        for program in {p.version: p for ps in programs.values() for p in ps.members()}.values():
             probe = SalesAgent(program, llm, do_not_call=MemoryDoNotCall())
             await llm.prime(probe.prompt_prefix())
             await hub.greetings.warm(program.version, program.greeting, tts)
@@ -80,8 +81,9 @@ class Hub:
         return assign_variant(caller.caller_id, weights, call_id=call_id)
 
     def new_agent(self, caller: CallerProfile, call_id: str, variant: str | None) -> SalesAgent:
+        sector = caller.sector or sector_of(caller.occupation)
         return SalesAgent(
-            self.programs[variant],
+            self.programs[variant].pick(sector),  # a segmented set routes by sector
             self.llm,
             caller=caller,
             session=call_id,
