@@ -13,7 +13,7 @@ import numpy as np
 import uvicorn
 
 from agent.policy import SalesAgent
-from agent.program import load_program
+from agent.program import load_program_set
 from models.asr.base import ASR
 from models.audio import PCM
 from models.llm.base import LLM
@@ -40,9 +40,10 @@ def running_server(
     """Serve ``settings`` with already-loaded models; yields (base URL, hub)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = CallStore(settings.database_url())
-    program = load_program(settings.server.program)
-    hub = Hub(settings, vad, asr, tts, llm, store, {None: program})
-    asyncio.run(llm.prime(SalesAgent(program, llm).prompt_prefix()))
+    programs = load_program_set(settings.server.program)
+    hub = Hub(settings, vad, asr, tts, llm, store, {None: programs})
+    for program in programs.members():
+        asyncio.run(llm.prime(SalesAgent(program, llm).prompt_prefix()))
     port = port or free_port()
     config = uvicorn.Config(
         create_app(settings, hub=hub), host="127.0.0.1", port=port, log_level="warning",
