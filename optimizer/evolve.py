@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.compliance import clauses, is_opt_out, numbers_in
 from agent.dialogue import Dialogue
@@ -237,6 +240,42 @@ _TASK = "\n".join((
     "format) is not yours to change: do not restate or contradict it.",
 ))
 _END = "Get started with the analysis and the optimization!"
+_JSON_FORMAT = (
+    "Reply with one JSON object: \"reflection\" (the analysis, at most 6 short lines in "
+    "one string), then \"steps\": 3 or 4 steps of the updated SOP, each with \"phase\", "
+    "\"objective\", \"points\" (1 or 2 specific actions the Assistant can take) and "
+    "\"key_notes\"."
+)
+
+
+class _StepJSON(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phase: str = Field(min_length=3, max_length=40)
+    objective: str = Field(min_length=5, max_length=110)
+    points: list[Annotated[str, Field(min_length=5, max_length=130)]] = Field(
+        min_length=1, max_length=2)
+    key_notes: str = Field(max_length=110)
+
+
+class _SOPJSON(BaseModel):
+    """The structured reply: small models that drift in free text still fill a schema
+    (every field capped, so the output cannot be cut into invalid JSON)."""
+
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"x-guidance": {"whitespace_flexible": False}})
+    reflection: str = Field(max_length=400)
+    steps: list[_StepJSON] = Field(min_length=3, max_length=4)
+
+
+def render_sop(steps: Sequence[_StepJSON]) -> str:
+    """The MADS SOP text (Step n / Objective / Strategic Points / Key Notes)."""
+    lines = [HEADER]
+    for n, step in enumerate(steps, 1):
+        lines += [f"Step {n}: {step.phase.strip()}", f"Objective: {step.objective.strip()}",
+                  "Strategic Points:", *(f"- {p.strip()}" for p in step.points)]
+        if step.key_notes.strip():
+            lines.append(f"Key Notes: {step.key_notes.strip()}")
+    return "\n".join(lines)
 
 
 def _brief_sheet(domain: DomainPack) -> str:
@@ -339,7 +378,12 @@ class Evolver:
         sampling: Sampling = EVOLVE_SAMPLING,
         max_dialogues: int = 6,
         budget_chars: int = 7000,
+        structured: bool = True,
     ) -> None:
+        """``structured``: the SOP as constrained JSON rendered into the MADS format
+        (the embedded 1.5B model echoes the calls instead of writing free-text SOPs);
+        off: the paper's free-text reply, parsed."""
+        self.structured = structured
         self._llm = llm
         self.domain = domain
         self._sampling = sampling
@@ -361,7 +405,6 @@ class Evolver:
 
         def user(background: str, history: str, shown: int) -> str:
             parts = [
-                _TASK,
                 f"Background (the product sheet):\n{background}",
                 "Assistant System Prompt\nFixed part:\n" + _fixed_part(program, self.domain)
                 + f"\nCurrent {HEADER}:\n{current}",
@@ -370,7 +413,9 @@ class Evolver:
             ]
             if note.strip():
                 parts.append("Operator note: " + note.strip()[:NOTE_MAX_CHARS])
-            return "\n\n".join([*parts, _END])
+            # The task comes last: small models follow the most recent instruction.
+            tail = [_TASK, _JSON_FORMAT] if self.structured else [_TASK]
+            return "\n\n".join([*parts, *tail, _END])
 
         def room_with(background: str) -> int:
             return self.budget_chars - len(_SYSTEM) - len(user(background, "", self.max_dialogues))
@@ -406,12 +451,20 @@ class Evolver:
                 f"program {program.version} has no {{playbook}} in its system prompt, so an "
                 "SOP would never reach the agent; add it where the playbook should go")
         messages, shown = self.messages(program, dialogues, scores, note=note)
-        completion = await self._llm.complete(messages, self._sampling)
-        parsed = parse_sop(completion.text, self.domain,
-                           truncated=completion.finish_reason == "length")
+        if self.structured:
+            try:
+                out = await self._llm.complete_json(messages, _SOPJSON, self._sampling)
+            except SalesvoiceError as exc:
+                raise EvolutionError(f"the optimizer's reply is not a valid SOP: {exc}") from exc
+            raw, text, truncated = out.completion.text, render_sop(out.value.steps), False
+        else:
+            completion = await self._llm.complete(messages, self._sampling)
+            raw = text = completion.text
+            truncated = completion.finish_reason == "length"
+        parsed = parse_sop(text, self.domain, truncated=truncated)
         try:
             child = program.evolve(created_by=CREATED_BY, sop=parsed.sop)
         except ValueError as exc:  # unchanged SOP, or a program without {playbook}
             raise EvolutionError(f"the new SOP cannot make a program version: {exc}",
-                                 completion.text) from None
-        return Evolution(child, completion.text, parsed.removed, tuple(d.id for d in shown))
+                                 raw) from None
+        return Evolution(child, raw, parsed.removed, tuple(d.id for d in shown))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agent.dialogue import CallerProfile, Dialogue, Outcome, Turn
@@ -49,7 +51,7 @@ CALLS = [dialogue("won", Outcome.ACCEPTED), dialogue("lost", Outcome.WITHDREW)]
 
 async def evolve(reply: str, **kwargs: object) -> tuple[FakeLLM, object]:
     llm = FakeLLM([reply])
-    result = await Evolver(llm, DOMAIN).evolve(PROGRAM, CALLS, **kwargs)  # type: ignore[arg-type]
+    result = await Evolver(llm, DOMAIN, structured=False).evolve(PROGRAM, CALLS, **kwargs)  # type: ignore[arg-type]
     return llm, result
 
 
@@ -59,7 +61,7 @@ async def test_sop_starts_at_its_header_after_the_reflection_chatter() -> None:
              "**Updated Business SOP**\n```\n" + SOP.replace("Step 2:", "### Step 2 -")
              + "\n```\nThis updated SOP should lift acceptance.")
     llm = FakeLLM([reply])
-    result = await Evolver(llm, DOMAIN).evolve(PROGRAM, CALLS)
+    result = await Evolver(llm, DOMAIN, structured=False).evolve(PROGRAM, CALLS)
     assert result.program.sop == SOP
     assert result.raw == reply
     assert result.removed_lines == ()
@@ -68,7 +70,7 @@ async def test_sop_starts_at_its_header_after_the_reflection_chatter() -> None:
 async def test_evolve_returns_a_child_version_and_leaves_the_input_untouched() -> None:
     before = PROGRAM.model_dump()
     llm = FakeLLM([SOP])
-    result = await Evolver(llm, DOMAIN).evolve(PROGRAM, CALLS)
+    result = await Evolver(llm, DOMAIN, structured=False).evolve(PROGRAM, CALLS)
     assert PROGRAM.model_dump() == before and PROGRAM.sop == ""
     child = result.program
     assert child.parent == PROGRAM.version
@@ -82,7 +84,7 @@ async def test_evolve_returns_a_child_version_and_leaves_the_input_untouched() -
 async def test_an_sop_line_with_a_figure_not_in_the_sheet_is_removed_and_reported() -> None:
     invented = "- Tell them 98% of claims are paid in 2 hours."
     reply = SOP.replace("Key Notes: Keep it short.", f"{invented}\nKey Notes: Keep it short.")
-    result = await Evolver(FakeLLM([reply]), DOMAIN).evolve(PROGRAM, CALLS)
+    result = await Evolver(FakeLLM([reply]), DOMAIN, structured=False).evolve(PROGRAM, CALLS)
     assert "98" not in result.program.sop
     assert "premiums 8 to 40 USD a month" in result.program.sop  # sheet figures stay
     assert result.program.sop == SOP
@@ -177,7 +179,7 @@ async def test_an_empty_or_stepless_reply_is_a_clear_error(reply: str, message: 
 async def test_returning_the_current_sop_unchanged_is_an_error() -> None:
     parent = PROGRAM.evolve(created_by="test", sop=SOP)
     with pytest.raises(EvolutionError, match="cannot make a program version"):
-        await Evolver(FakeLLM([SOP]), DOMAIN).evolve(parent, CALLS)
+        await Evolver(FakeLLM([SOP]), DOMAIN, structured=False).evolve(parent, CALLS)
 
 
 async def test_prompt_fits_the_budget_with_many_long_calls_and_prefers_the_worst_failures(
@@ -190,7 +192,7 @@ async def test_prompt_fits_the_budget_with_many_long_calls_and_prefers_the_worst
     scores["s4"] = judged(3, success=True)
     parent = PROGRAM.evolve(created_by="test", sop=SOP)
     llm = FakeLLM([SOP.replace("One product", "Exactly one product")])
-    evolver = Evolver(llm, DOMAIN, budget_chars=7000, max_dialogues=6)
+    evolver = Evolver(llm, DOMAIN, budget_chars=7000, max_dialogues=6, structured=False)
     result = await evolver.evolve(parent, [*successes, *failures], scores,
                                   note="Acceptance 33% is under the 40% target.")
 
@@ -214,17 +216,38 @@ async def test_a_program_without_a_playbook_slot_is_refused_before_any_llm_call(
     bare = PROGRAM.evolve(created_by="test", system_prompt=frame)
     llm = FakeLLM([SOP])
     with pytest.raises(EvolutionError, match=r"no \{playbook\}"):
-        await Evolver(llm, DOMAIN).evolve(bare, CALLS)
+        await Evolver(llm, DOMAIN, structured=False).evolve(bare, CALLS)
     assert llm.requests == []
 
 
 async def test_a_budget_too_small_for_any_call_is_a_clear_error() -> None:
     with pytest.raises(EvolutionError, match="raise budget_chars"):
-        await Evolver(FakeLLM([SOP]), DOMAIN, budget_chars=2500).evolve(PROGRAM, CALLS)
+        evolver = Evolver(FakeLLM([SOP]), DOMAIN, budget_chars=2500, structured=False)
+        await evolver.evolve(PROGRAM, CALLS)
 
 
 async def test_calls_without_a_caller_line_are_not_material() -> None:
     silent = Dialogue(id="silent", source="simulated", program_version=PROGRAM.version,
                       turns=[Turn(speaker="agent", text="Hello?")], outcome=Outcome.HUNG_UP)
     with pytest.raises(EvolutionError, match="no dialogue with a caller line"):
-        await Evolver(FakeLLM([SOP]), DOMAIN).evolve(PROGRAM, [silent])
+        await Evolver(FakeLLM([SOP]), DOMAIN, structured=False).evolve(PROGRAM, [silent])
+
+
+async def test_structured_reply_is_rendered_into_the_mads_sop_format_and_filtered() -> None:
+    step = {"phase": "Opening", "objective": "Earn a minute of attention.",
+            "points": ["Ask what the caller does for a living.",
+                       "Tell callers 97% of claims are paid in a day."],
+            "key_notes": "Keep it short."}
+    reply = json.dumps({"reflection": "Callers left after generic pitches.",
+                        "steps": [step, {**step, "phase": "Pitch"}, {**step, "phase": "Close"}]})
+    llm = FakeLLM([reply])
+    result = await Evolver(llm, DOMAIN).evolve(PROGRAM, CALLS)
+    sop = result.program.sop
+    assert sop.startswith("Business SOP\nStep 1: Opening\nObjective: Earn a minute")
+    assert "Step 3: Close" in sop and "- Ask what the caller does for a living." in sop
+    assert "97%" not in sop and any("97" in r.text for r in result.removed_lines)
+    request = llm.requests[0]
+    assert request.json_schema is not None
+    assert request.json_schema["properties"]["steps"]["maxItems"] == 4
+    prompt = request.messages[-1].content
+    assert prompt.index("Chat History") < prompt.index("Reply with one JSON object")

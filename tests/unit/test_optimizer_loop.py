@@ -122,12 +122,6 @@ def test_overlapping_held_out_personas_are_refused(tmp_path: Path) -> None:
 
 
 # -- the LLM levers, scripted ----------------------------------------------------------------
-SOP = ("Business SOP\nStep 1: Rapport\nObjective: earn a minute.\nStrategic Points:\n"
-       "- Ask what the caller does for a living.\nKey Notes: keep it short.\n"
-       "Step 2: Pitch\nObjective: one product that fits.\nStrategic Points:\n"
-       "- Name the product first, then one benefit.\nKey Notes: respect a no.")
-
-
 class Scripted:
     """Answers like the three LLM roles would, from the request's schema and prompt."""
 
@@ -151,8 +145,12 @@ class Scripted:
             return json.dumps({"reason": "fine", "authenticity": 2, "relevance": 2,
                                "consistency": 3, "efficiency": 1, "human_likeness": 2,
                                "task_success": self.accept})
+        assert "steps" in props  # the optimization agent's structured SOP
         self.calls["evolve"] += 1
-        return f"Reflection: callers left after wrong pitches.\n{SOP} {self.calls['evolve']}"
+        step = {"phase": "Rapport", "objective": "Earn a minute.",
+                "points": ["Ask what the caller does for a living."], "key_notes": "Be brief."}
+        return json.dumps({"reflection": "Callers left after wrong pitches.", "steps": [
+            step, {**step, "phase": "Pitch"}, {**step, "phase": f"Close {self.calls['evolve']}"}]})
 
 
 async def run_scripted(config: OptimizeConfig, script: Scripted) -> Any:
@@ -180,7 +178,7 @@ def test_scripted_llm_levers_evolve_the_sop_until_the_iterations_run_out(tmp_pat
     versions = [m.version for m in result.lineage]
     assert [m.parent for m in result.lineage[1:]] == versions[:-1]
     sop = result.final.default.sop
-    assert sop.startswith("Business SOP") and sop.endswith("2")
+    assert sop.startswith("Business SOP\nStep 1: Rapport") and "Step 3: Close 2" in sop
     trained = result.lineage[:2]  # the last version was measured on held-out personas only
     assert all(m.tau == 0.0 and m.h_avg is not None and m.h_avg > 0 for m in trained)
     assert all(m.judge_means["efficiency"] == 1 and m.judge_means["mean"] == 2 for m in trained)
