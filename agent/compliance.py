@@ -17,7 +17,8 @@ from agent.domain import DomainPack, normalize_number, number_kind
 _OPT_OUT = re.compile(
     r"\b(stop calling|(don'?t|do not|never) (ever )?(call|contact|ring|phone) (me|us|this number)"
     r"|do[- ]not[- ]call|take me off|remove (me|my (number|name|details))|unsubscribe"
-    r"|opt(ed)? out|put me on (the|your) (do not call|dnc)|stop contacting|no more calls"
+    r"|opt(ed)?[- ]out|opt me out|put me on (the|your) (do not call|dnc)|stop contacting"
+    r"|no more calls|(don'?t|do not) want (any )?(more|further|these|your) calls"
     r"|lose my number)\b",
     re.I,
 )

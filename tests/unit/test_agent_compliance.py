@@ -166,6 +166,10 @@ def test_words_to_numbers_turns_spelled_numbers_into_digits(text: str, numbers: 
         "Lose my number.",
         "Do not ever call this number.",
         "STOP CALLING ME",
+        "I want to opt-out.",
+        "Please opt me out.",
+        "I do not want any more calls.",
+        "I don't want your calls.",
     ],
 )
 def test_opt_out_phrasings_are_recognised(text: str) -> None:
@@ -181,6 +185,7 @@ def test_opt_out_phrasings_are_recognised(text: str) -> None:
         "Can you remove the dental part?",
         "I'll call you.",
         "What does it cost?",
+        "I don't want more cover than I need.",
     ],
 )
 def test_ordinary_lines_are_not_opt_outs(text: str) -> None:
