@@ -1,0 +1,52 @@
+"""One short Algorithm 1 iteration on the embedded LLM: the product agent talks to MADS
+users, the same model labels attitudes, judges the calls and rewrites the SOP; the new
+version is measured on held-out personas and lands in the lineage and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from agent.program import load_program
+from optimizer.app import run_optimize
+from optimizer.loop import OptimizeConfig
+from server.settings import Settings
+
+pytestmark = pytest.mark.real
+
+
+@pytest.mark.timeout(1200)
+async def test_one_real_iteration_makes_a_new_program_version_lineage_and_report(
+        settings: Settings, tmp_path: Path) -> None:
+    config = OptimizeConfig.model_validate({
+        "name": "real-k1", "iterations": 1, "theta": 1.0,
+        "simulation": {"mode": "text", "dialogues_per_persona": 1, "max_utterances": 4,
+                       "workers": 2, "user": {"kind": "mads"}, "agent": {"kind": "llm"}},
+        "train": {"count": 2, "seed": 31}, "heldout": {"count": 1, "seed": 32},
+        "summary": {"enabled": True}, "judge": {"enabled": True},
+        "evolve": {"sop": True, "strategy": "off"}, "output": str(tmp_path / "run"),
+    })
+    console = Console(record=True, width=160)
+    result, paths = await run_optimize(config, settings, console)
+    p0 = load_program(config.program)
+    assert result.lineage[0].version == p0.version
+    assert len(result.lineage) == 2, console.export_text()
+    child = result.lineage[1]
+    assert child.parent == p0.version and child.created_by == "optimizer.evolve"
+    program = load_program(child.program_file)
+    assert program.sop.startswith("Business SOP") and "Step 1" in program.sop
+    assert program.greeting == p0.greeting and program.system_prompt == p0.system_prompt
+    first = result.lineage[0]
+    assert first.train_n == 2 and first.heldout_n == child.heldout_n == 1
+    assert first.h_avg is not None and first.tau is not None and first.judge_means
+    lines = [json.loads(line) for line in (tmp_path / "run" / "lineage.jsonl").open()]
+    assert [m["version"] for m in lines] == [first.version, child.version]
+    summary = json.loads(paths.summary.read_text())
+    assert summary["lineage"][1]["version"] == child.version
+    assert "coa" in summary["last_iteration"] and "judge" in summary["last_iteration"]
+    assert "Chain-of-Attitude" in paths.markdown.read_text()
+    print(console.export_text()[-1500:])
+    print("SOP:", program.sop)
