@@ -192,7 +192,8 @@ def _program_section(first: AgentProgram, final: ProgramSet) -> Section:
             sectors = ", ".join(s for s, seg in sorted(final.route.items()) if seg == name)
             blocks.append(f"Segment {name} (sectors {sectors}): program {program.version}.")
         if program.sop != first.sop:
-            blocks += [f"SOP (playbook) for {name}:", program.sop or "(none)"]
+            lines = [line for line in program.sop.splitlines() if line.strip()] or ["(none)"]
+            blocks.append(Table((f"SOP (playbook) for {name}",), tuple((line,) for line in lines)))
         changed = sorted(s for s in set(first.strategy) | set(program.strategy)
                          if first.strategy.get(s) != program.strategy.get(s))
         if changed:
