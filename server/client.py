@@ -87,6 +87,8 @@ async def run_call(
     agent_audio: list[PCM] = []
     speaker = None if wav is not None else _Speaker()
     last_activity = time.monotonic()
+    answered = asyncio.Event()
+    """Set when the agent finishes a turn (a reply to the caller, not the greeting)."""
     async with websockets.connect(url) as ws:
         await ws.send(json.dumps(start))
 
@@ -111,13 +113,14 @@ async def run_call(
                 elif kind == "turn" and msg["timings"].get("voice_to_voice_s") is not None:
                     v2v = msg["timings"]["voice_to_voice_s"]
                     console.print(f"[dim]voice-to-voice {v2v:.2f} s[/]")
+                    answered.set()
                 elif kind in ("error", "end"):
                     console.print(f"[yellow]{kind}:[/] {msg}")
 
         rx = asyncio.create_task(receive())
         try:
             if wav is not None:
-                await _play_file(ws, read_wav(wav), linger_s, lambda: last_activity)
+                await _play_file(ws, read_wav(wav), linger_s, lambda: last_activity, answered)
                 await ws.send(json.dumps({"type": "end"}))
             else:
                 await _play_microphone(ws)
@@ -139,10 +142,12 @@ async def run_call(
 
 
 async def _play_file(
-    ws: Any, pcm: PCM, linger_s: float, last_activity: Callable[[], float]
+    ws: Any, pcm: PCM, linger_s: float, last_activity: Callable[[], float],
+    answered: asyncio.Event, answer_timeout_s: float = 60.0,
 ) -> None:
-    """Silence until the greeting is over, the file, then silence until the agent is
-    quiet for ``linger_s``."""
+    """Silence until the greeting is over, the file, silence until the agent has
+    answered (a slow machine thinks longer than ``linger_s``; bounded by
+    ``answer_timeout_s``), then until the agent is quiet for ``linger_s``."""
     due = time.monotonic()
 
     async def send(chunk: PCM) -> None:
@@ -157,7 +162,11 @@ async def _play_file(
         await send(quiet)
     for i in range(0, len(pcm), FRAME_SAMPLES):
         await send(pcm[i : i + FRAME_SAMPLES])
+    answered.clear()  # the greeting does not count as the answer
     await send(quiet)
+    give_up = time.monotonic() + answer_timeout_s
+    while not answered.is_set() and time.monotonic() < give_up:
+        await send(quiet)
     while time.monotonic() - last_activity() < linger_s:
         await send(quiet)
 
