@@ -98,6 +98,16 @@ def render_system_prompt(program: AgentProgram, domain: DomainPack, products: st
     )
 
 
+def strategy_text(program: AgentProgram, domain: DomainPack, sector: str | None) -> str | None:
+    """The program's strategy line for a caller of ``sector`` (None: no strategy)."""
+    entry = program.strategy.get(sector or "")
+    if entry is None:
+        return None
+    names = " and ".join(domain.product(i).name for i in entry.intents
+                         if i in domain.intent_ids)
+    return program.strategy_line.format(intents=names, rationale=entry.rationale)
+
+
 class SalesAgent:
     """One call's agent. Implements the voice pipeline's Responder protocol."""
 
@@ -274,14 +284,8 @@ class SalesAgent:
         return render_system_prompt(p, self.domain, self.domain.sheet())
 
     def _strategy_line(self) -> str | None:
-        if not self.sectors.applies:
-            return None
-        entry = self.program.strategy.get(self.sectors.guess.sector or "")
-        if entry is None:
-            return None
-        names = " and ".join(self.domain.product(i).name for i in entry.intents
-                             if i in self.domain.intent_ids)
-        return self.program.strategy_line.format(intents=names, rationale=entry.rationale)
+        return strategy_text(self.program, self.domain,
+                             self.sectors.guess.sector if self.sectors.applies else None)
 
     def _prompt(self, user_text: str) -> tuple[list[ChatMessage], str | None]:
         # The strategy enters the history once, when it starts to apply or changes; it

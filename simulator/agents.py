@@ -24,6 +24,7 @@ from agent.dialogue import (
 from agent.domain import DomainPack, load_domain
 from agent.occupation import SectorTracker, infer_sector
 from agent.outcome import lexicon_states
+from agent.policy import strategy_text
 from agent.program import AgentProgram
 
 
@@ -136,15 +137,9 @@ class RuleAgent:
         return turn
 
     def _strategy(self) -> str | None:
-        if not self.sectors.applies:
-            return None
-        entry = self.program.strategy.get(self.sectors.guess.sector or "")
-        if entry is None:
-            return None
-        names = " and ".join(self.domain.product(i).name for i in entry.intents
-                             if i in self.domain.intent_ids)
-        line = self.program.strategy_line.format(intents=names, rationale=entry.rationale)
-        if line == self._strategy_given:
+        line = strategy_text(self.program, self.domain,
+                             self.sectors.guess.sector if self.sectors.applies else None)
+        if line is None or line == self._strategy_given:
             return None
         self._strategy_given = line
         return line
