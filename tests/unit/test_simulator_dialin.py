@@ -25,14 +25,16 @@ from server.protocol.twilio import Mark as TwilioMark
 from server.protocol.twilio import Media, Stop, TwilioCodec
 from server.protocol.twilio import Start as TwilioStart
 from simulator.dialin import (
-    AgentAudio,
     CallDropped,
     DialIn,
     DialInTimeouts,
-    Flush,
     Listener,
-    Mark,
     NoReply,
+)
+from simulator.wire import (
+    AgentAudio,
+    Flush,
+    Mark,
     Protocol,
     TurnDone,
     endpoint,
