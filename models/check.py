@@ -13,6 +13,7 @@ import numpy as np
 from models import registry
 from models.audio import HOUSE_RATE, AudioChunk
 from models.config import ASRSettings, LLMSettings, TTSSettings, VADSettings
+from models.embed import load_embedder
 from models.llm.base import ChatMessage, Sampling
 from models.resources import rss_mb
 from models.weights import CATALOG
@@ -58,6 +59,8 @@ def _model_name(settings: ModelSections, kind: str) -> tuple[str, str]:
             "xtts": tts.xtts.model,
         }
         return tts.backend, voices[tts.backend]
+    if kind == "embed":
+        return "minilm-onnx", "minilm-l6-v2-int8"
     return settings.vad.backend, settings.vad.silero.model
 
 
@@ -65,7 +68,7 @@ async def run_check(settings: ModelSections, kinds: tuple[str, ...]) -> list[Che
     """Load each configured backend of ``kinds`` and run one real inference with it."""
     rows: list[CheckRow] = []
     clip = AudioChunk(np.zeros(HOUSE_RATE, dtype=np.int16), HOUSE_RATE)
-    for kind in ("tts", "asr", "vad", "llm"):
+    for kind in ("tts", "asr", "vad", "embed", "llm"):
         if kind not in kinds:
             continue
         backend, model = _model_name(settings, kind)
@@ -103,6 +106,19 @@ async def run_check(settings: ModelSections, kinds: tuple[str, ...]) -> list[Che
                 speed = f"{1000 * took / max(len(probs), 1):.2f} ms/window"
                 speech = sum(p >= 0.5 for p in probs)
                 detail = f"{speech}/{len(probs)} windows speech"
+                used = rss_mb() - before
+            elif kind == "embed":
+                embedder = load_embedder(settings.cache_dir)
+                load = time.monotonic() - start
+                sentences = [
+                    "The premium is fixed for the whole term.",
+                    "Your monthly payment never changes during the term.",
+                ]
+                t = time.monotonic()
+                vectors = embedder.embed(sentences)
+                took = time.monotonic() - t
+                speed = f"{1000 * took / len(sentences):.1f} ms/sentence"
+                detail = f"{embedder.dim}-d, paraphrase cosine {float(vectors[0] @ vectors[1]):.2f}"
                 used = rss_mb() - before
             else:
                 llm = registry.build_llm(settings.llm, settings.cache_dir)

