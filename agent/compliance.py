@@ -10,9 +10,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from functools import lru_cache
+from typing import Literal, Protocol
 
-from agent.domain import DomainPack, normalize_number, number_kind
+from agent.claim_head import ClaimHead, load_head
+from agent.claims import (
+    contradictions,
+    discloses_ai,
+    figure_problems,
+    harmless,
+    hits,
+    phrase_rules,
+    unknown_products,
+)
+from agent.domain import DomainPack, Product
+from agent.numbers import figures_in
 
 _OPT_OUT = re.compile(
     r"\b(stop calling|(don'?t|do not|never) (ever )?(call|contact|ring|phone) (me|us|this number)"
@@ -29,67 +41,25 @@ _HUMAN_QUESTION = re.compile(
     re.I,
 )
 _AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
-_LEAK = re.compile(
-    r"system prompt|my (instructions|prompt|sop|rules|guidelines)|i was (told|instructed)"
-    r"|\bthought\s*:|\btemplate\b|\bstrategy\b|json|\[\s*\"|\{\s*\"|statistics say",
-    re.I,
-)
-_QUOTE = re.compile(r"\b(premium|cost|costs|price|pay|quote|would be|will be)\b", re.I)
-_RANGE = re.compile(r"\b(to|between|from|up to|starting|range|ranges|as little as)\b", re.I)
-_GUARANTEE = re.compile(r"\bguarantee[ds]?\b|\b(always|never) (pay|paid|pays|approve)", re.I)
-_DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90,
-}
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
-_WORD = "|".join(sorted([*_UNITS, *_SCALES], key=len, reverse=True))  # longest first
-_NUMBER_WORDS = re.compile(rf"\b(?:(?:{_WORD})\b(?:[\s-]+(?:and\s+)?)?)+", re.I)
-_SCALED_DIGITS = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s+(hundred|thousand|million|billion)\b", re.I)
-# Ordinary words that name a small count, not a claim: "one of our plans", "a couple".
-_HARMLESS_WORDS = {"one", "two"}
-_PRODUCT_WORDS = re.compile(
-    r"\b(pet|dental|boat|wedding|gadget|phone|funeral|mortgage|business|landlord|bike"
-    r"|bicycle|motorcycle|long[- ]term care|annuit(y|ies)|pension|investment|savings)\b"
-    r"(?=\s+(insurance|cover|plan|policy|policies|product))",
-    re.I,
-)
+_SAYABLE = re.compile(r"[A-Za-z]")
+_SENTENCE_START = re.compile(r"(?<=[.!?])\s+")
 
 
-def numbers_in(text: str) -> list[str]:
-    """Every number in ``text``, normalized: digits, digits with a scale word
-    ("500 million" → "500000000") and spelled-out numbers ("fifty thousand" → "50000")."""
-    out = []
-    for m in _SCALED_DIGITS.finditer(text):
-        value = float(m.group(1).replace(",", "")) * _SCALES[m.group(2).lower()]
-        out.append(normalize_number(f"{value:f}"))
-    rest = _SCALED_DIGITS.sub(" ", text)
-    out += [normalize_number(n) for n in _DIGITS.findall(rest)]
-    return out + words_to_numbers(rest)
+@lru_cache(maxsize=1)
+def default_head() -> ClaimHead:
+    """The packaged claim head on the packaged embedder, loaded once per process."""
+    return load_head()
 
 
-def words_to_numbers(text: str) -> list[str]:
-    """Spelled-out numbers in ``text`` as digit strings ("fifty thousand" → "50000")."""
-    out = []
-    for m in _NUMBER_WORDS.finditer(text):
-        words = re.findall(r"[a-z]+", m.group(0).lower())
-        words = [w for w in words if w != "and"]
-        if not words or (len(words) == 1 and words[0] in _HARMLESS_WORDS):
-            continue
-        total, current = 0, 0
-        for w in words:
-            if w in _UNITS:
-                current += _UNITS[w]
-            elif w == "hundred":
-                current = max(current, 1) * 100
-            else:
-                total += max(current, 1) * _SCALES[w]
-                current = 0
-        out.append(str(total + current))
-    return out
+def prompt_line_problems(domain: DomainPack, text: str, *, figures: bool = False) -> list[str]:
+    """Why a line the optimizer wrote may not enter the agent's prompt (strategy
+    rationales, SOP lines, exploration programs, fine-tuning targets): what the claim
+    checker stops in speech, and with ``figures`` any figure at all, in digits or words."""
+    found = [f"{v.rule}: {v.detail}"
+             for v in ComplianceGuard(domain, "", head=None).check_reply(text)]
+    if figures:
+        found += [f"figure: {f.text}" for f in figures_in(text)]
+    return found
 
 
 def is_opt_out(text: str) -> bool:
@@ -103,47 +73,69 @@ def asks_if_human(text: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class Violation:
     rule: str
-    """unsupported_number, unknown_product, guarantee, leak"""
+    """One of agent.claims.CATEGORIES."""
     detail: str
 
 
 class ComplianceGuard:
-    def __init__(self, domain: DomainPack, system_prompt: str) -> None:
+    """What may be said to a caller: the claim checker's rules, the instructions the
+    agent must not recite and, when given, a learned head for what rules cannot reach."""
+
+    def __init__(self, domain: DomainPack, system_prompt: str,
+                 head: ClaimHead | Literal["default"] | None = "default") -> None:
+        """``head``: the learned claim head ("default": the packaged one, loaded once per
+        process; None: rules only)."""
         self.domain = domain
         self._prompt_ngrams = _ngrams(system_prompt, 6)
+        self._rules = phrase_rules()
+        self._head = default_head() if head == "default" else head
 
     def check(self, text: str, said_before: str = "") -> list[Violation]:
         """What is wrong with saying ``text`` after ``said_before`` in the same reply
-        (empty: it may be said). Recited instructions are looked for across both."""
-        found: list[Violation] = []
-        # A number must appear in the sheets as the same kind of quantity: "85%" is not
-        # supported by "85 USD a month".
-        allowed = self.domain.allowed_by_kind[number_kind(text)]
-        for n in numbers_in(text):
-            if n not in allowed:
-                found.append(Violation("unsupported_number", n))
-        for m in _PRODUCT_WORDS.finditer(text):
-            found.append(Violation("unknown_product", m.group(0)))
-        if _QUOTE.search(text) and number_kind(text) == "money" and not _RANGE.search(text):
-            found.append(Violation("unsupported_quote", "an exact price; the sheets give ranges"))
-        if _GUARANTEE.search(text):
-            found.append(Violation("guarantee", _GUARANTEE.search(text).group(0)))  # type: ignore[union-attr]
+        (empty: it may be said). Figures are attributed to the product in focus, which
+        may have been named earlier in the reply."""
+        found = [Violation("wrong_figure", d)
+                 for d in figure_problems(self.domain, text, said_before)]
+        if "{" in text or "}" in text:
+            found.append(Violation("wrong_figure", "an unknown or unfinished fact reference"))
+        product = self._focus(text, said_before)
+        if product is not None:
+            found += [Violation("contradiction", d)
+                      for d in contradictions(product, text, self.domain.names)]
+        found += [Violation("unknown_product", d) for d in unknown_products(self.domain, text)]
         # A phrase may straddle the cut between already-spoken words and this piece.
-        if (leak := _LEAK.search(said_before[-80:] + text)) is not None:
-            found.append(Violation("leak", leak.group(0)))
-        elif self._prompt_ngrams & _ngrams(said_before + " " + text, 6):
+        joined = said_before[-80:] + text
+        for rule, (pattern, benign) in self._rules.items():
+            source = joined if rule == "leak" else text
+            if benign is not None and benign.search(source):
+                continue
+            hit = next(iter(hits(pattern, source, negatable=rule != "denies_ai")), None)
+            if hit is not None and not (rule == "denies_ai" and discloses_ai(text)):
+                found.append(Violation(rule, hit.group(0)))
+        if not any(v.rule == "leak" for v in found) and (
+                self._prompt_ngrams & _ngrams(said_before + " " + text, 6)):
             found.append(Violation("leak", "repeats the instructions"))
+        if self._head is not None and not found and _SAYABLE.search(text):
+            # The head reads the sentence so far: a clause alone ("for sure.") says little.
+            sentence = _SENTENCE_START.split(said_before)[-1] + text
+            found += [Violation(rule, f"learned head p={p:.2f}: {sentence.strip()[:80]}")
+                      for rule, p in self._head.flag(sentence.strip())
+                      if not harmless(rule, sentence)]
         return found
 
     def check_reply(self, text: str) -> list[Violation]:
         """A whole reply, clause by clause as it is checked before being spoken (what a
-        number measures is read from its own clause)."""
+        number measures is read from its own clause; the product in focus carries over)."""
         found: list[Violation] = []
         said = ""
         for clause in clauses(text):
             found += self.check(clause, said)
             said += clause
         return found
+
+    def _focus(self, text: str, said_before: str) -> Product | None:
+        named = self.domain.mentioned(text) or self.domain.mentioned(said_before)[-1:]
+        return self.domain.product(named[-1]) if named else None
 
 
 _CLAUSE_END = re.compile(r"[.!?;:,](?=\s)")

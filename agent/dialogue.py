@@ -79,6 +79,8 @@ class Turn(Record):
     interrupted: bool = False
     """Agent turn cut off by the caller: ``text`` is what was heard."""
     compliance: list[str] = Field(default_factory=list)
+    compliance_detail: list[dict[str, str]] = Field(default_factory=list)
+    """Which rule fired on what text (the caller heard the safe line instead)."""
     """Rules that fired on this turn (e.g. "unsupported_number", "opt_out")."""
     timings: dict[str, Any] = Field(default_factory=dict)
     audio_ref: str | None = None

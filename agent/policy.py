@@ -42,10 +42,16 @@ from agent.domain import DomainPack, load_domain
 from agent.occupation import SECTORS, SectorTracker, infer_sector, talks_about_work
 from agent.outcome import OutcomeDetector
 from agent.program import AgentProgram
+from agent.refs import (
+    RefExpander,
+    continuation_grammar,
+    plain_grammar,
+    response_pattern,
+    single_grammar,
+)
 from agent.stream_json import StreamedArrayReader
 from models.errors import SalesvoiceError
 from models.llm.base import LLM, ChatMessage, Sampling
-from models.llm.grammar import compact_json_grammar
 
 Note = dict[str, Any]
 """Private reply metadata (thought, strategy, sector, outcome); never spoken."""
@@ -65,7 +71,8 @@ def thought_array_schema(domain: DomainPack, max_reply_chars: int = 260) -> dict
             {"enum": ["none", *domain.intent_ids]},
             {"enum": [s.value for s in UserState]},
             {"enum": ["?", *SECTORS]},
-            {"type": "string", "minLength": 1, "maxLength": max_reply_chars},
+            {"type": "string", "minLength": 1, "maxLength": max_reply_chars,
+             "pattern": response_pattern(list(domain.refs))},
         ],
         "items": False,
         "minItems": 5,
@@ -155,8 +162,12 @@ class SalesAgent:
         self._speculation: (
             tuple[str, list[ChatMessage], asyncio.Future[list[str] | None]] | None
         ) = None
-        leading = {**self._schema, "prefixItems": self._schema["prefixItems"][:4], "minItems": 4}
-        self._thought_grammar = compact_json_grammar(leading)
+        refs = list(self.domain.refs)
+        leading = [item["enum"] for item in self._schema["prefixItems"][:4]]
+        self._thought_grammar = thought_grammar(leading)
+        self._single_grammar = single_grammar(leading, refs)
+        self._continuation_grammar = continuation_grammar(refs)
+        self._plain_grammar = plain_grammar(refs)
         self._grammars_warm = False
         self._outcomes = OutcomeDetector(llm, self.domain, session=self._session + "-outcome")
 
@@ -185,7 +196,8 @@ class SalesAgent:
         )
         if self._llm.capabilities.grammar and not self._grammars_warm:
             self._grammars_warm = True
-            for grammar in (self._thought_grammar, _RESPONSE_GRAMMAR):
+            for grammar in (self._thought_grammar, self._single_grammar,
+                            self._continuation_grammar):
                 await self._llm.complete(
                     self._messages, Sampling(max_tokens=1), grammar=grammar,
                     session=self._session,
@@ -263,6 +275,7 @@ class SalesAgent:
                 sector=self.sectors.guess,
                 interrupted=interrupted,
                 compliance=turn.get("compliance", []),
+                compliance_detail=turn.get("compliance_detail", []),
             )
         )
 
@@ -349,8 +362,10 @@ class SalesAgent:
             reader.feed(prefix)
             noted = True
             yield self._note_thought(_thought_of(fields), fields[3], user_text)
-            request: dict[str, Any] = {"grammar": _RESPONSE_GRAMMAR}
+            request: dict[str, Any] = {"grammar": self._continuation_grammar}
             messages = [*messages, ChatMessage("assistant", prefix)]
+        elif self._llm.capabilities.grammar:
+            request = {"grammar": self._single_grammar}
         else:
             request = {"json_schema": self._schema}
         async with self._llm.stream(
@@ -395,8 +410,10 @@ class SalesAgent:
             + (f" toward {thought.intent}" if thought.intent else "")
             + ". Now say your response as plain spoken text only.",
         )
+        request: dict[str, Any] = (
+            {"grammar": self._plain_grammar} if self._llm.capabilities.grammar else {})
         async with self._llm.stream(
-            [*messages, plan], self._sampling, session=self._session
+            [*messages, plan], self._sampling, session=self._session, **request
         ) as stream:
             async for delta in stream:
                 yield delta
@@ -408,12 +425,13 @@ class SalesAgent:
         with the program's safe line instead."""
         buffer = said = ""
         first = True
+        expander = RefExpander(self.domain.refs)
         try:
             async for piece in pieces:
                 if not isinstance(piece, str):
                     yield piece
                     continue
-                buffer += piece
+                buffer += expander.feed(piece)
                 while (m := _CLAUSE.search(buffer) or _early_cut(buffer, first)) is not None:
                     clause, buffer = buffer[: m.end()], buffer[m.end() :]
                     ok, text = self._check(clause, said, first and needs_ai)
@@ -423,6 +441,7 @@ class SalesAgent:
                         yield text
                     if not ok:
                         return
+            buffer += expander.flush()
             if buffer.strip():
                 ok, text = self._check(buffer, said, first and needs_ai)
                 if _SAYABLE.search(text):
@@ -441,6 +460,8 @@ class SalesAgent:
                 return True, "I'm an AI assistant, by the way. " + clause
             return True, clause
         self._turn.setdefault("compliance", []).extend(v.rule for v in violations)
+        self._turn.setdefault("compliance_detail", []).extend(
+            {"rule": v.rule, "detail": v.detail, "text": clause.strip()} for v in violations)
         replacement = (
             self.program.privacy_reply
             if any(v.rule == "leak" for v in violations)
@@ -467,19 +488,18 @@ class SalesAgent:
         return self.guard.check_reply(text)
 
 
-_RESPONSE_GRAMMAR = (
-    "%llguidance {}\n"
-    'start: BODY "\\"]"\n'
-    'BODY: /([^"\\\\\\n]|\\\\["\\\\\\/bfnrt])+/\n'
-)
-"""The rest of the answer once the thought is prefilled: the response string's body,
-then the closing quote and bracket."""
-
 _WORDS_THEN_SPACE = re.compile(r"(?:\S+\s+){6}")
-_NUMERIC = re.compile(r"\d|\b(" + "|".join(
+_NUMERIC = re.compile(r"\d|\{|\b(" + "|".join(
     ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
      "twelve", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
      "hundred", "thousand", "million", "billion", "percent", "dollars?"]) + r")\b", re.I)
+
+
+def thought_grammar(leading: list[list[str]]) -> str:
+    """The thought fields alone, as the start of the single-model answer (speculation)."""
+    fields = ' "," '.join("(" + " | ".join(json.dumps(json.dumps(v)) for v in options) + ")"
+                          for options in leading)
+    return f'%llguidance {{}}\nstart: "[" {fields} "]"\n'
 
 
 def _thought_of(fields: list[str]) -> Thought:

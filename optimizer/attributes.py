@@ -24,7 +24,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import re
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -36,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import chi2_contingency, f_oneway
 from scipy.stats.contingency import association
 
+from agent.compliance import prompt_line_problems
 from agent.dialogue import Dialogue
 from agent.domain import DomainPack
 from agent.occupation import MORE_OCCUPATIONS, PAPER_OCCUPATIONS, SECTORS
@@ -376,7 +376,6 @@ _SYSTEM = (
     "(the agent reads this line and must never invent figures). One plain "
     'sentence, at most 200 characters. Reply with JSON {"sentence": "..."}.'
 )
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def _pct(share: float) -> str:
@@ -407,7 +406,7 @@ def data_rationale(entry: SectorStrategy, domain: DomainPack) -> str:
 def _prompt(entry: SectorStrategy, domain: DomainPack) -> list[ChatMessage]:
     occupations = [*PAPER_OCCUPATIONS.get(entry.sector, ()),
                    *MORE_OCCUPATIONS.get(entry.sector, ())][:6]
-    sheets = "\n".join(domain.product(i).sheet(domain.currency) for i in entry.intents)
+    sheets = "\n".join(domain.product(i).sheet() for i in entry.intents)
     shares = ", ".join(f"{domain.product(i).name} {_pct(s)}%"
                        for i, s in zip(entry.intents, entry.shares, strict=True))
     user = (f"Sector: {SECTORS.get(entry.sector, entry.sector)}\n"
@@ -418,9 +417,10 @@ def _prompt(entry: SectorStrategy, domain: DomainPack) -> list[ChatMessage]:
     return [ChatMessage("system", _SYSTEM), ChatMessage("user", user)]
 
 
-def _invented_numbers(sentence: str) -> list[str]:
-    """Any figure: the sentence goes into the agent's prompt (see ``data_rationale``)."""
-    return _NUMBER.findall(sentence)
+def _invented_numbers(sentence: str, domain: DomainPack) -> list[str]:
+    """Any figure (digits or words) or claim the checker stops: the sentence goes into
+    the agent's prompt (see ``data_rationale``)."""
+    return prompt_line_problems(domain, sentence, figures=True)
 
 
 async def _llm_rationale(entry: SectorStrategy, llm: LLM, domain: DomainPack) -> str | None:
@@ -432,7 +432,7 @@ async def _llm_rationale(entry: SectorStrategy, llm: LLM, domain: DomainPack) ->
                     entry.sector, exc)
         return None
     sentence = " ".join(out.value.sentence.split())
-    if invented := _invented_numbers(sentence):
+    if invented := _invented_numbers(sentence, domain):
         log.warning("rationale for sector %s states figures (%s); using "
                     "the data sentence", entry.sector, ", ".join(invented))
         return None

@@ -18,9 +18,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.compliance import clauses, is_opt_out, numbers_in
+from agent.compliance import is_opt_out, prompt_line_problems
 from agent.dialogue import Dialogue
-from agent.domain import DomainPack, number_kind
+from agent.domain import DomainPack
 from agent.program import SOP_MAX_CHARS, AgentProgram
 from models.errors import SalesvoiceError
 from models.llm.base import LLM, ChatMessage, Sampling
@@ -114,19 +114,10 @@ def _start(lines: list[str]) -> int | None:
     return firsts[-1] if firsts else None
 
 
-def _unsupported(line: str, domain: DomainPack) -> list[str]:
-    """Numbers in ``line`` the product sheet does not give as the same kind of quantity
-    (the compliance guard's rule; step numbers are not claims)."""
-    bad: list[str] = []
-    for clause in clauses(_STEP_REF.sub(" ", line)):
-        allowed = domain.allowed_by_kind[number_kind(clause)]
-        bad += [n for n in numbers_in(clause) if n not in allowed and n not in bad]
-    return bad
-
-
 def _why_removed(line: str, domain: DomainPack) -> str | None:
-    if bad := _unsupported(line, domain):
-        return "figures not in the product sheet: " + ", ".join(bad)
+    # The claim checker that guards speech (step numbers are not claims).
+    if bad := prompt_line_problems(domain, _STEP_REF.sub(" ", line)):
+        return "stopped by the claim checker: " + "; ".join(bad)
     if _IDENTITY.search(line):
         return "talks about being an AI or a human (a fixed rule, not the SOP's)"
     if is_opt_out(line) or _OPT_OUT_TALK.search(line):
@@ -283,9 +274,8 @@ def _brief_sheet(domain: DomainPack) -> str:
     lines = []
     for p in domain.products:
         line = f"- {p.name} ({p.id}): {p.summary}"
-        if p.premium_monthly is not None:
-            lo, hi = p.premium_monthly
-            line += f" Premiums {lo:g} to {hi:g} {domain.currency} a month."
+        if p.fact("premium") is not None:
+            line += " Premiums " + domain.expand("{" + p.id + ".premium}") + "."
         lines.append(line)
     return "\n".join(lines)
 

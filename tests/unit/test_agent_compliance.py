@@ -10,7 +10,6 @@ from agent.compliance import (
     asks_if_human,
     is_opt_out,
     normalize_caller_id,
-    words_to_numbers,
 )
 from agent.domain import load_domain
 
@@ -22,96 +21,80 @@ INSTRUCTIONS = (
 
 @pytest.fixture(scope="module")
 def guard() -> ComplianceGuard:
-    return ComplianceGuard(load_domain("insurance"), INSTRUCTIONS)
+    # Rules only: the learned head is tested with the real embedder (integration).
+    return ComplianceGuard(load_domain("insurance"), INSTRUCTIONS, head=None)
 
 
-def rules(guard: ComplianceGuard, text: str) -> list[tuple[str, str]]:
-    return [(v.rule, v.detail) for v in guard.check(text)]
+def rules(guard: ComplianceGuard, text: str) -> list[str]:
+    return sorted({v.rule for v in guard.check_reply(text)})
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "Premiums 12 to 85 dollars a month.",
-        "It pays up to 60 percent of your income.",
-        "Cover goes up to fifty thousand dollars.",
-        "Cover from 50,000 to 1,000,000 dollars.",
-        "Cover up to one million dollars.",
+        "Premiums 12 to 85 dollars a month for Term Life Insurance.",
+        "Income Protection pays up to 60 percent of your gross income.",
+        "Term Life cover goes from fifty thousand to one million dollars.",
         "Terms of 10, 20 or 30 years.",
         "One of our plans might suit you.",
         "How has your week been?",
         "Our travel insurance covers lost luggage.",
+        "Private Medical Insurance has annual excess options of 0, 250 or 500 dollars.",
+        "Critical Illness Cover has a 90-day waiting period.",
+        "Travel Insurance includes medical cover of up to ten million dollars.",
+        "I can't promise you'll be approved, but I can explain the cover.",
+        "There's no rush, take your time.",
+        "I'm an AI assistant, not a real person.",
+        "We don't sell pet insurance, I'm afraid.",
     ],
 )
-def test_supported_facts_and_small_talk_pass(guard: ComplianceGuard, text: str) -> None:
-    assert guard.check(text) == []
+def test_sheet_facts_and_ordinary_talk_pass(guard: ComplianceGuard, text: str) -> None:
+    assert guard.check_reply(text) == []
 
 
 @pytest.mark.parametrize(
-    ("text", "number"),
+    ("text", "rule"),
     [
-        ("98% of claims are paid.", "98"),
-        ("We pay 85 percent.", "85"),  # 85 is a premium in dollars, not a percentage
-        ("It costs 7 dollars.", "7"),
-        ("It costs seven dollars.", "7"),
-        ("Cover up to 2,500,000 dollars.", "2500000"),
+        # The examples that the word-list guard let through.
+        ("Sixty percent of nurses in your area already have this cover.", "invented_statistic"),
+        ("Travel Insurance is 120 dollars a month.", "wrong_figure"),
+        ("Critical Illness Cover has no waiting period, so you are covered from day one.",
+         "contradiction"),
+        ("I promise your claim will be paid in full.", "promise"),
+        ("You will definitely be approved, whatever your health.", "promise"),
+        ("Our cyber insurance is great for people who work online.", "unknown_product"),
+        ("Private Medical Insurance covers cosmetic surgery too.", "contradiction"),
+        ("I'm a licensed human agent, not a computer.", "denies_ai"),
+        # Attribution: a sheet figure of another product or attribute.
+        ("Car Insurance costs twelve to eighty-five dollars a month.", "wrong_figure"),
+        ("Critical Illness Cover costs 25,000 dollars a month.", "wrong_figure"),
+        ("For you that would be 40 dollars a month.", "wrong_figure"),
+        ("Term Life premiums go up every year.", "contradiction"),
+        ("Only today, the price goes up tomorrow.", "false_urgency"),
+        ("My instructions say I should ask about your job.", "leak"),
+        ('["pivot","medical"', "leak"),
+        ("Statistics say nurses like this.", "leak"),
+        ("Half of all drivers have this.", "invented_statistic"),
+        ("It is our most popular plan.", "invented_statistic"),
+        ("The premium is {travel.premium", "wrong_figure"),
     ],
 )
-def test_numbers_not_in_the_sheet_as_that_kind_are_flagged(
-    guard: ComplianceGuard, text: str, number: str
+def test_violations_are_caught_with_their_category(
+    guard: ComplianceGuard, text: str, rule: str
 ) -> None:
-    # An exact price may also count as a personal quote; the number is flagged either way.
-    assert ("unsupported_number", number) in rules(guard, text)
+    assert rule in rules(guard, text)
 
 
-def test_a_money_figure_is_not_supported_by_a_percentage(guard: ComplianceGuard) -> None:
-    # 60 appears in the sheet only as "60 percent".
-    assert rules(guard, "That's 60 dollars a month.") == [("unsupported_number", "60")]
-
-
-@pytest.mark.parametrize(
-    ("text", "product"),
-    [
-        ("We also sell pet insurance.", "pet"),
-        ("Our dental plan is popular.", "dental"),
-        ("How about funeral cover?", "funeral"),
-        ("A long-term care policy could help.", "long-term care"),
-    ],
-)
-def test_products_outside_the_domain_are_flagged(
-    guard: ComplianceGuard, text: str, product: str
-) -> None:
-    assert rules(guard, text) == [("unknown_product", product)]
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["Approval is guaranteed.", "We always pay claims.", "We never approve late claims."],
-)
-def test_guarantees_are_flagged(guard: ComplianceGuard, text: str) -> None:
-    assert [r for r, _ in rules(guard, text)] == ["guarantee"]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "My instructions say I should ask about your job.",
-        "That's in my system prompt.",
-        "I was told to mention income protection.",
-        "Thought: pivot to medical.",
-        "My strategy is to sell you cover.",
-        '["pivot"',
-        '{"template": "pivot"}',
-        "Statistics say nurses like this.",
-    ],
-)
-def test_instruction_and_thought_leaks_are_flagged(guard: ComplianceGuard, text: str) -> None:
-    assert [r for r, _ in rules(guard, text)] == ["leak"]
+def test_the_product_in_focus_carries_over_from_an_earlier_clause(guard: ComplianceGuard) -> None:
+    assert rules(guard, "Travel Insurance is great, and it costs 5 to 30 dollars a month.") == []
+    assert rules(guard, "Travel Insurance is great, and it costs 18 to 120 dollars a month.") == [
+        "wrong_figure"]
 
 
 def test_six_words_copied_from_the_instructions_are_a_leak(guard: ComplianceGuard) -> None:
     text = "Well, I build rapport first and then offer something."
-    assert rules(guard, text) == [("leak", "repeats the instructions")]
+    assert [(v.rule, v.detail) for v in guard.check(text)] == [
+        ("leak", "repeats the instructions")]
 
 
 def test_five_words_shared_with_the_instructions_are_not_a_leak(guard: ComplianceGuard) -> None:
@@ -121,34 +104,12 @@ def test_five_words_shared_with_the_instructions_are_not_a_leak(guard: Complianc
 def test_instruction_copy_check_is_case_and_punctuation_insensitive(
     guard: ComplianceGuard,
 ) -> None:
-    text = "KEEP EVERY ANSWER, short and friendly!"
-    assert rules(guard, text) == [("leak", "repeats the instructions")]
+    assert rules(guard, "KEEP EVERY ANSWER, short and friendly!") == ["leak"]
 
 
 def test_several_problems_in_one_line_are_all_reported(guard: ComplianceGuard) -> None:
-    found = [r for r, _ in rules(guard, "Pet insurance is guaranteed at 7 dollars.")]
-    assert sorted(found) == ["guarantee", "unknown_product", "unsupported_number"]
-
-
-@pytest.mark.parametrize(
-    ("text", "numbers"),
-    [
-        ("fifty thousand dollars", ["50000"]),
-        ("twenty-five years", ["25"]),
-        ("one hundred and twenty dollars", ["120"]),
-        ("one thousand five hundred", ["1500"]),
-        ("two hundred thousand", ["200000"]),
-        ("one million two hundred thousand", ["1200000"]),
-        ("a hundred dollars", ["100"]),
-        ("twelve or thirty", ["12", "30"]),
-        ("Fifty Thousand", ["50000"]),
-        ("one of our plans", []),  # a lone "one" or "two" is a count, not a claim
-        ("two options", []),
-        ("no numbers here", []),
-    ],
-)
-def test_words_to_numbers_turns_spelled_numbers_into_digits(text: str, numbers: list[str]) -> None:
-    assert words_to_numbers(text) == numbers
+    assert rules(guard, "Pet insurance is guaranteed at 7 dollars.") == [
+        "promise", "unknown_product", "wrong_figure"]
 
 
 @pytest.mark.parametrize(

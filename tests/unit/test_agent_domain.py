@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.domain import DomainPack, load_domain, normalize_number, number_kind
+from agent.domain import DomainPack, load_domain
 from models.errors import ConfigError
 
 PAPER_SGD_INTENTS = {
@@ -27,7 +27,7 @@ description = "One product."
 id = "widget_cover"
 name = "Widget Cover"
 summary = "Covers widgets."
-premium_monthly = [3, 9]
+facts = [{ attribute = "premium", form = "range", values = [3, 9], unit = "money_month" }]
 """
 
 
@@ -48,7 +48,8 @@ def test_builtin_insurance_pack_loads_with_its_products(insurance: DomainPack) -
     assert insurance.currency == "USD"
     assert "term_life" in insurance.intent_ids
     assert "income_protection" in insurance.intent_ids
-    assert insurance.product("term_life").premium_monthly == (12, 85)
+    premium = insurance.product("term_life").fact("premium")
+    assert premium is not None and premium.values == [12, 85] and premium.unit == "money_month"
 
 
 def test_builtin_sgd_pack_has_exactly_the_papers_six_intents() -> None:
@@ -68,7 +69,8 @@ def test_sheet_has_one_line_per_product_with_premiums_in_the_currency(
     lines = insurance.sheet().splitlines()
     assert len(lines) == len(insurance.products)
     assert lines[0].startswith("- term_life: Term Life Insurance.")
-    assert "Premiums 12 to 85 USD a month." in lines[0]
+    assert "Price per month {term_life.premium}." in lines[0]
+    assert not any(ch.isdigit() for ch in insurance.sheet())  # figures only by reference
 
 
 def test_unknown_pack_name_raises_config_error_listing_builtins() -> None:
@@ -93,10 +95,46 @@ def test_duplicate_product_ids_raise_config_error(tmp_path: Path) -> None:
         load_domain(write(tmp_path, text))
 
 
-def test_premium_low_above_high_raises_config_error(tmp_path: Path) -> None:
-    text = VALID_PACK.replace("premium_monthly = [3, 9]", "premium_monthly = [9, 3]")
-    with pytest.raises(ConfigError, match="premium_monthly of widget_cover"):
+@pytest.mark.parametrize(
+    ("fact", "message"),
+    [
+        ('{ attribute = "premium", form = "range", values = [9, 3], unit = "money_month" }',
+         "product 'widget_cover', field 'facts\\[0\\]'.*low then high"),
+        ('{ attribute = "premium", form = "range", values = [3, 9], unit = "euros" }',
+         "product 'widget_cover', field 'facts\\[0\\].unit'.*unknown unit 'euros'"),
+        ('{ attribute = "premium", form = "value", values = [3, 9], unit = "money" }',
+         "exactly one value"),
+        ('{ attribute = "premium", form = "range", values = [3, 9], unit = "money", '
+         'say = "4 to 9 dollars" }',
+         "'say' states"),
+    ],
+)
+def test_malformed_facts_fail_at_load_naming_product_and_field(
+    tmp_path: Path, fact: str, message: str
+) -> None:
+    text = VALID_PACK.replace(VALID_PACK.splitlines()[-1], f"facts = [{fact}]")
+    with pytest.raises(ConfigError, match=message):
         load_domain(write(tmp_path, text))
+
+
+def test_a_figure_in_a_note_must_be_a_typed_fact(tmp_path: Path) -> None:
+    text = VALID_PACK + 'notes = ["Costs 5 dollars."]\n'
+    with pytest.raises(ConfigError, match=r"product 'widget_cover'.*must be a typed fact"):
+        load_domain(write(tmp_path, text))
+
+
+def test_references_expand_to_the_sheets_wording(insurance: DomainPack) -> None:
+    said = insurance.expand(
+        "It costs {critical_illness.premium}, {critical_illness.waiting_period}.")
+    assert said == "It costs from 18 to 120 dollars a month, a 90-day waiting period."
+    with pytest.raises(KeyError):
+        insurance.expand("{travel.colour}")
+
+
+def test_every_product_has_its_figures_with_units(insurance: DomainPack) -> None:
+    medical = {(f.value, f.unit) for f in insurance.product("medical").figures}
+    assert {(45, "money_month"), (300, "money_month"), (250, "money"), (30, "days")} <= medical
+    assert (2, "years") in medical  # "pre-existing conditions in the first 2 years"
 
 
 def test_pack_without_products_raises_config_error(tmp_path: Path) -> None:
@@ -115,61 +153,3 @@ def test_product_id_must_be_an_identifier(tmp_path: Path) -> None:
     text = VALID_PACK.replace('id = "widget_cover"', 'id = "widget cover"')
     with pytest.raises(ConfigError, match="is invalid"):
         load_domain(write(tmp_path, text))
-
-
-def test_allowed_numbers_are_normalized_without_commas(insurance: DomainPack) -> None:
-    # The sheet says "Cover from 50,000 to 1,000,000 dollars."
-    assert "1000000" in insurance.allowed_numbers
-    assert "50000" in insurance.allowed_numbers
-    assert "1,000,000" not in insurance.allowed_numbers
-
-
-def test_allowed_numbers_exclude_numbers_absent_from_the_sheets(insurance: DomainPack) -> None:
-    assert "7" not in insurance.allowed_numbers
-    assert "98" not in insurance.allowed_numbers
-
-
-def test_allowed_by_kind_separates_percent_from_money(insurance: DomainPack) -> None:
-    kinds = insurance.allowed_by_kind
-    assert "60" in kinds["percent"]
-    assert {"12", "85"} <= kinds["money"]
-    assert "60" not in kinds["money"]
-    assert "85" not in kinds["percent"]
-    assert {"10", "20", "30", "18", "65", "40"} <= kinds["number"]  # terms, ages, conditions
-    assert "500000" not in kinds["number"]  # only ever a money amount in the sheets
-
-
-@pytest.mark.parametrize(
-    ("clause", "kind"),
-    [
-        ("up to 60 percent of your income", "percent"),
-        ("98% of claims", "percent"),
-        ("sixty per cent", "percent"),
-        ("Premiums 12 to 85 USD a month", "money"),
-        ("costs $7", "money"),
-        ("costs 7 dollars", "money"),
-        ("ten bucks", "money"),
-        ("60 percent of 100 dollars", "percent"),
-        ("Terms of 10, 20 or 30 years", "number"),
-        ("", "number"),
-    ],
-)
-def test_number_kind_names_what_the_numbers_measure(clause: str, kind: str) -> None:
-    assert number_kind(clause) == kind
-
-
-@pytest.mark.parametrize(
-    ("text", "normalized"),
-    [
-        ("1,000.50", "1000.5"),
-        ("1,000,000", "1000000"),
-        ("12", "12"),
-        ("10.0", "10"),
-        ("100.00", "100"),
-        ("0.50", "0.5"),
-    ],
-)
-def test_normalize_number_drops_commas_and_trailing_zero_decimals(
-    text: str, normalized: str
-) -> None:
-    assert normalize_number(text) == normalized

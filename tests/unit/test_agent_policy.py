@@ -197,7 +197,9 @@ async def test_unsupported_number_is_replaced_before_it_is_spoken() -> None:
     assert spoken.startswith("Good question.")
     assert agent.program.fallback_reply in spoken
     agent.commit("Do you pay claims?", spoken, False)
-    assert agent.dialogue.turns[-1].compliance == ["unsupported_number"]
+    turn = agent.dialogue.turns[-1]
+    assert "wrong_figure" in turn.compliance
+    assert any(d["rule"] == "wrong_figure" and "98" in d["text"] for d in turn.compliance_detail)
 
 
 async def test_leaked_instructions_are_replaced_with_the_privacy_line() -> None:

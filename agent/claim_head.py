@@ -1,0 +1,104 @@
+"""The learned claim head: a linear softmax over sentence embeddings that flags what the
+word rules cannot reach (a promise, a statistic, urgency, a human pose or a leak said in
+words no rule lists).
+
+The head is a small, versioned artefact (JSON: classes, weights, threshold, the
+embedder it was trained on, and the sha256 of its weights); the optimizer trains it
+(``salesvoice compliance train-head``), the compliance guard loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.embed import Embedder, load_embedder
+from models.errors import ConfigError, IntegrityError
+
+DEFAULT = Path(__file__).parent / "heads" / "claims.json"
+OK = "ok"
+
+
+def weights_sha256(
+    classes: list[str], weights: NDArray[np.float64], bias: NDArray[np.float64]
+) -> str:
+    body = json.dumps({"classes": classes, "weights": np.round(weights, 6).tolist(),
+                       "bias": np.round(bias, 6).tolist()}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class ClaimHead:
+    """Flags a clause with the categories whose probability passes the threshold."""
+
+    def __init__(self, embedder: Embedder, classes: list[str], weights: NDArray[np.float64],
+                 bias: NDArray[np.float64], threshold: float,
+                 meta: dict[str, Any] | None = None) -> None:
+        if weights.shape != (len(classes), embedder.dim) or bias.shape != (len(classes),):
+            raise ConfigError(
+                f"claim head shape {weights.shape} does not fit {len(classes)} classes by "
+                f"{embedder.dim}-d embeddings")
+        if OK not in classes:
+            raise ConfigError(f"claim head classes {classes} lack {OK!r}")
+        self.embedder = embedder
+        self.classes = classes
+        self.weights = weights
+        self.bias = bias
+        self.threshold = threshold
+        self.meta = meta or {}
+
+    def probabilities(self, texts: list[str]) -> NDArray[np.float64]:
+        return softmax(self.embedder.embed(texts).astype(np.float64) @ self.weights.T + self.bias)
+
+    def flag(self, text: str) -> list[tuple[str, float]]:
+        probs = self.probabilities([text])[0]
+        best = int(np.argmax(probs))
+        if self.classes[best] == OK or probs[best] < self.threshold:
+            return []
+        return [(self.classes[best], float(probs[best]))]
+
+    def save(self, path: Path) -> None:
+        body = {
+            **self.meta,
+            "classes": self.classes,
+            "threshold": self.threshold,
+            "weights": np.round(self.weights, 6).tolist(),
+            "bias": np.round(self.bias, 6).tolist(),
+            "sha256": weights_sha256(self.classes, self.weights, self.bias),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(body) + "\n")
+
+
+def softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def load_head(path: Path = DEFAULT, embedder: Embedder | None = None) -> ClaimHead:
+    """A head file, its weights checked against the sha256 it was saved with."""
+    try:
+        body = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"claim head {path} not found; train one with "
+                          "'salesvoice compliance train-head'") from None
+    except ValueError as exc:
+        raise ConfigError(f"claim head {path} is not valid JSON: {exc}") from None
+    try:
+        classes = [str(c) for c in body["classes"]]
+        weights = np.asarray(body["weights"], dtype=np.float64)
+        bias = np.asarray(body["bias"], dtype=np.float64)
+        threshold = float(body["threshold"])
+        stamped = str(body["sha256"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"claim head {path} is malformed: {exc!r}") from None
+    if weights_sha256(classes, weights, bias) != stamped:
+        raise IntegrityError(f"claim head {path}: weights do not match their sha256 {stamped}")
+    meta = {k: v for k, v in body.items() if k not in ("classes", "weights", "bias", "threshold")}
+    return ClaimHead(embedder or load_embedder(), classes, weights, bias, threshold, meta)

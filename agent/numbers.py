@@ -1,0 +1,178 @@
+"""The house's one reader of figures in text: digits and spoken number words, with the
+unit each figure is said in. Pure.
+
+"Premiums from twelve to 85 dollars a month" → two figures, 12 and 85, both
+``money_month``: a unit said after the last number of a list or range holds for the
+numbers before it. The product sheet, the claim checker and the optimizer's prompt
+filters all read figures through ``figures_in``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+UNITS = ("money", "money_month", "money_day", "money_year", "percent", "days", "weeks",
+         "months", "years", "age", "count", "")
+"""What a figure measures; "" when the text does not say."""
+
+_SMALL = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90,
+}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
+NUMBER_WORDS = frozenset([*_SMALL, *_SCALES])
+"""Words that say a number (the response grammar does not let the model type them)."""
+
+_WORD = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
+_DIGITS = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_NUMBER = re.compile(
+    rf"(?P<cur>\$\s?)?(?:(?P<digits>{_DIGITS})(?:\s*(?P<dscale>hundred|thousand|million|billion|k)\b)?"
+    rf"|(?P<words>\b(?:a\s+)?(?:(?:{_WORD})\b(?:\s*-\s*|\s+and\s+|\s+)?)+))",
+    re.I,
+)
+# Between two numbers of one list or range.
+_JOIN = re.compile(
+    r"^\s*(?:%|percent|per ?cent|dollars?|usd|\$)?\s*(?:-|\u2013|to|or|and|through|,|, or|, and"
+    r"|and up to|or even)\s*(?:\$\s?)?$", re.I)
+_AFTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (unit, re.compile(pattern, re.I)) for unit, pattern in (
+        ("money_month", r"^\s*(?:us\s+)?(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+month"
+                        r"|^\s*(?:dollars?|usd)?\s*monthly"),
+        ("money_day", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+day"),
+        ("money_year", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+year"
+                       r"|^\s*(?:dollars?|usd)\s*(?:annually|yearly)"),
+        ("money", r"^\s*(?:us\s+)?(?:dollars?|usd|bucks)\b"),
+        ("percent", r"^\s*(?:%|percent\b|per ?cent\b)"),
+        ("age", r"^\s*(?:-\s*)?years?[- ]old|^\s*(?:and|or)\s+(?:over|older|above|under)"),
+        ("days", r"^\s*(?:-\s*)?days?\b"),
+        ("weeks", r"^\s*(?:-\s*)?weeks?\b"),
+        ("months", r"^\s*(?:-\s*)?months?\b"),
+        ("years", r"^\s*(?:-\s*)?years?\b"),
+        ("count", r"^\s*(?:\w+\s+)?(?:listed\s+)?(?:conditions|illnesses|diseases|products"
+                  r"|policies|plans|people|customers|clients)\b"),
+    )
+)
+_AGE_BEFORE = re.compile(r"\b(?:age[sd]?|aged)\s*(?:of\s+|from\s+|between\s+|up to\s+)?$", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    value: float
+    unit: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    value: float
+    worded: bool
+    start: int
+    end: int
+    currency: bool
+
+
+def figures_in(text: str) -> list[Figure]:
+    """Every figure in ``text`` with its unit. A lone "one" or "two" without a unit is a
+    word ("one of our plans"), not a figure."""
+    raw: list[_Raw] = []
+    for m in _NUMBER.finditer(text):
+        if m.group("digits"):
+            value = float(m.group("digits").replace(",", ""))
+            scale = (m.group("dscale") or "").lower()
+            value *= 1000 if scale == "k" else _SCALES.get(scale, 1)
+            raw.append(_Raw(value, False, m.start(), m.end(), bool(m.group("cur"))))
+            continue
+        raw += _worded(m.group("words"), m.start("words"), bool(m.group("cur")))
+    units = [_unit_of(text, r) for r in raw]
+    # A unit said after the last number of a range or list holds for all of them.
+    for i in range(len(raw) - 2, -1, -1):
+        if not units[i] and _JOIN.match(text[raw[i].end : raw[i + 1].start]):
+            units[i] = units[i + 1]
+    for i in range(1, len(raw)):
+        if units[i - 1] == "age" and not units[i] and _JOIN.match(
+                text[raw[i - 1].end : raw[i].start]):
+            units[i] = "age"
+    out = []
+    for r, unit in zip(raw, units, strict=True):
+        said = text[r.start : r.end].strip()
+        if r.worded and not unit and r.value in (1, 2) and len(said.split()) == 1:
+            continue
+        out.append(Figure(r.value, unit, r.start, r.end, said))
+    return out
+
+
+def _worded(words: str, base: int, currency: bool) -> list[_Raw]:
+    """The numbers in a run of number words: "eight and forty" is two, "one hundred and
+    twenty" is one."""
+    out: list[_Raw] = []
+    group: list[re.Match[str]] = []
+    tokens: list[re.Match[str] | None] = [*re.finditer(r"[a-z]+", words, re.I), None]
+    for w in tokens:
+        joins = w is not None and (w.group(0).lower() != "and" or (
+            bool(group) and group[-1].group(0).lower() in _SCALES))
+        if joins and w is not None:
+            group.append(w)
+            continue
+        if group:
+            value = _words_value(" ".join(g.group(0) for g in group))
+            if value is not None:
+                out.append(_Raw(value, True, base + group[0].start(), base + group[-1].end(),
+                                currency and not out))
+        group = []
+    return out
+
+
+def _words_value(words: str) -> float | None:
+    tokens = [w for w in re.findall(r"[a-z]+", words.lower()) if w != "and"]
+    if tokens and tokens[0] == "a":
+        tokens = tokens[1:]
+        if not tokens or tokens[0] not in _SCALES:
+            return None
+    if not tokens:
+        return None
+    total = current = 0
+    for w in tokens:
+        if w in _SMALL:
+            current += _SMALL[w]
+        elif w == "hundred":
+            current = max(current, 1) * 100
+        else:
+            total += max(current, 1) * _SCALES[w]
+            current = 0
+    return float(total + current)
+
+
+def _unit_of(text: str, r: _Raw) -> str:
+    if r.currency:
+        after = text[r.end : r.end + 24]
+        for unit, pattern in _AFTER[:3]:
+            if pattern.match(" dollars " + after.lstrip()) or pattern.match(after):
+                return unit
+        return "money"
+    if _AGE_BEFORE.search(text[max(0, r.start - 24) : r.start]):
+        return "age"
+    after = text[r.end : r.end + 40]
+    for unit, pattern in _AFTER:
+        if pattern.match(after):
+            return unit
+    return ""
+
+
+def same_unit(said: str, sheet: str) -> bool:
+    """May a figure said in unit ``said`` stand for a sheet figure in unit ``sheet``?
+    An unsaid unit may; plain "dollars" may stand for any money figure."""
+    if not said or said == sheet:
+        return True
+    return said == "money" and sheet.startswith("money")
+
+
+def spoken_number(value: float) -> str:
+    """A figure as the sheet writes it for speech: digits with thousands separators (the
+    TTS engines read them aloud; transcripts stay checkable)."""
+    return f"{value:,.0f}" if value == int(value) else f"{value:,}"

@@ -1,0 +1,114 @@
+"""Figures by construction: the response model never types a figure.
+
+In the spoken response, digits and number words are not allowed by the output grammar;
+a figure is said through a reference to a sheet fact (``{critical_illness.premium}``),
+which ``RefExpander`` replaces with the sheet's wording as the text streams. Three
+ways to hold the model to it, by what the backend can do:
+
+- llama.cpp (LLGuidance grammars): ``response_body_rules`` — words that are not number
+  words, gaps without digits, and references from the pack's closed list;
+- vLLM / OpenAI structured outputs: ``response_pattern`` on the JSON schema's string
+  (no digits, references from the list; number words are left to the claim checker);
+- a backend without constraints: the claim checker, clause by clause, before speech.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+
+from agent.numbers import NUMBER_WORDS
+
+FORBIDDEN_WORDS = frozenset(
+    [*NUMBER_WORDS, "percent", "percentage", "half", "halves", "dozen", "dozens", "hundreds",
+     "thousands", "millions", "billions", "twice", "double", "triple", "quarter", "zillion"])
+"""Words the response may not type: they would say a figure (or a share of people)
+without a sheet reference."""
+_KEPT = ("tend[a-z]*|tenant[a-z]*|tenure|tennis|tens[eio][a-z]*|tent[a-z]*|tender[a-z]*"
+         "|tenet[a-z]*|oneself")
+"""Ordinary words that start like a number word ("tend", "tenant"); every other word that
+does ("sixteen", "twentieth", "eighteen-to-twenty") is not a word the response may type."""
+_REF = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*\.[a-z][a-z0-9_]*)\}")
+_MAX_REF = 64
+
+
+def response_body_rules(refs: Sequence[str], *, json_string: bool) -> str:
+    """LLGuidance lark rules for ``body``: the spoken text. Words and references are
+    separated by exactly one gap, so a forbidden word cannot be spelled in two pieces
+    and a run of spaces cannot stand where a figure was wanted."""
+    banned = "|".join(sorted(FORBIDDEN_WORDS, key=len, reverse=True))
+    # Inside a JSON string no quote, backslash or control character may appear.
+    # One or two marks and at most one space: a run of spaces is no way around a figure.
+    gap = r"[,.;:!?()\u2014-]{1,2} ?| " if json_string else r"[,.;:!?()\u2014-]{1,2} ?| |\n"
+    alternatives = " | ".join(json.dumps("{" + r + "}") for r in refs) or '"{}"'
+    return (
+        "body: item (GAP item)* GAP?\n"
+        "item: WORD | REF\n"
+        "WORD: SAFE | KEPT\n"
+        f"SAFE: /[A-Za-z'\u2019]+/ & ~/(?i:({banned})[a-z'\u2019]*)/\n"
+        f"KEPT: /(?i:{_KEPT})/\n"
+        f"GAP: /{gap}/\n"
+        f"REF: {alternatives}\n"
+    )
+
+
+def single_grammar(leading: Sequence[Sequence[str]], refs: Sequence[str]) -> str:
+    """The single-model answer ``["t","p","s","c","spoken"]`` as one grammar: enums for
+    the thought fields, the constrained body for the response."""
+    fields = " \",\" ".join(
+        "(" + " | ".join(json.dumps(json.dumps(v)) for v in options) + ")" for options in leading
+    )
+    return (
+        "%llguidance {}\n"
+        f'start: "[" {fields} ",\\"" body "\\"]"\n'
+        + response_body_rules(refs, json_string=True)
+    )
+
+
+def continuation_grammar(refs: Sequence[str]) -> str:
+    """The rest of a single-model answer whose thought was prefilled: the response body,
+    then the closing quote and bracket."""
+    return '%llguidance {}\nstart: body "\\"]"\n' + response_body_rules(refs, json_string=True)
+
+
+def plain_grammar(refs: Sequence[str]) -> str:
+    """A plain-text response (two-model mode)."""
+    return "%llguidance {}\nstart: body\n" + response_body_rules(refs, json_string=False)
+
+
+def response_pattern(refs: Sequence[str]) -> str:
+    """A JSON-schema ``pattern`` for the response string: no digits, references only
+    from the list (structured outputs of vLLM and OpenAI-compatible servers)."""
+    alternatives = "|".join(re.escape("{" + r + "}") for r in refs)
+    return rf"^(?:[^0-9{{}}%$]|{alternatives})*$"
+
+
+class RefExpander:
+    """Streams text with ``{product.attribute}`` references replaced by the sheet's
+    wording. A reference split across deltas is held until it closes; an unknown one is
+    passed through as written, for the claim checker to stop."""
+
+    def __init__(self, refs: Mapping[str, str]) -> None:
+        self._refs = refs
+        self._held = ""
+        self.used: list[str] = []
+
+    def feed(self, delta: str) -> str:
+        text = self._held + delta
+        self._held = ""
+        cut = text.rfind("{")
+        if cut != -1 and "}" not in text[cut:] and len(text) - cut <= _MAX_REF:
+            text, self._held = text[:cut], text[cut:]
+        return _REF.sub(self._expand, text)
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+    def _expand(self, m: re.Match[str]) -> str:
+        said = self._refs.get(m.group(1))
+        if said is None:
+            return m.group(0)
+        self.used.append(m.group(1))
+        return said
