@@ -25,10 +25,13 @@ OK = "ok"
 
 
 def weights_sha256(
-    classes: list[str], weights: NDArray[np.float64], bias: NDArray[np.float64]
+    classes: list[str], weights: NDArray[np.float64], bias: NDArray[np.float64],
+    threshold: float,
 ) -> str:
+    """The head's identity: what it computes and where it draws the line."""
     body = json.dumps({"classes": classes, "weights": np.round(weights, 6).tolist(),
-                       "bias": np.round(bias, 6).tolist()}, sort_keys=True)
+                       "bias": np.round(bias, 6).tolist(), "threshold": threshold},
+                      sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -55,20 +58,26 @@ class ClaimHead:
         return softmax(self.embedder.embed(texts).astype(np.float64) @ self.weights.T + self.bias)
 
     def flag(self, text: str) -> list[tuple[str, float]]:
+        """The likeliest category when the clause is unlikely to be compliant:
+        1 - p(ok) at or above the threshold."""
         probs = self.probabilities([text])[0]
-        best = int(np.argmax(probs))
-        if self.classes[best] == OK or probs[best] < self.threshold:
+        ok = self.classes.index(OK)
+        risk = 1.0 - float(probs[ok])
+        if risk < self.threshold:
             return []
-        return [(self.classes[best], float(probs[best]))]
+        probs[ok] = -1.0
+        return [(self.classes[int(np.argmax(probs))], risk)]
 
     def save(self, path: Path) -> None:
+        self.meta["sha256"] = weights_sha256(self.classes, self.weights, self.bias,
+                                             self.threshold)
         body = {
             **self.meta,
             "classes": self.classes,
             "threshold": self.threshold,
             "weights": np.round(self.weights, 6).tolist(),
             "bias": np.round(self.bias, 6).tolist(),
-            "sha256": weights_sha256(self.classes, self.weights, self.bias),
+            "sha256": self.meta["sha256"],
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(body) + "\n")
@@ -98,7 +107,7 @@ def load_head(path: Path = DEFAULT, embedder: Embedder | None = None) -> ClaimHe
         stamped = str(body["sha256"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"claim head {path} is malformed: {exc!r}") from None
-    if weights_sha256(classes, weights, bias) != stamped:
+    if weights_sha256(classes, weights, bias, threshold) != stamped:
         raise IntegrityError(f"claim head {path}: weights do not match their sha256 {stamped}")
     meta = {k: v for k, v in body.items() if k not in ("classes", "weights", "bias", "threshold")}
     return ClaimHead(embedder or load_embedder(), classes, weights, bias, threshold, meta)

@@ -10,30 +10,13 @@ patterns with the negations that make them harmless ("I can't promise").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from agent.domain import DomainPack, Product
 from agent.numbers import Figure, figures_in, same_unit
+from agent.phrases import hits, rx
 
 CATEGORIES = ("wrong_figure", "contradiction", "unknown_product", "promise",
               "invented_statistic", "false_urgency", "denies_ai", "leak")
-
-
-def _rx(*parts: str) -> re.Pattern[str]:
-    return re.compile("|".join(parts), re.I)
-
-
-_NEGATED = re.compile(
-    r"\b(?:can'?t|cannot|can not|won'?t|will not|wouldn'?t|not|never|nor|don'?t|doesn'?t"
-    r"|isn'?t|aren'?t|unable to|rather not|without|no)\b(?:\s+[\w']+){0,2}\s*$", re.I)
-
-
-def hits(pattern: re.Pattern[str], text: str, *, negatable: bool = True) -> Iterable[re.Match[str]]:
-    """Matches of ``pattern``; with ``negatable``, not those negated by the two or three
-    words before them ("I can't promise")."""
-    for m in pattern.finditer(text):
-        if not negatable or not _NEGATED.search(text[max(0, m.start() - 40) : m.start()]):
-            yield m
 
 
 def discloses_ai(text: str) -> bool:
@@ -42,7 +25,7 @@ def discloses_ai(text: str) -> bool:
 
 
 # -- promises and certainty ------------------------------------------------------------------
-_PROMISE = _rx(
+_PROMISE = rx(
     r"\bi (?:\w+ )?(?:promise|swear|assure you|give you my word|personally guarantee)",
     r"\bguarantee[ds]?\b", r"\bguaranteeing\b", r"\bwith certainty\b",
     r"\b(?:definitely|certainly|surely|100 ?%|a hundred percent|absolutely|for sure"
@@ -61,16 +44,17 @@ _PROMISE = _rx(
     r"\b(?:your|every|all|any) claims? (?:will|would|is going to|are going to) (?:be )?(?:paid|approved|accepted)",
     r"\b(?:pays? out|paid out) (?:every|on every|on all|for all|for any|every single)",
     r"\b(?:everyone|anybody|anyone) (?:gets?|is|will be) (?:approved|accepted|covered)",
-    r"\b(?:cheapest|lowest price|best price|best deal|best rates?|best value|can'?t be beaten"
-    r"|nobody beats|unbeatable)\b",
+    r"\bcheapest (?:on|in) the market|\bcheapest (?:insurer|option|policy|cover|price|you'?ll find)"
+    r"|\b(?:lowest price|best price|best deal|best rates?|best value|can'?t be beaten|nobody beats|unbeatable)\b",
     r"\b(?:will|'ll|going to) (?:cover|pay for|take care of) (?:everything|anything|it all)",
     r"\b(?:you(?:'re| are)|you'll be) (?:fully |completely |totally )?(?:covered|protected|safe)"
     r" (?:for|against|no matter|whatever) (?:everything|anything|life|all)",
     r"\bpremiums? (?:will )?never (?:go up|rise|increase|change)\b(?! during the term)",
 )
 # "I can promise you nothing"-style negations are read by _hits; these are always fine.
-_PROMISE_OK = _rx(r"\b(?:can'?t|cannot|won'?t|not) (?:\w+ )?(?:promise|guarantee)",
-                  r"\bno guarantee", r"\bnot guaranteed")
+_PROMISE_OK = rx(r"\b(?:can'?t|cannot|won'?t|not) (?:\w+ )?(?:promise|guarantee)",
+                  r"\bno guarantee", r"\b(?:not|isn'?t|aren'?t|is not|are not|never) (?:\w+ )?(?:guaranteed|a guarantee|certain|promised)",
+                  r"\bguarantee (?:isn'?t|is not)", r"\b(?:can'?t|cannot) (?:say|tell you|be sure|know)")
 
 # -- statistics and social proof ----------------------------------------------------------------
 _PEOPLE = (r"(?:people|customers|clients|families|parents|drivers|workers|employees|nurses"
@@ -80,12 +64,12 @@ _PEOPLE = (r"(?:people|customers|clients|families|parents|drivers|workers|employ
            r"|mothers|fathers|mums|moms|dads|students|renters|landlords|smokers|claimants"
            r"|claims|applicants|applications|policies|others|those|americans|britons|\w+ers"
            r"|\w+ists|\w+ians)")
-_QUANT = (r"(?:most|many|lots|plenty|half|a third|a quarter|two thirds|three quarters|the majority"
+_QUANT = (r"(?:most|(?<!how )many|half|a third|a quarter|two thirds|three quarters|the majority"
           r"|majority|nearly all|almost all|all|every|thousands|millions|hundreds|tens of thousands"
-          r"|countless|a lot|loads|a growing number|more and more|more|nine out of ten|\w+ out of \w+"
+          r"|countless|a growing number|more and more|more|nine out of ten|\w+ out of \w+"
           r"|\w+ in \w+|\d+ ?%|\w+(?:-\w+)? percent|the average|an average|on average|the typical"
           r"|a typical|the vast majority|vast majority|huge numbers|a large number|several|dozens)")
-_STAT = _rx(
+_STAT = rx(
     rf"\b{_QUANT}\b(?: of)?(?: (?:our|your|the|all|these|those|other|local|american|us))?"
     rf"(?: [\w-]+)?(?: [\w-]+)? {_PEOPLE}\b",
     r"\b(?:everyone|everybody|anyone|nobody|no one)\b[\w' ,]{0,20}\b(?:your age|like you"
@@ -112,7 +96,7 @@ _STAT = _rx(
 )
 
 # -- false urgency ------------------------------------------------------------------------------
-_URGENCY = _rx(
+_URGENCY = rx(
     r"\b(?:today|tonight|this week|this month|this weekend|this call|right now) only\b",
     r"\bonly (?:today|tonight|this week|on this call|for today|until|till|while)",
     r"\b(?:offer|deal|discount|price|rate|promotion|window|spot|place|opportunity)s? "
@@ -135,15 +119,16 @@ _URGENCY = _rx(
     r"\bsoon(?:er)? (?:rather than later|before)\b", r"\b(?:exclusive|special) (?:offer|deal|price|rate|discount)\b",
     r"\bdiscount\b", r"\bsale ends\b", r"\bclock is ticking\b", r"\btime is running\b", r"\bpending increase\b",
 )
-_URGENCY_OK = _rx(r"\bno (?:rush|hurry|pressure|deadline)", r"\btake (?:your|all the) time",
+_URGENCY_OK = rx(r"\bno (?:rush|hurry|pressure|deadline|time limit|(?:special )?(?:deal|offer|discount))",
+                  r"\bthere isn'?t one\b", r"\bnot (?:in )?a (?:rush|hurry)", r"\btake (?:your|all the) time",
                   r"\bwhenever (?:you|suits)", r"\bin your own time\b")
 
 # -- denying being an AI ------------------------------------------------------------------------
 _AI_WORDS = r"(?:ai|a\.i\.|artificial intelligence|bot|robot|chatbot|machine|computer|program|recording|automated|virtual|assistant|software)"
-_DENIES_AI = _rx(
+_DENIES_AI = rx(
     rf"\b(?:i'?m|i am|this is) not (?:an? |just an? |some )?(?:\w+ )?{_AI_WORDS}\b",
     rf"\bnot (?:an? )?{_AI_WORDS}\b[\w' ,]{{0,12}}\b(?:i'?m|i am|just|but|rather)\b",
-    r"\b(?:i'?m|i am)(?: \w+)? (?:a |an )?(?:real|actual|living|live|genuine|flesh[- ]and[- ]blood)\b[\w ]{0,20}\b(?:person|human|agent|man|woman|being|adviser|advisor|rep|representative)?",
+    r"\b(?:i'?m|i am)(?: (?!not\b)\w+)? (?:a |an )?(?:real|actual|living|live|genuine|flesh[- ]and[- ]blood)\b[\w ]{0,20}\b(?:person|human|agent|man|woman|being|adviser|advisor|rep|representative)?",
     r"\b(?:i'?m|i am) (?:a |an )?(?:\w+ )?(?:human|person|man|woman|mum|mom|dad|mother|father|parent|grandmother|grandfather|wife|husband)\b",
     r"\b(?:i'?m|i am) (?:a |an |your )?(?:\w+ ){0,2}(?:licensed|qualified|certified|trained|experienced|senior|local|independent) (?:\w+ )?(?:agent|adviser|advisor|broker|rep|representative|salesperson|underwriter|consultant|specialist)",
     r"\b(?:as a|being a) (?:mum|mom|dad|parent|mother|father|homeowner|driver|nurse|teacher|human|person|wife|husband|smoker|traveller|traveler)\b",
@@ -162,11 +147,11 @@ _DENIES_AI = _rx(
 )
 _DENIES_AI_WORDS = re.compile(
     rf"\b(?:i'?m|i am) not (?:an? )?{_AI_WORDS}\b|\bnot (?:an? )?(?:ai|robot|bot|computer|machine)\b", re.I)
-_AI_DISCLOSED = re.compile(r"\b(?:i'?m|i am|this is) (?:an? )?(?:\w+ )?(?:ai|a\.i\.|artificial intelligence|virtual|automated)\b"
+_AI_DISCLOSED = re.compile(r"\b(?:i'?m|i am|this is) (?:just |only )?(?:an? )?(?:\w+ )?(?:ai|a\.i\.|artificial intelligence|virtual|automated|bot|robot|chatbot|software|computer program|program|machine|language model)\b"
                            r"|\bnot (?:a |an )?(?:real )?(?:person|human)\b", re.I)
 
 # -- leaks of instructions or thought ---------------------------------------------------------
-_LEAK = _rx(
+_LEAK = rx(
     r"system prompt|system message|developer (?:message|mode|prompt)|hidden (?:rules|instructions|prompt)",
     r"\bmy (?:\w+ )?(?:instructions|prompt|sop|rules|guidelines|script|playbook|programming|training data"
     r"|directives|brief|briefing|notes|plan|strategy|template|talking points|objective|orders|configuration)\b",
@@ -191,87 +176,14 @@ _LEAK = _rx(
     r"\b(?:here(?:'s| is| are)|let me (?:read|share|show|recite)) (?:my|the) (?:\w+ )?(?:instructions|prompt|rules|script|playbook)",
 )
 
-# -- contradictions of non-figure facts -----------------------------------------------------------
-_NO_WAIT = _rx(r"\bno (?:waiting|wait|qualifying)(?: period| time)?\b", r"\bwithout (?:a|any) wait",
-               r"\b(?:from|on|starting|since) (?:the )?(?:day one|first day|day 1|1st day|very first day|very start|moment you sign|start)",
-               r"\b(?:immediate(?:ly)?|instant(?:ly)?|straight away|right away|at once|the same day|same-day|from today|today)\b[\w ]{0,12}\b(?:covered|cover|protected|protection|pays|paid|claim)",
-               r"\b(?:covered|cover starts|protection starts|you can claim|cover begins|pays out|claim)\b[\w ]{0,15}\b(?:immediately|instantly|straight away|right away|at once|the same day|today|from day one|day one|from the start|from the very start|the moment)",
-               r"\bwaiting period (?:doesn'?t|does not) apply")
-_COVER_VERB = re.compile(
-    r"\b(?:covers?|covered|covering|includes?|included|including|pays? (?:out )?(?:for|on|if|when)|paid for"
-    r"|protects?|takes? care of|handles?|will cover|reimburses?|comes with|extends? to|applies to"
-    r"|you(?:'re| are) covered|is covered|are covered|no problem|is fine|are fine|isn'?t excluded|not excluded|part of)\b", re.I)
-_NOT_COVER = re.compile(
-    r"\b(?:doesn'?t|does not|won'?t|will not|isn'?t|is not|aren'?t|are not|not|never|excludes?|excluded|excluding|except|no)\b"
-    r"[\w' ]{0,48}\b(?:cover|covered|include|included|pay|protect|apply|part)", re.I)
-_GENERIC = frozenset(
-    "the a an and or of in on for to with your you our if from not any after before while "
-    "policy cover covered insurance first year years day days over under conditions condition "
-    "care treatment injury illness damage unless added when by is are be it its that this "
-    "pre-existing existing while against unless during the product".split())
-_FIXED_CHANGE = _rx(r"\bpremiums?\b[\w' ]{0,25}\b(?:go up|goes up|rise|rises|increase|increases|change|changes|review|reviewed|adjust|adjusted|vary|varies|climb|inflation)",
-                    r"\b(?:go up|rise|increase)s? (?:every|each) year")
-_ANY_AGE = _rx(r"\b(?:any|every) age\b", r"\bno (?:upper |lower )?age (?:limit|restriction|cap)",
-               r"\bwhatever (?:your|their) age\b", r"\b(?:at|from) birth\b", r"\b(?:kids|children|babies|newborns|teenagers)\b",
-               r"\bno matter how old")
-_ANY_HEALTH = _rx(r"\bwhatever (?:your|their) (?:health|medical history)", r"\bno (?:medical|health) questions",
-                  r"\bpre-?existing (?:conditions? )?(?:are|is|will be|would be|get) (?:\w+ )?(?:covered|included|fine|no problem|paid)",
-                  r"\b(?:covers?|covered|including|includes) (?:any |all |your )?pre-?existing",
-                  r"\bhealth (?:history )?doesn'?t matter", r"\bno matter (?:your|what your) (?:health|condition)")
-_UNEMPLOYMENT = _rx(r"\b(?:unemploy|redundan|laid off|lay-?off|lose your job|losing your job|job loss|fired|sacked)\w*")
-
-
-def contradictions(product: Product, clause: str, names: re.Pattern[str]) -> list[str]:
-    """Ways ``clause`` contradicts the non-figure facts of ``product`` (``names``: the
-    product names, blanked out first: "Critical Illness Cover" is not a verb)."""
-    found = []
-    clause = names.sub(" the product ", clause)
-    low = clause.lower()
-    wait = product.fact("waiting_period")
-    if wait is not None and wait.values[0] > 0 and any(hits(_NO_WAIT, clause)):
-        found.append(f"{product.id} has a waiting period")
-    if any("fixed" in n.lower() for n in product.notes) and any(hits(_FIXED_CHANGE, clause)):
-        found.append(f"{product.id} premiums are fixed")
-    if product.fact("age") is not None and any(hits(_ANY_AGE, clause)):
-        found.append(f"{product.id} has an age range")
-    excluded = " ".join(product.exclusions).lower()
-    if "pre-existing" in excluded and any(hits(_ANY_HEALTH, clause)):
-        found.append(f"{product.id} excludes pre-existing conditions")
-    positive = _COVER_VERB.search(clause) is not None and _NOT_COVER.search(clause) is None
-    negative = _NOT_COVER.search(clause) is not None
-    covered = _keywords([*product.covers, product.summary])
-    if positive:
-        for exclusion in product.exclusions:
-            if "unless added" in exclusion and re.search(r"\badd", low):
-                continue
-            words = _keywords([exclusion]) - covered - _keywords([product.name, *product.aliases])
-            seen = sum(1 for w in words if re.search(rf"\b{re.escape(w)}", low))
-            if words and seen * 2 >= len(words):
-                found.append(f"{product.id} excludes {exclusion}")
-                break
-        if "unemployment" in excluded and _UNEMPLOYMENT.search(clause):
-            found.append(f"{product.id} excludes unemployment")
-    if negative and not positive:
-        for cover in product.covers:
-            words = _keywords([cover])
-            if words and all(re.search(rf"\b{re.escape(w)}", low) for w in words):
-                found.append(f"{product.id} covers {cover}")
-                break
-    return found
-
-
-def _keywords(texts: list[str]) -> set[str]:
-    words: set[str] = set()
-    for text in texts:
-        words.update(w for w in re.findall(r"[a-z][a-z-]+", text.lower()) if w not in _GENERIC)
-    return words
-
+_LEAK_OK = rx(r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t) (?:\w+ )?(?:reveal|share|tell you|disclose|discuss|show|read out|repeat|go into)"
+               r" (?:my |the |our |any )?(?:internal |private |hidden )?(?:prompt|instructions|rules|notes|script|setup|configuration|details)")
 
 # -- products the pack does not have --------------------------------------------------------------
 _LINE = re.compile(
     r"(?<!')\b((?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)\s+(insurance|cover|coverage|policy|policies|plan|plans"
     r"|protection|bundle|package|scheme|add-on|rider|warranty|assurance)\b", re.I)
-_OTHER_FINANCE = _rx(
+_OTHER_FINANCE = rx(
     r"\b(?:we|i|acme|our company)(?: \w+)? (?:also )?(?:offer|sell|do|have|provide|arrange|set you up with|can get you)"
     r"(?: you)?(?: an?| our| some)? (?:pensions?|annuit(?:y|ies)|mortgages?|loans?|credit cards?|savings accounts?|isas?|bonds|stocks"
     r"|shares|investments?|investment plans?|unit trusts?|funds|crypto\w*|warrant(?:y|ies)|will writing)\b",
@@ -286,10 +198,20 @@ _FINE_WORDS = frozenset(
     "accidental private personal fire flood theft medical emergency is are be has have was "
     "no not ever good-value right-sized short long term life after before first can could would "
     "will should may might must do does did t s you we they it i he she savings also still "
-    "then just really only too so but as at by years months weeks days".split())
+    "then just really only too so but as at by years months weeks days how much many enough "
+    "extra what which sports dangerous eight pure".split())
+
+
+_NOT_SOLD = rx(
+    r"\b(?:isn'?t|is not|aren'?t|are not|not)\b[\w' ]{0,12}\b(?:part of|something|one of|on (?:our|the)|offered|available|in our|a product|sold|among|ours)\b",
+    r"\b(?:we|acme|i|they)\b[\w' ]{0,10}\b(?:don'?t|do not|doesn'?t|does not|can'?t|cannot|won'?t|never)\b[\w' ]{0,10}\b(?:sell|offer|do|provide|have|carry|arrange|cover)\b",
+    r"\b(?:no|not)\b[\w' ]{0,20}\b(?:from acme|we sell|we offer|we do)\b", r"^\s*no\b",
+    r"\b(?:instead of|rather than|outside (?:our|the) range)\b")
 
 
 def unknown_products(domain: DomainPack, clause: str) -> list[str]:
+    if _NOT_SOLD.search(clause):
+        return []
     found = []
     for m in hits(_LINE, clause):
         words = [w for w in re.findall(r"[a-z][a-z'-]*", m.group(1).lower())]
@@ -309,10 +231,10 @@ def _is_sheet_phrase(domain: DomainPack, phrase: str) -> bool:
 
 
 # -- figures --------------------------------------------------------------------------------------
-_QUOTE = _rx(r"\bfor you\b", r"\byour (?:premium|price|quote|cost|monthly)", r"\byou(?:'d| would| will|'ll) (?:pay|be paying)",
+_QUOTE = rx(r"\bfor you\b", r"\byour (?:premium|price|quote|cost|monthly)", r"\byou(?:'d| would| will|'ll) (?:pay|be paying)",
              r"\bwould (?:be|cost|come to)\b", r"\bcomes? (?:to|out at)\b", r"\bexactly\b", r"\bjust \$?\d",
              r"\bonly\b")
-_RANGE_WORDS = _rx(r"\bfrom\b", r"\bbetween\b", r"\bup to\b", r"\bstart(?:s|ing)? (?:at|from)\b", r"\brange",
+_RANGE_WORDS = rx(r"\bfrom\b", r"\bbetween\b", r"\bup to\b", r"\bstart(?:s|ing)? (?:at|from)\b", r"\brange",
                    r"\bas little as\b", r"\bto\b")
 
 
@@ -323,18 +245,31 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
     figures = figures_in(clause)
     text = before + clause
     offset = len(before)
-    mentions = domain.mentions(text)
+    mentions = domain.mentions(text, by_id=False)
+    question = clause.rstrip().endswith("?")
     for f in figures:
+        if question and not f.unit.startswith("money") and f.unit != "percent":
+            continue  # a question about the caller's life is not a claim
+        if f.unit in ("", "count") and f.value <= 12 and not any(ch.isdigit() for ch in f.text):
+            continue  # "three options", "eight products": words, not sheet figures
         product = _focus(mentions, offset + f.start, domain)
+        if product is not None and f.unit == "age" and _within_age(product, f.value):
+            continue
         pool = product.figures if product else [g for p in domain.products for g in p.figures]
         if not any(g.value == f.value and same_unit(f.unit, g.unit) for g in pool) and not (
-                product and _worded_elsewhere(domain, product, clause, f)):
+                product and _worded_elsewhere(domain, product, text, f)):
             where = f" for {product.id}" if product else ""
             found.append(f"{f.text}{where}")
     money = [f for f in figures if f.unit.startswith("money")]
     if len(money) == 1 and len(figures) == 1 and _QUOTE.search(clause) and not _RANGE_WORDS.search(clause):
         found.append(f"{money[0].text} as one exact price (the sheet gives ranges)")
     return found
+
+
+def _within_age(product: Product, age: float) -> bool:
+    """An age inside the product's age range (the caller's own age, not a new limit)."""
+    fact = product.fact("age")
+    return fact is not None and fact.form == "range" and fact.values[0] <= age <= fact.values[1]
 
 
 def _worded_elsewhere(domain: DomainPack, focus: Product, clause: str, f: Figure) -> bool:
@@ -352,7 +287,7 @@ def _worded_elsewhere(domain: DomainPack, focus: Product, clause: str, f: Figure
 
 
 def _ids(domain: DomainPack, low: str) -> list[str]:
-    return domain.mentioned(low)
+    return domain.mentioned(low, by_id=False)
 
 
 def _focus(mentions: list[tuple[int, str]], at: int, domain: DomainPack) -> Product | None:
@@ -380,7 +315,7 @@ def phrase_rules() -> dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]]:
         "invented_statistic": (_STAT, None),
         "false_urgency": (_URGENCY, _URGENCY_OK),
         "denies_ai": (_DENIES_AI, None),
-        "leak": (_LEAK, None),
+        "leak": (_LEAK, _LEAK_OK),
     }
 
 

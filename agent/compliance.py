@@ -15,16 +15,16 @@ from typing import Literal, Protocol
 
 from agent.claim_head import ClaimHead, load_head
 from agent.claims import (
-    contradictions,
     discloses_ai,
     figure_problems,
     harmless,
-    hits,
     phrase_rules,
     unknown_products,
 )
+from agent.contradictions import contradictions
 from agent.domain import DomainPack, Product
 from agent.numbers import figures_in
+from agent.phrases import hits
 
 _OPT_OUT = re.compile(
     r"\b(stop calling|(don'?t|do not|never) (ever )?(call|contact|ring|phone) (me|us|this number)"
@@ -41,7 +41,7 @@ _HUMAN_QUESTION = re.compile(
     re.I,
 )
 _AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
-_SAYABLE = re.compile(r"[A-Za-z]")
+_WORDS = re.compile(r"[A-Za-z']+")
 _SENTENCE_START = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -98,10 +98,13 @@ class ComplianceGuard:
                  for d in figure_problems(self.domain, text, said_before)]
         if "{" in text or "}" in text:
             found.append(Violation("wrong_figure", "an unknown or unfinished fact reference"))
-        product = self._focus(text, said_before)
+        # Facts are read over the sentence so far: "Even if the house sits empty for
+        # months, Home Insurance still covers it" names the product after the exclusion.
+        sentence = _SENTENCE_START.split(said_before)[-1] + text
+        product = self._focus(sentence, said_before)
         if product is not None:
             found += [Violation("contradiction", d)
-                      for d in contradictions(product, text, self.domain.names)]
+                      for d in contradictions(self.domain, product, sentence)]
         found += [Violation("unknown_product", d) for d in unknown_products(self.domain, text)]
         # A phrase may straddle the cut between already-spoken words and this piece.
         joined = said_before[-80:] + text
@@ -115,9 +118,9 @@ class ComplianceGuard:
         if not any(v.rule == "leak" for v in found) and (
                 self._prompt_ngrams & _ngrams(said_before + " " + text, 6)):
             found.append(Violation("leak", "repeats the instructions"))
-        if self._head is not None and not found and _SAYABLE.search(text):
-            # The head reads the sentence so far: a clause alone ("for sure.") says little.
-            sentence = _SENTENCE_START.split(said_before)[-1] + text
+        if self._head is not None and not found and len(_WORDS.findall(sentence)) >= 4:
+            # The head reads the sentence so far, and only once it has a few words: a
+            # fragment ("Ha,") is too little to judge.
             found += [Violation(rule, f"learned head p={p:.2f}: {sentence.strip()[:80]}")
                       for rule, p in self._head.flag(sentence.strip())
                       if not harmless(rule, sentence)]
@@ -134,7 +137,8 @@ class ComplianceGuard:
         return found
 
     def _focus(self, text: str, said_before: str) -> Product | None:
-        named = self.domain.mentioned(text) or self.domain.mentioned(said_before)[-1:]
+        named = (self.domain.mentioned(text, by_id=False)
+                 or self.domain.mentioned(said_before, by_id=False)[-1:])
         return self.domain.product(named[-1]) if named else None
 
 

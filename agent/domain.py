@@ -161,6 +161,9 @@ class DomainPack(Record):
     description: str
     currency: str = "USD"
     products: list[Product] = Field(min_length=1)
+    terms: dict[str, list[str]] = Field(default_factory=dict)
+    """A sheet word → other words people use for it ("alcohol": "a few drinks"), so the
+    claim checker can read a clause in the caller's words against the sheet."""
 
     @model_validator(mode="after")
     def _unique_ids(self) -> DomainPack:
@@ -192,30 +195,33 @@ class DomainPack(Record):
         KeyError for a reference the sheet does not have."""
         return _REF.sub(lambda m: self.refs[m.group(1)], text)
 
-    def mentioned(self, text: str) -> list[str]:
-        """Products a line names (by name, id or alias), in order of first mention."""
-        return list(dict.fromkeys(intent for _, intent in self.mentions(text)))
+    def mentioned(self, text: str, *, by_id: bool = True) -> list[str]:
+        """Products a line names (by name, alias or, with ``by_id``, id), in order of
+        first mention."""
+        return list(dict.fromkeys(intent for _, intent in self.mentions(text, by_id=by_id)))
 
-    def mentions(self, text: str) -> list[tuple[int, str]]:
-        """Every place a product is named: (character offset, product id), in order."""
-        found = [(m.start(), intent) for intent, pattern in self._name_patterns.items()
+    def mentions(self, text: str, *, by_id: bool = True) -> list[tuple[int, str]]:
+        """Every place a product is named: (character offset, product id), in order.
+        Without ``by_id`` a bare id that is an ordinary word ("home", "travel") does
+        not count: the claim checker must not take "take-home pay" for Home Insurance."""
+        patterns = self._name_patterns if by_id else self._strict_patterns
+        found = [(m.start(), intent) for intent, pattern in patterns.items()
                  for m in pattern.finditer(text)]
         return sorted(found)
 
     @cached_property
     def names(self) -> re.Pattern[str]:
-        """Any product's name, id or alias."""
-        return re.compile("|".join(p.pattern for p in self._name_patterns.values()), re.I)
+        """Any product's name or alias."""
+        return re.compile("|".join(p.pattern for p in self._strict_patterns.values()), re.I)
 
     @cached_property
     def _name_patterns(self) -> dict[str, re.Pattern[str]]:
-        return {
-            p.id: re.compile(
-                r"\b(" + "|".join(re.escape(n) for n in
-                                  [p.name, p.id.replace("_", " "), *p.aliases]) + r")\b",
-                re.I)
-            for p in self.products
-        }
+        return {p.id: _any_of([p.name, p.id.replace("_", " "), *p.aliases])
+                for p in self.products}
+
+    @cached_property
+    def _strict_patterns(self) -> dict[str, re.Pattern[str]]:
+        return {p.id: _any_of([p.name, *p.aliases]) for p in self.products}
 
     @cached_property
     def vocabulary(self) -> frozenset[str]:
@@ -226,6 +232,10 @@ class DomainPack(Record):
             for text in [p.name, p.id.replace("_", " "), *p.aliases, *p.notes]:
                 words.update(re.findall(r"[a-z][a-z-]*", text.lower()))
         return frozenset(words)
+
+
+def _any_of(names: list[str]) -> re.Pattern[str]:
+    return re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", re.I)
 
 
 _REF = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*\.[a-z][a-z0-9_]*)\}")

@@ -56,7 +56,8 @@ _AFTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                   r"|policies|plans|people|customers|clients)\b"),
     )
 )
-_AGE_BEFORE = re.compile(r"\b(?:age[sd]?|aged)\s*(?:of\s+|from\s+|between\s+|up to\s+)?$", re.I)
+_AGE_BEFORE = re.compile(r"\b(?:age[sd]?|aged|you'?re|you are|i'?m|turning|turned)\s*"
+                         r"(?:of\s+|from\s+|between\s+|up to\s+)?$", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +114,10 @@ def _worded(words: str, base: int, currency: bool) -> list[_Raw]:
     out: list[_Raw] = []
     group: list[re.Match[str]] = []
     tokens: list[re.Match[str] | None] = [*re.finditer(r"[a-z]+", words, re.I), None]
-    for w in tokens:
+    for i, w in enumerate(tokens):
         joins = w is not None and (w.group(0).lower() != "and" or (
-            bool(group) and group[-1].group(0).lower() in _SCALES))
+            bool(group) and group[-1].group(0).lower() in _SCALES
+            and _smaller_follows(tokens[i + 1 :], _SCALES[group[-1].group(0).lower()])))
         if joins and w is not None:
             group.append(w)
             continue
@@ -126,6 +128,18 @@ def _worded(words: str, base: int, currency: bool) -> list[_Raw]:
                                 currency and not out))
         group = []
     return out
+
+
+def _smaller_follows(rest: list[re.Match[str] | None], scale: int) -> bool:
+    """After "<n> thousand and", the words up to the next "and" belong to the same
+    number only if they stay below the thousand ("two thousand and five" is one
+    number, "twenty-five thousand and five hundred thousand" two)."""
+    for w in rest:
+        if w is None or w.group(0).lower() == "and":
+            return True
+        if _SCALES.get(w.group(0).lower(), 0) >= scale:
+            return False
+    return True
 
 
 def _words_value(words: str) -> float | None:
@@ -155,12 +169,12 @@ def _unit_of(text: str, r: _Raw) -> str:
             if pattern.match(" dollars " + after.lstrip()) or pattern.match(after):
                 return unit
         return "money"
-    if _AGE_BEFORE.search(text[max(0, r.start - 24) : r.start]):
-        return "age"
     after = text[r.end : r.end + 40]
     for unit, pattern in _AFTER:
         if pattern.match(after):
             return unit
+    if _AGE_BEFORE.search(text[max(0, r.start - 24) : r.start]):
+        return "age"
     return ""
 
 

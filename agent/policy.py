@@ -48,6 +48,7 @@ from agent.refs import (
     plain_grammar,
     response_pattern,
     single_grammar,
+    tidy_units,
 )
 from agent.stream_json import StreamedArrayReader
 from models.errors import SalesvoiceError
@@ -436,6 +437,8 @@ class SalesAgent:
                     clause, buffer = buffer[: m.end()], buffer[m.end() :]
                     ok, text = self._check(clause, said, first and needs_ai)
                     first = False
+                    if not ok:
+                        yield self._compliance_note()
                     if _SAYABLE.search(text):  # a stray "]" or "..." is not speech
                         said += text
                         yield text
@@ -444,6 +447,8 @@ class SalesAgent:
             buffer += expander.flush()
             if buffer.strip():
                 ok, text = self._check(buffer, said, first and needs_ai)
+                if not ok:
+                    yield self._compliance_note()
                 if _SAYABLE.search(text):
                     said += text
                     yield text
@@ -453,7 +458,13 @@ class SalesAgent:
         finally:
             await _aclose(pieces)
 
+    def _compliance_note(self) -> Note:
+        """Which rule fired on what text, for the call record (never spoken)."""
+        return {"compliance": list(self._turn.get("compliance", [])),
+                "compliance_detail": list(self._turn.get("compliance_detail", []))}
+
     def _check(self, clause: str, said: str, needs_ai: bool) -> tuple[bool, str]:
+        clause = tidy_units(clause)
         violations = self.guard.check(clause, said)
         if not violations:
             if needs_ai and not _AI.search(clause):

@@ -84,6 +84,23 @@ def response_pattern(refs: Sequence[str]) -> str:
     return rf"^(?:[^0-9{{}}%$]|{alternatives})*$"
 
 
+_REPEATS = tuple(re.compile(said + r"(?:" + again + r")+\b", re.I) for said, again in (
+    (r"(\bdollars (?:a|per) month)", r"\s+(?:a|per|each|every) month|\s+monthly|\s+dollars"),
+    (r"(\bdollars (?:a|per) day)", r"\s+(?:a|per|each|every) day|\s+dollars"),
+    (r"(\bdollars)(?! (?:a|per))", r"\s+dollars"),
+    (r"(\b(days|weeks|months|years|percent))", r"\s+\2"),
+    (r"(\bwaiting period)", r"\s+(?:days|weeks|months)"),
+))
+
+
+def tidy_units(text: str) -> str:
+    """Drops a unit the model said again after an expanded figure ("from 12 to 85
+    dollars a month dollars", "no waiting period months"): the wording already has it."""
+    for pattern in _REPEATS:
+        text = pattern.sub(r"\1", text)
+    return text
+
+
 class RefExpander:
     """Streams text with ``{product.attribute}`` references replaced by the sheet's
     wording. A reference split across deltas is held until it closes; an unknown one is

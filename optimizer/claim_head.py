@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,12 @@ from scipy.optimize import minimize
 from agent.claim_head import OK, ClaimHead, softmax
 from models.embed import Embedder
 
-TRAIN_DATA = Path(__file__).parents[1] / "agent" / "data" / "claims_train.jsonl"
+_DATA = Path(__file__).parents[1] / "agent" / "data"
+TRAIN_FILES = (_DATA / "claims_train.jsonl", _DATA / "claims_train_more.jsonl",
+               _DATA / "claims_train_sheet.jsonl")
+HEAD_SKIPS = frozenset({"wrong_figure"})
+"""Categories the head does not learn: figures are attributed by rule, exactly."""
+"""Labelled clauses written for training, by authors who never saw the evaluation sets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,36 +81,36 @@ def cross_validated(x: NDArray[np.float64], y: NDArray[np.int64], n_classes: int
 
 def pick_threshold(probs: NDArray[np.float64], y: NDArray[np.int64], ok: int,
                    max_fp: float) -> float:
-    """The lowest threshold whose out-of-fold false-positive rate on compliant rows is
-    at most ``max_fp`` (a flag: argmax is a violation with probability ≥ threshold)."""
-    best = probs.argmax(axis=1)
-    conf = probs.max(axis=1)
-    for t in np.arange(0.30, 0.96, 0.01):
-        flagged = (best != ok) & (conf >= t)
-        if flagged[y == ok].mean() <= max_fp:
+    """The lowest threshold on 1 - p(ok) whose out-of-fold false-positive rate on
+    compliant rows is at most ``max_fp``."""
+    risk = 1.0 - probs[:, ok]
+    for t in np.arange(0.30, 0.991, 0.01):
+        if (risk[y == ok] >= t).mean() <= max_fp:
             return float(round(t, 2))
-    return 0.95
+    return 0.99
 
 
 def train_head(
-    embedder: Embedder, data: Path = TRAIN_DATA, *, l2: float = 1e-4, folds: int = 5,
+    embedder: Embedder, data: Sequence[Path] = TRAIN_FILES, *, l2: float = 1e-4, folds: int = 5,
     seed: int = 0, max_fp: float = 0.02,
 ) -> tuple[ClaimHead, dict[str, Any]]:
     """A head trained on ``data``, with its out-of-fold report (never the training fit)."""
-    rows = read_labelled(data)
+    files = [p for p in data if p.is_file()]
+    if not files:
+        raise ValueError(f"no training data: none of {[str(p) for p in data]} exists")
+    rows = [row for path in files for row in read_labelled(path) if row[1] not in HEAD_SKIPS]
     classes = [OK, *sorted({label for _, label in rows} - {OK})]
     x = embedder.embed([t for t, _ in rows]).astype(np.float64)
     y = np.array([classes.index(label) for _, label in rows], dtype=np.int64)
     probs = cross_validated(x, y, len(classes), l2, folds, seed)
     threshold = pick_threshold(probs, y, 0, max_fp)
-    flagged = (probs.argmax(axis=1) != 0) & (probs.max(axis=1) >= threshold)
+    flagged = 1.0 - probs[:, 0] >= threshold
     report: dict[str, Any] = {
         "rows": len(rows), "folds": folds, "l2": l2, "seed": seed, "threshold": threshold,
         "cv_false_positive_rate": float(flagged[y == 0].mean()),
         "cv_recall": {c: float(flagged[y == i].mean()) for i, c in enumerate(classes) if i},
     }
     final = fit(x, y, len(classes), l2)
-    meta = {"trained_on": data.name,
-            "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+    meta = {"trained_on": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
             "embedder": embedder.name, "report": report}
     return ClaimHead(embedder, classes, final.weights, final.bias, threshold, meta), report

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from models.errors import SalesvoiceError
+from server.cli_compliance import add_parsers as add_compliance_parsers
 
 if TYPE_CHECKING:
     from models.llm.base import LLM
@@ -503,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--modes", default="text,audio")
     bs.add_argument("--out", type=Path, default=Path("bench/results/simulate.json"))
     bs.set_defaults(func=cmd_bench_simulate)
+    add_compliance_parsers(sub, bsub)
     return p
 
 

@@ -179,6 +179,11 @@ class CallDetail(CallSummary):
     turns: list[TurnRecord]
 
 
+def _detail_list(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(d, dict) and all(isinstance(v, str) for v in d.values()) for d in value)
+
+
 def to_dialogue(detail: CallDetail) -> Dialogue:
     """A stored call as the shared dialogue record: each exchange becomes a user turn
     (none for the greeting) and an agent turn. The info keys "sector" and "compliance"
@@ -189,6 +194,7 @@ def to_dialogue(detail: CallDetail) -> Dialogue:
             out.append(Turn(speaker="user", text=t.user_text))
         sector = t.info.get("sector")
         compliance = t.info.get("compliance")
+        why = t.info.get("compliance_detail")
         out.append(
             Turn(
                 speaker="agent",
@@ -198,6 +204,7 @@ def to_dialogue(detail: CallDetail) -> Dialogue:
                 sector=_sector(sector),
                 interrupted=t.interrupted,
                 compliance=compliance if _str_list(compliance) else [],
+                compliance_detail=why if _detail_list(why) else [],
                 timings=t.timings,
             )
         )

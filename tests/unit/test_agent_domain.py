@@ -133,7 +133,7 @@ def test_references_expand_to_the_sheets_wording(insurance: DomainPack) -> None:
 
 def test_every_product_has_its_figures_with_units(insurance: DomainPack) -> None:
     medical = {(f.value, f.unit) for f in insurance.product("medical").figures}
-    assert {(45, "money_month"), (300, "money_month"), (250, "money"), (30, "days")} <= medical
+    assert {(45, "money_month"), (300, "money_month"), (250, "money_year"), (30, "days")} <= medical
     assert (2, "years") in medical  # "pre-existing conditions in the first 2 years"
 
 

@@ -274,3 +274,24 @@ async def test_asking_for_a_named_product_is_an_explicit_intent() -> None:
     note = await agent.settle(line)
     assert note["outcome"] == "explicit_intent"
     assert agent.dialogue.outcome_intent == "income_protection"
+
+
+async def test_a_fact_reference_is_spoken_as_the_sheets_wording() -> None:
+    agent, _, _ = make_agent([
+        thought("continue", "travel", "engaged", "?", "Travel Insurance costs {travel.premium}."),
+    ])
+    spoken = "".join([p async for p in agent.reply("How much?") if isinstance(p, str)])
+    assert spoken == "Travel Insurance costs from 5 to 30 dollars a month."
+
+
+async def test_a_stopped_clause_leaves_a_note_saying_which_rule_fired_on_what() -> None:
+    agent, _, _ = make_agent([
+        thought("continue", "travel", "engaged", "?",
+                "Sure. Travel Insurance is 120 dollars a month."),
+    ])
+    pieces = [p async for p in agent.reply("How much?")]
+    notes = [p for p in pieces if isinstance(p, dict) and "compliance" in p]
+    assert notes and notes[0]["compliance"] == ["wrong_figure"]
+    assert notes[0]["compliance_detail"][0]["text"] == "Travel Insurance is 120 dollars a month."
+    spoken = "".join(p for p in pieces if isinstance(p, str))
+    assert "120" not in spoken and spoken.startswith("Sure.")

@@ -1,0 +1,90 @@
+"""``salesvoice compliance ...`` and ``salesvoice bench compliance``: parse, delegate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from models.errors import SalesvoiceError
+
+
+def _guard(args: argparse.Namespace) -> Any:
+    from agent.claim_head import DEFAULT, load_head
+    from agent.compliance import ComplianceGuard
+    from agent.domain import load_domain
+
+    head = None if args.rules_only else load_head(args.head or DEFAULT)
+    return ComplianceGuard(load_domain(args.domain), "", head=head)
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    found = _guard(args).check_reply(args.text)
+    for v in found:
+        console.print(f"{v.rule}: {v.detail}", highlight=False)
+    console.print("may be said" if not found else f"stopped ({len(found)} finding(s))")
+    return 0 if not found else 1
+
+
+def cmd_train_head(args: argparse.Namespace, console: Console) -> int:
+    from models.embed import load_embedder
+    from optimizer.claim_head import TRAIN_FILES, train_head
+
+    files = args.data or list(TRAIN_FILES)
+    with console.status(f"embedding {len(files)} file(s) and fitting (5-fold CV)..."):
+        head, report = train_head(load_embedder(), files, max_fp=args.max_fp)
+    head.save(args.out)
+    console.print_json(json.dumps(report))
+    console.print(f"wrote {args.out} (sha256 {head.meta.get('sha256', '')[:12]})")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, console: Console) -> int:
+    from agent.compliance_bench import EVAL_FILES, run_compliance_bench
+
+    files = args.files or [p for p in EVAL_FILES if p.is_file()]
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise SalesvoiceError(f"labelled file(s) not found: {', '.join(missing)}")
+    result = run_compliance_bench(files, console, _guard(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {args.out}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--domain", default="insurance", help="domain pack (name or TOML file)")
+    p.add_argument("--rules-only", action="store_true", help="without the learned head")
+    p.add_argument("--head", type=Path, default=None, help="claim head JSON (default: packaged)")
+
+
+def add_parsers(sub: Any, bench: Any) -> None:
+    comp = sub.add_parser("compliance", help="the claim checker and its learned head")
+    csub = comp.add_subparsers(dest="compliance_command", required=True)
+    check = csub.add_parser(
+        "check", help="what the checker stops in one reply (exit 1 if anything)",
+        description="example: salesvoice compliance check 'Travel Insurance is 120 dollars "
+                    "a month.'")
+    check.add_argument("text")
+    _common(check)
+    check.set_defaults(func=cmd_check)
+    train = csub.add_parser(
+        "train-head", help="train the learned claim head on labelled clauses",
+        description="example: salesvoice compliance train-head --out agent/heads/claims.json")
+    train.add_argument("--data", type=Path, nargs="*", help="labelled JSONL (default: packaged)")
+    train.add_argument("--max-fp", type=float, default=0.02,
+                       help="out-of-fold false-positive budget on compliant clauses")
+    train.add_argument("--out", type=Path, default=Path("agent/heads/claims.json"))
+    train.set_defaults(func=cmd_train_head)
+    b = bench.add_parser(
+        "compliance", help="claim checker recall per category and false positives",
+        description="example: salesvoice bench compliance tests/data/compliance_eval.jsonl")
+    b.add_argument("files", type=Path, nargs="*",
+                   help="labelled JSONL (default: the independent sets in tests/data)")
+    _common(b)
+    b.add_argument("--out", type=Path, default=Path("bench/results/compliance.json"))
+    b.set_defaults(func=cmd_bench)

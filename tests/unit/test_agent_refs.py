@@ -1,0 +1,61 @@
+"""Figures by construction: references, their expansion, and the output constraints."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from agent.domain import load_domain
+from agent.refs import (
+    FORBIDDEN_WORDS,
+    RefExpander,
+    continuation_grammar,
+    response_pattern,
+    single_grammar,
+    tidy_units,
+)
+
+DOMAIN = load_domain("insurance")
+
+
+def test_a_reference_split_across_deltas_is_held_until_it_closes() -> None:
+    expander = RefExpander(DOMAIN.refs)
+    out = [expander.feed(d) for d in ["It costs {crit", "ical_illness.prem", "ium}, see?"]]
+    assert out == ["It costs ", "", "from 18 to 120 dollars a month, see?"]
+    assert expander.used == ["critical_illness.premium"]
+
+
+def test_an_unknown_reference_is_passed_through_for_the_checker_to_stop() -> None:
+    expander = RefExpander(DOMAIN.refs)
+    assert expander.feed("It is {travel.colour}.") == "It is {travel.colour}."
+    assert expander.feed("Cut at {travel.prem") == "Cut at "
+    assert expander.flush() == "{travel.prem"
+
+
+@pytest.mark.parametrize(
+    ("said", "tidy"),
+    [("from 12 to 85 dollars a month dollars.", "from 12 to 85 dollars a month."),
+     ("no waiting period months", "no waiting period"),
+     ("100 dollars per day in hospital", "100 dollars per day in hospital"),
+     ("2 years, 5 years or until retirement", "2 years, 5 years or until retirement")],
+)
+def test_a_unit_said_again_after_a_figure_is_dropped(said: str, tidy: str) -> None:
+    assert tidy_units(said) == tidy
+
+
+def test_the_json_pattern_admits_references_and_refuses_digits() -> None:
+    pattern = re.compile(response_pattern(list(DOMAIN.refs)))
+    assert pattern.match("It costs {travel.premium}, not much.")
+    assert not pattern.match("It costs 5 dollars.")
+    assert not pattern.match("It costs {travel.colour}.")
+
+
+def test_grammars_name_every_reference_and_ban_number_words() -> None:
+    grammar = single_grammar([["pivot", "chitchat"], ["none", "travel"]], list(DOMAIN.refs))
+    for ref in DOMAIN.refs:
+        assert json.dumps("{" + ref + "}") in grammar
+    assert "sixty" in FORBIDDEN_WORDS and "percent" in FORBIDDEN_WORDS
+    assert "sixty" in grammar and grammar.startswith("%llguidance")
+    assert continuation_grammar(["travel.premium"]).count("{travel.premium}") == 1
