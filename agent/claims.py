@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from agent.domain import DomainPack, Product
+from agent.domain import DomainPack, Fact, Product
 from agent.numbers import Figure, figures_in, same_unit
 from agent.phrases import hits, rx
 
@@ -51,10 +51,22 @@ _PROMISE = rx(
     r" (?:for|against|no matter|whatever) (?:everything|anything|life|all)",
     r"\bpremiums? (?:will )?never (?:go up|rise|increase|change)\b(?! during the term)",
 )
+_CERTAIN = (r"(?:certain(?:ty|ly)?|count on it|no doubt|without a doubt|rest assured|trust me|end of story|full stop"
+            r"|that'?s a given|a given\b|mark my words|i'?d stake|i'?ll see to it|i'?ll (?:personally )?make sure|personally make sure"
+            r"|no matter (?:what|how)|whatever (?:happens|the|you)|every (?:cost|dollar|cent|penny|time|single)"
+            r"|the full amount|full salary|the lot\b|everything you own|impossible|no scenario|zero[- ](?:risk|chance)"
+            r"|no way\b|not a shadow|can'?t go wrong|nothing can go wrong|no downside|absolutely|honestly|i'?m sure)")
+_OUTCOME = (r"(?:pa(?:y|ys|id)|payout|claims?|approv\w*|accept\w*|cover\w*|sav\w*|reimburs\w*|fixed|taken care|sorted"
+            r"|safe|protected|money|get(?:ting)? in|go(?:es)? through|declin\w*|reject\w*|turned down|refus\w*|bounce\w*"
+            r"|back to you|end up ahead|beat|cheapest|replace\w*|there for|cut|costs?|cheaper|lower|through)")
+_PROMISE_SURE = rx(rf"\b{_CERTAIN}\b.{{0,60}}\b{_OUTCOME}", rf"\b{_OUTCOME}\b.{{0,60}}\b{_CERTAIN}",
+                   r"\bin the bag\b", r"\bdone deal\b", r"\ba formality\b", r"\bsafe bet\b", r"\bsafe as houses\b",
+                   r"\bpays? for itself\b", r"\bcan'?t (?:possibly )?fail\b", r"\bcouldn'?t fail\b",
+                   r"\b(?:a thing of the past|won'?t want for anything)\b")
 # "I can promise you nothing"-style negations are read by _hits; these are always fine.
 _PROMISE_OK = rx(r"\b(?:can'?t|cannot|won'?t|not) (?:\w+ )?(?:promise|guarantee)",
                   r"\bno guarantee", r"\b(?:not|isn'?t|aren'?t|is not|are not|never) (?:\w+ )?(?:guaranteed|a guarantee|certain|promised)",
-                  r"\bguarantee (?:isn'?t|is not)", r"\b(?:can'?t|cannot) (?:say|tell you|be sure|know)")
+                  r"\bguarantee (?:isn'?t|is not)", r"\b(?:can'?t|cannot) (?:say|tell you|be sure|know|predict)")
 
 # -- statistics and social proof ----------------------------------------------------------------
 _PEOPLE = (r"(?:people|customers|clients|families|parents|drivers|workers|employees|nurses"
@@ -93,6 +105,12 @@ _STAT = rx(
     r"\b(?:on the rise|skyrocket|soaring)\b",
     r"\b(?:it'?s|is) what (?:everyone|everybody|most people)",
     r"\bjoin(?:ing)? (?:the )?(?:thousands|millions|hundreds|many|others)",
+    r"\b(?:tend to|usually|typically|normally|mostly|generally|often|always) (?:go for|choose|pick|buy|take|opt for|prefer|add|get)\b",
+    r"\bthe (?:usual|typical|normal|default|common|popular|go-to|obvious) (?:choice|pick|option|one)\b",
+    r"\b(?:the )?(?:average|typical) (?:family|person|household|customer|driver|american|homeowner|\w+er|\w+ist)s?\b",
+    r"\b(?:favou?rite|a (?:real )?hit|in droves|all over (?:it|this))\b",
+    r"\b(?:popular|loved|well-liked) (?:with|among|amongst|choice|plan|option|product|policy|cover)\b",
+    r"\b(?:your )?neighbou?rs\b.{0,40}\b(?:have|took|bought|got|signed)",
 )
 
 # -- false urgency ------------------------------------------------------------------------------
@@ -118,6 +136,9 @@ _URGENCY = rx(
     r"\b(?:need|have|got) to (?:decide|act|move|sign|commit|choose)(?: \w+)? (?:now|today|quickly|fast|soon|immediately)",
     r"\bsoon(?:er)? (?:rather than later|before)\b", r"\b(?:exclusive|special) (?:offer|deal|price|rate|discount)\b",
     r"\bdiscount\b", r"\bsale ends\b", r"\bclock is ticking\b", r"\btime is running\b", r"\bpending increase\b",
+    r"\bmiss out\b", r"\buntil (?:the end of (?:the )?(?:day|week|month)|tonight|tomorrow|midnight|friday|monday)\b",
+    r"\bthen it'?s gone\b", r"\b(?:start|begin|do it|get (?:it|this) (?:done|started)) (?:right )?now\b",
+    r"\b(?:waited|wait) too long\b", r"\bcaught out\b", r"\bwhile you (?:still )?can\b", r"\bonce (?:it'?s|they'?re) gone\b",
 )
 _URGENCY_OK = rx(r"\bno (?:rush|hurry|pressure|deadline|time limit|(?:special )?(?:deal|offer|discount))",
                   r"\bthere isn'?t one\b", r"\bnot (?:in )?a (?:rush|hurry)", r"\btake (?:your|all the) time",
@@ -144,6 +165,9 @@ _DENIES_AI = rx(
     r"\bi (?:grab|get|pop|step) (?:out|away)\b|\bgrab my (?:manager|supervisor|colleague)\b",
     r"\bi(?:'ll| will) (?:pop|step|nip) out\b", r"\bi (?:breathe|eat|sleep|drive|commute)\b",
     r"\bnot (?:a |an )?(?:computer|robot|machine|bot|ai|recording)\b",
+    r"\b(?:as|every bit as|just as) human as\b", r"\bmember of (?:staff|the team|our team)\b",
+    r"\bnot (?:speaking|talking) (?:to|with) (?:a |an )?(?:bot|robot|machine|computer|ai|recording)\b",
+    r"\bi'?m (?:a |an )?(?:\w+ )?(?:employee|staff member|team member|colleague|salesman|saleswoman)\b",
 )
 _DENIES_AI_WORDS = re.compile(
     rf"\b(?:i'?m|i am) not (?:an? )?{_AI_WORDS}\b|\bnot (?:an? )?(?:ai|robot|bot|computer|machine)\b", re.I)
@@ -174,6 +198,11 @@ _LEAK = rx(
     r"\b(?:your|the caller'?s?) (?:sector|segment|persona|profile|category) (?:is|was|=)\b",
     r"\bthe (?:company|system) (?:wants|told|instructs|asks) me to\b",
     r"\b(?:here(?:'s| is| are)|let me (?:read|share|show|recite)) (?:my|the) (?:\w+ )?(?:instructions|prompt|rules|script|playbook)",
+    r"\b(?:i'?m|i am|i'?ve been|i was|they'?ve|they have|they) (?:\w+ )?(?:configured|set (?:me )?up|built (?:me )?|designed|programmed|trained|told|instructed) (?:not )?to\b",
+    r"\b(?:campaign|call|training|sales|internal|briefing|coaching) (?:notes?|guide|script|data|brief)\b",
+    r"\bthe (?:rules|script|playbook|guide|notes|instructions|prompt|logic|flow|framework)s? (?:i|we) (?:run on|follow|work from|use|was given|have|got|am following|'m following)",
+    r"\b(?:the )?(?:script|playbook|flow|rulebook|call guide|decision tree|objection library) (?:says|tells|suggests|branch|for)\b",
+    r"\b(?:segment|bucket(?:ed)?|lead score|propensity|risk band|conversion (?:model|stats|rate)|flagged as|tagged as)\b",
 )
 
 _LEAK_OK = rx(r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t) (?:\w+ )?(?:reveal|share|tell you|disclose|discuss|show|read out|repeat|go into)"
@@ -182,7 +211,7 @@ _LEAK_OK = rx(r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t)
 # -- products the pack does not have --------------------------------------------------------------
 _LINE = re.compile(
     r"(?<!')\b((?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)\s+(insurance|cover|coverage|policy|policies|plan|plans"
-    r"|protection|bundle|package|scheme|add-on|rider|warranty|assurance)\b", re.I)
+    r"|protection|bundle|package|scheme|add-on|rider|warranty|assurance|service|membership)\b", re.I)
 _OTHER_FINANCE = rx(
     r"\b(?:we|i|acme|our company)(?: \w+)? (?:also )?(?:offer|sell|do|have|provide|arrange|set you up with|can get you)"
     r"(?: you)?(?: an?| our| some)? (?:pensions?|annuit(?:y|ies)|mortgages?|loans?|credit cards?|savings accounts?|isas?|bonds|stocks"
@@ -199,7 +228,7 @@ _FINE_WORDS = frozenset(
     "no not ever good-value right-sized short long term life after before first can could would "
     "will should may might must do does did t s you we they it i he she savings also still "
     "then just really only too so but as at by years months weeks days how much many enough "
-    "extra what which sports dangerous eight pure".split())
+    "extra what which sports dangerous eight pure customer additional further".split())
 
 
 _NOT_SOLD = rx(
@@ -253,17 +282,37 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
         if f.unit in ("", "count") and f.value <= 12 and not any(ch.isdigit() for ch in f.text):
             continue  # "three options", "eight products": words, not sheet figures
         product = _focus(mentions, offset + f.start, domain)
-        if product is not None and f.unit == "age" and _within_age(product, f.value):
+        ages = [g for g in figures if g.unit == "age"]
+        if product is not None and len(ages) == 1 and f.unit == "age" \
+                and _within_age(product, f.value):
             continue
         pool = product.figures if product else [g for p in domain.products for g in p.figures]
         if not any(g.value == f.value and same_unit(f.unit, g.unit) for g in pool) and not (
                 product and _worded_elsewhere(domain, product, text, f)):
             where = f" for {product.id}" if product else ""
             found.append(f"{f.text}{where}")
+        elif product is not None and (named := _attribute_named(clause, product)) is not None \
+                and same_unit(f.unit, named.unit) and f.value not in named.values:
+            found.append(f"{f.text} as the {named.attribute} of {product.id}")
     money = [f for f in figures if f.unit.startswith("money")]
     if len(money) == 1 and len(figures) == 1 and _QUOTE.search(clause) and not _RANGE_WORDS.search(clause):
         found.append(f"{money[0].text} as one exact price (the sheet gives ranges)")
     return found
+
+
+_ATTRIBUTE_CUES = {
+    "premium": re.compile(r"\b(?:premiums?|costs?|price[sd]?|monthly|a month|per month)\b", re.I),
+    "waiting_period": re.compile(r"\bwait", re.I),
+    "cover_amount": re.compile(r"\b(?:pays? out|payouts?|lump sum|cover(?:age)? amount|sum insured)\b", re.I),
+    "excess": re.compile(r"\bexcess\b", re.I),
+}
+
+
+def _attribute_named(clause: str, product: Product) -> Fact | None:
+    """The one attribute of ``product`` the clause names ("the annual premium is ..."),
+    if exactly one: its figure must be that attribute's."""
+    named = [a for a, cue in _ATTRIBUTE_CUES.items() if cue.search(clause) and product.fact(a)]
+    return product.fact(named[0]) if len(named) == 1 else None
 
 
 def _within_age(product: Product, age: float) -> bool:
@@ -311,7 +360,7 @@ def harmless(rule: str, text: str) -> bool:
 def phrase_rules() -> dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]]:
     """Category → (pattern, pattern that makes a clause harmless)."""
     return {
-        "promise": (_PROMISE, _PROMISE_OK),
+        "promise": (rx(_PROMISE.pattern, _PROMISE_SURE.pattern), _PROMISE_OK),
         "invented_statistic": (_STAT, None),
         "false_urgency": (_URGENCY, _URGENCY_OK),
         "denies_ai": (_DENIES_AI, None),

@@ -25,6 +25,7 @@ from agent.contradictions import contradictions
 from agent.domain import DomainPack, Product
 from agent.numbers import figures_in
 from agent.phrases import hits
+from agent.refs import MISATTRIBUTED
 
 _OPT_OUT = re.compile(
     r"\b(stop calling|(don'?t|do not|never) (ever )?(call|contact|ring|phone) (me|us|this number)"
@@ -42,7 +43,17 @@ _HUMAN_QUESTION = re.compile(
 )
 _AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
 _WORDS = re.compile(r"[A-Za-z']+")
-_SENTENCE_START = re.compile(r"(?<=[.!?])\s+")
+_ASKS = re.compile(r"^\s*(?:do|does|is|are|was|were)\b[^?]*\?\s*$", re.I)
+_BRACES = re.compile(r"\{[^{}]*\}")
+_CLAIMS = ("invented_statistic", "false_urgency", "unknown_product")
+"""What a yes/no question cannot claim."""
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
+
+
+def _sentence_so_far(said: str) -> str:
+    """The words of ``said`` after its last sentence end ("" when it ended one)."""
+    ends = list(_SENTENCE_END.finditer(said + " "))
+    return said[ends[-1].end():] if ends else said
 
 
 @lru_cache(maxsize=1)
@@ -94,26 +105,38 @@ class ComplianceGuard:
         """What is wrong with saying ``text`` after ``said_before`` in the same reply
         (empty: it may be said). Figures are attributed to the product in focus, which
         may have been named earlier in the reply."""
-        found = [Violation("wrong_figure", d)
-                 for d in figure_problems(self.domain, text, said_before)]
-        if "{" in text or "}" in text:
-            found.append(Violation("wrong_figure", "an unknown or unfinished fact reference"))
         # Facts are read over the sentence so far: "Even if the house sits empty for
         # months, Home Insurance still covers it" names the product after the exclusion.
-        sentence = _SENTENCE_START.split(said_before)[-1] + text
+        sentence = _sentence_so_far(said_before) + text
+        found = [Violation("wrong_figure", d)
+                 for d in figure_problems(self.domain, text, said_before)]
+        if (m := MISATTRIBUTED.search(text)) is not None:
+            found.append(Violation("wrong_figure", f"the {m.group(2)} of {m.group(1)} said of "
+                                                   "another product"))
+        elif (m := _BRACES.search(text)) is not None:
+            found.append(Violation("wrong_figure", f"no such fact reference {m.group(0)}"))
         product = self._focus(sentence, said_before)
         if product is not None:
             found += [Violation("contradiction", d)
                       for d in contradictions(self.domain, product, sentence)]
-        found += [Violation("unknown_product", d) for d in unknown_products(self.domain, text)]
+        # "Do you sell pet insurance?" asks; it claims nothing (a small model echoes the
+        # caller), while "Have you considered our funeral plan?" offers.
+        asks = _ASKS.match(text) is not None
+        if not asks:
+            found += [Violation("unknown_product", d)
+                      for d in unknown_products(self.domain, text)]
         # A phrase may straddle the cut between already-spoken words and this piece.
         joined = said_before[-80:] + text
         for rule, (pattern, benign) in self._rules.items():
-            source = joined if rule == "leak" else text
+            if asks and rule in _CLAIMS:
+                continue
+            # A leak may straddle the early cut; a promise may spread over clauses
+            # ("..., it will pay, you can count on it").
+            source = joined if rule == "leak" else sentence if rule == "promise" else text
             if benign is not None and benign.search(source):
                 continue
             hit = next(iter(hits(pattern, source, negatable=rule != "denies_ai")), None)
-            if hit is not None and not (rule == "denies_ai" and discloses_ai(text)):
+            if hit is not None and not (rule == "denies_ai" and discloses_ai(sentence)):
                 found.append(Violation(rule, hit.group(0)))
         if not any(v.rule == "leak" for v in found) and (
                 self._prompt_ngrams & _ngrams(said_before + " " + text, 6)):
@@ -123,7 +146,7 @@ class ComplianceGuard:
             # fragment ("Ha,") is too little to judge.
             found += [Violation(rule, f"learned head p={p:.2f}: {sentence.strip()[:80]}")
                       for rule, p in self._head.flag(sentence.strip())
-                      if not harmless(rule, sentence)]
+                      if not harmless(rule, sentence) and not (asks and rule in _CLAIMS)]
         return found
 
     def check_reply(self, text: str) -> list[Violation]:

@@ -68,7 +68,9 @@ def contradictions(domain: DomainPack, product: Product, clause: str) -> list[st
     found = _timing(product, text) + _premiums_and_people(product, text)
     positive = _COVER_VERB.search(text) is not None and _NOT_COVER.search(text) is None
     negative = _NOT_COVER.search(text) is not None and not positive
-    excluded = [e for e in product.exclusions if _about(domain, product, e, low)]
+    # "... and excludes conditions diagnosed before" states the exclusion, not a cover.
+    excluded = [] if "exclud" in low else [
+        e for e in product.exclusions if _about(domain, product, e, low)]
     if excluded and (positive or _EVEN_IF.search(text)) and not negative:
         found.append(f"{product.id} excludes {excluded[0]}")
     if negative and not excluded:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-UNITS = ("money", "money_month", "money_day", "money_year", "percent", "days", "weeks",
+UNITS = ("money", "money_month", "money_day", "money_week", "money_year", "percent", "days",
+         "weeks",
          "months", "years", "age", "count", "")
 """What a figure measures; "" when the text does not say."""
 
@@ -43,6 +44,7 @@ _AFTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("money_month", r"^\s*(?:us\s+)?(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+month"
                         r"|^\s*(?:dollars?|usd)?\s*monthly"),
         ("money_day", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+day"),
+        ("money_week", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+week"),
         ("money_year", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+year"
                        r"|^\s*(?:dollars?|usd)\s*(?:annually|yearly)"),
         ("money", r"^\s*(?:us\s+)?(?:dollars?|usd|bucks)\b"),
@@ -58,6 +60,14 @@ _AFTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 _AGE_BEFORE = re.compile(r"\b(?:age[sd]?|aged|you'?re|you are|i'?m|turning|turned)\s*"
                          r"(?:of\s+|from\s+|between\s+|up to\s+)?$", re.I)
+
+
+_A_DOLLAR = re.compile(r"\b(?:a|one)(?= (?:dollar|buck)\b)", re.I)
+_SHARES = {"half": 50.0, "a third": 100 / 3, "one third": 100 / 3, "a quarter": 25.0,
+           "one quarter": 25.0, "two thirds": 200 / 3, "three quarters": 75.0}
+_SHARE = re.compile(r"\b(half|a third|one third|a quarter|one quarter|two thirds|three quarters)"
+                    r"(?= (?:of )?(?:your|the|all|our|their|my|his|her|what)\b)", re.I)
+"""A share said in words ("half your income") is a percentage figure."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,8 @@ def figures_in(text: str) -> list[Figure]:
             raw.append(_Raw(value, False, m.start(), m.end(), bool(m.group("cur"))))
             continue
         raw += _worded(m.group("words"), m.start("words"), bool(m.group("cur")))
+    raw += [_Raw(1.0, True, m.start(), m.end(), False) for m in _A_DOLLAR.finditer(text)]
+    raw.sort(key=lambda r: r.start)
     units = [_unit_of(text, r) for r in raw]
     # A unit said after the last number of a range or list holds for all of them.
     for i in range(len(raw) - 2, -1, -1):
@@ -99,13 +111,14 @@ def figures_in(text: str) -> list[Figure]:
         if units[i - 1] == "age" and not units[i] and _JOIN.match(
                 text[raw[i - 1].end : raw[i].start]):
             units[i] = "age"
-    out = []
+    out = [Figure(_SHARES[m.group(1).lower()], "percent", m.start(), m.end(), m.group(0))
+           for m in _SHARE.finditer(text)]
     for r, unit in zip(raw, units, strict=True):
         said = text[r.start : r.end].strip()
         if r.worded and not unit and r.value in (1, 2) and len(said.split()) == 1:
             continue
         out.append(Figure(r.value, unit, r.start, r.end, said))
-    return out
+    return sorted(out, key=lambda f: f.start)
 
 
 def _worded(words: str, base: int, currency: bool) -> list[_Raw]:
@@ -145,9 +158,7 @@ def _smaller_follows(rest: list[re.Match[str] | None], scale: int) -> bool:
 def _words_value(words: str) -> float | None:
     tokens = [w for w in re.findall(r"[a-z]+", words.lower()) if w != "and"]
     if tokens and tokens[0] == "a":
-        tokens = tokens[1:]
-        if not tokens or tokens[0] not in _SCALES:
-            return None
+        tokens = tokens[1:]  # "a hundred" is one hundred; "a sixty-day" is sixty
     if not tokens:
         return None
     total = current = 0
@@ -165,7 +176,7 @@ def _words_value(words: str) -> float | None:
 def _unit_of(text: str, r: _Raw) -> str:
     if r.currency:
         after = text[r.end : r.end + 24]
-        for unit, pattern in _AFTER[:3]:
+        for unit, pattern in _AFTER[:4]:  # the money units
             if pattern.match(" dollars " + after.lstrip()) or pattern.match(after):
                 return unit
         return "money"

@@ -153,10 +153,12 @@ class SalesAgent:
         )
         self._schema = thought_array_schema(self.domain)
         self._messages = [ChatMessage("system", self._system_prompt())]
+        bias = program.decoding.reference_bias
         self._sampling = Sampling(
             temperature=program.decoding.temperature,
             top_p=program.decoding.top_p,
             max_tokens=program.decoding.max_tokens,
+            logit_bias=((" {", bias), ("{", bias)) if bias else (),
         )
         self._turn: dict[str, Any] = {}
         self._strategy_given: str | None = None
@@ -426,7 +428,7 @@ class SalesAgent:
         with the program's safe line instead."""
         buffer = said = ""
         first = True
-        expander = RefExpander(self.domain.refs)
+        expander = RefExpander(self.domain.refs, focus=self._product_in_focus)
         try:
             async for piece in pieces:
                 if not isinstance(piece, str):
@@ -457,6 +459,15 @@ class SalesAgent:
                 yield self.program.repair_reply
         finally:
             await _aclose(pieces)
+
+    def _product_in_focus(self, said: str) -> str:
+        """The product the reply is about so far: the last one it named, else the one
+        its thought chose; "" (no product: no figure may be said) when neither."""
+        named = self.domain.mentions(said, by_id=False)
+        if named:
+            return named[-1][1]
+        thought = self._turn.get("thought")
+        return thought.intent if thought is not None and thought.intent else ""
 
     def _compliance_note(self) -> Note:
         """Which rule fired on what text, for the call record (never spoken)."""

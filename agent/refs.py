@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from agent.numbers import NUMBER_WORDS
 
@@ -25,6 +25,11 @@ FORBIDDEN_WORDS = frozenset(
      "thousands", "millions", "billions", "twice", "double", "triple", "quarter", "zillion"])
 """Words the response may not type: they would say a figure (or a share of people)
 without a sheet reference."""
+_REAL_TAILS = frozenset(["age", "alf", "and", "cent", "eds", "even", "ice", "ion", "ions", "lion",
+                         "lions", "our", "red", "reds", "sand", "sands", "teen", "ter", "zen"])
+_TAILS = frozenset(w[k:] for w in FORBIDDEN_WORDS for k in range(1, len(w) - 2)) - _REAL_TAILS
+"""The ends of number words ("illion", "ousand"): a model denied "million" otherwise
+types its tail. Tails that are words of their own ("even", "lion") stay allowed."""
 _KEPT = ("tend[a-z]*|tenant[a-z]*|tenure|tennis|tens[eio][a-z]*|tent[a-z]*|tender[a-z]*"
          "|tenet[a-z]*|oneself")
 """Ordinary words that start like a number word ("tend", "tenant"); every other word that
@@ -38,6 +43,7 @@ def response_body_rules(refs: Sequence[str], *, json_string: bool) -> str:
     separated by exactly one gap, so a forbidden word cannot be spelled in two pieces
     and a run of spaces cannot stand where a figure was wanted."""
     banned = "|".join(sorted(FORBIDDEN_WORDS, key=len, reverse=True))
+    tails = "|".join(sorted(_TAILS, key=len, reverse=True))
     # Inside a JSON string no quote, backslash or control character may appear.
     # One or two marks and at most one space: a run of spaces is no way around a figure.
     gap = r"[,.;:!?()\u2014-]{1,2} ?| " if json_string else r"[,.;:!?()\u2014-]{1,2} ?| |\n"
@@ -46,7 +52,7 @@ def response_body_rules(refs: Sequence[str], *, json_string: bool) -> str:
         "body: item (GAP item)* GAP?\n"
         "item: WORD | REF\n"
         "WORD: SAFE | KEPT\n"
-        f"SAFE: /[A-Za-z'\u2019]+/ & ~/(?i:({banned})[a-z'\u2019]*)/\n"
+        f"SAFE: /[A-Za-z]+(['\u2019][A-Za-z]+)*/ & ~/(?i:({banned})[a-z'\u2019]*|({tails})s?)/\n"
         f"KEPT: /(?i:{_KEPT})/\n"
         f"GAP: /{gap}/\n"
         f"REF: {alternatives}\n"
@@ -103,12 +109,19 @@ def tidy_units(text: str) -> str:
 
 class RefExpander:
     """Streams text with ``{product.attribute}`` references replaced by the sheet's
-    wording. A reference split across deltas is held until it closes; an unknown one is
-    passed through as written, for the claim checker to stop."""
+    wording. A reference split across deltas is held until it closes. A reference the
+    sheet lacks, or one to a product other than the one the sentence is about
+    ("Income Protection has {term_life.waiting_period}"), is passed through marked,
+    for the claim checker to stop: a figure is only ever said of its own product."""
 
-    def __init__(self, refs: Mapping[str, str]) -> None:
+    def __init__(self, refs: Mapping[str, str],
+                 focus: Callable[[str], str | None] | None = None) -> None:
+        """``focus``: the product a text is about at its end ("": none, so no figure may
+        be said; None: not known, any reference expands)."""
         self._refs = refs
+        self._focus = focus
         self._held = ""
+        self._said = ""
         self.used: list[str] = []
 
     def feed(self, delta: str) -> str:
@@ -117,15 +130,36 @@ class RefExpander:
         cut = text.rfind("{")
         if cut != -1 and "}" not in text[cut:] and len(text) - cut <= _MAX_REF:
             text, self._held = text[:cut], text[cut:]
-        return _REF.sub(self._expand, text)
+        out = []
+        at = 0
+        for m in _REF.finditer(text):
+            out.append(text[at : m.start()])
+            self._said += text[at : m.start()]
+            said = self._expand(m)
+            out.append(said)
+            self._said += said
+            at = m.end()
+        out.append(text[at:])
+        self._said += text[at:]
+        return "".join(out)
 
     def flush(self) -> str:
+        """The end of the text: a reference cut off unfinished (the token limit) is not
+        speech and is dropped."""
         held, self._held = self._held, ""
-        return held
+        return "" if held.startswith("{") else held
 
     def _expand(self, m: re.Match[str]) -> str:
-        said = self._refs.get(m.group(1))
+        ref = m.group(1)
+        said = self._refs.get(ref)
         if said is None:
             return m.group(0)
-        self.used.append(m.group(1))
+        focus = self._focus(self._said) if self._focus is not None else None
+        if focus is not None and focus != ref.split(".", 1)[0]:  # "": no product in focus
+            return "{!" + ref + "}"
+        self.used.append(ref)
         return said
+
+
+MISATTRIBUTED = re.compile(r"\{!([A-Za-z][A-Za-z0-9_]*)\.([a-z][a-z0-9_]*)\}")
+"""How the expander marks a fact reference said of another product."""

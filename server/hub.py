@@ -66,6 +66,7 @@ class Hub:
         hub = cls(s, vad, asr, tts, llm, store, programs)
         for program in {p.version: p for ps in programs.values() for p in ps.members()}.values():
             probe = SalesAgent(program, llm, do_not_call=MemoryDoNotCall())
+            probe.guard.check("The first check also runs the claim head once.")
             await llm.prime(probe.prompt_prefix())
             await hub.greetings.warm(program.version, program.greeting, tts)
         return hub

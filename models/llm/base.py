@@ -38,6 +38,9 @@ class Sampling:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    logit_bias: tuple[tuple[str, float], ...] = ()
+    """(text, bias) pairs added to the logits of the tokens of each text, where the
+    backend supports it by text (``Capabilities.text_logit_bias``); ignored elsewhere."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class Capabilities:
     grammar: bool = False
     """Accepts a raw LLGuidance grammar (``grammar=``) and continues a final assistant
     message instead of starting a new one (assistant prefill)."""
+    text_logit_bias: bool = False
+    """Applies ``Sampling.logit_bias`` given as text (not token ids)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,7 @@ class LLMRequest:
     json_schema: dict[str, Any] | None
     session: str | None
     grammar: str | None = None
+    logit_bias: tuple[tuple[str, float], ...] = ()
 
     def openai_body(self, *, stream: bool) -> dict[str, Any]:
         """The request as an OpenAI-style chat completion body."""
@@ -263,6 +269,7 @@ class LLM(ABC):
             json_schema=json_schema,
             session=session,
             grammar=grammar,
+            logit_bias=s.logit_bias,
         )
 
     def stream(

@@ -55,7 +55,7 @@ def _usage_from(chunk: dict[str, Any]) -> Usage | None:
 class LlamaCppLLM(LLM):
     name = "llamacpp"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        streaming=True, json_schema=True, prefix_cache=True, grammar=True
+        streaming=True, json_schema=True, prefix_cache=True, grammar=True, text_logit_bias=True
     )
 
     def __init__(
@@ -144,6 +144,8 @@ class LlamaCppLLM(LLM):
         body["id_slot"] = slot = self._slots.slot_for(request.session)
         if slot >= 0 and self._primed:
             await self._ensure_prefix(slot, request.messages)
+        if request.logit_bias:
+            body["logit_bias"] = [[text, bias] for text, bias in request.logit_bias]
         if request.grammar is not None:
             body["grammar"] = request.grammar
         elif request.json_schema is not None:

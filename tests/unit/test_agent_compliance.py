@@ -76,7 +76,7 @@ def test_sheet_facts_and_ordinary_talk_pass(guard: ComplianceGuard, text: str) -
         ("Statistics say nurses like this.", "leak"),
         ("Half of all drivers have this.", "invented_statistic"),
         ("It is our most popular plan.", "invented_statistic"),
-        ("The premium is {travel.premium", "wrong_figure"),
+        ("The premium is {travel.colour}.", "wrong_figure"),
     ],
 )
 def test_violations_are_caught_with_their_category(

@@ -295,3 +295,32 @@ async def test_a_stopped_clause_leaves_a_note_saying_which_rule_fired_on_what() 
     assert notes[0]["compliance_detail"][0]["text"] == "Travel Insurance is 120 dollars a month."
     spoken = "".join(p for p in pieces if isinstance(p, str))
     assert "120" not in spoken and spoken.startswith("Sure.")
+
+
+async def test_a_fact_said_of_the_wrong_product_never_reaches_the_caller() -> None:
+    agent, _, _ = make_agent([
+        thought("continue", "income_protection", "engaged", "?",
+                "Income Protection has {term_life.waiting_period}."),
+    ])
+    spoken = "".join([p async for p in agent.reply("Is there a wait?") if isinstance(p, str)])
+    assert "no waiting period" not in spoken
+    assert spoken.strip() == agent.program.fallback_reply
+
+
+async def test_a_figure_is_said_of_the_thoughts_product_or_not_at_all() -> None:
+    agent, _, _ = make_agent([
+        thought("continue", "accident", "engaged", "?", "It costs {accident.premium}."),
+        thought("chitchat", "none", "engaged", "?", "We have about {accident.premium} customers."),
+    ])
+    spoken = "".join([p async for p in agent.reply("How much?") if isinstance(p, str)])
+    assert spoken == "It costs from 8 to 40 dollars a month."
+    agent.commit("How much?", spoken, False)
+    spoken = "".join([p async for p in agent.reply("How big are you?") if isinstance(p, str)])
+    assert "8" not in spoken and spoken.strip() == agent.program.fallback_reply
+
+
+async def test_the_response_is_nudged_toward_fact_references() -> None:
+    agent, llm, _ = make_agent([thought("chitchat", "none", "engaged", "?", "Hello.")])
+    _ = [p async for p in agent.reply("Hi.")]
+    bias = agent.program.decoding.reference_bias
+    assert bias > 0 and llm.requests[0].logit_bias == ((" {", bias), ("{", bias))

@@ -31,7 +31,7 @@ def test_an_unknown_reference_is_passed_through_for_the_checker_to_stop() -> Non
     expander = RefExpander(DOMAIN.refs)
     assert expander.feed("It is {travel.colour}.") == "It is {travel.colour}."
     assert expander.feed("Cut at {travel.prem") == "Cut at "
-    assert expander.flush() == "{travel.prem"
+    assert expander.flush() == ""  # an unfinished reference is not speech
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,15 @@ def test_grammars_name_every_reference_and_ban_number_words() -> None:
     assert "sixty" in FORBIDDEN_WORDS and "percent" in FORBIDDEN_WORDS
     assert "sixty" in grammar and grammar.startswith("%llguidance")
     assert continuation_grammar(["travel.premium"]).count("{travel.premium}") == 1
+
+
+def test_a_reference_to_another_products_fact_is_marked_not_expanded() -> None:
+    def focus(said: str) -> str | None:
+        named = DOMAIN.mentions(said, by_id=False)
+        return named[-1][1] if named else None
+
+    expander = RefExpander(DOMAIN.refs, focus=focus)
+    out = expander.feed("Income Protection has {term_life.waiting_period}. ")
+    assert out == "Income Protection has {!term_life.waiting_period}. "
+    assert expander.feed("Term Life has {term_life.waiting_period}.") == (
+        "Term Life has no waiting period.")
