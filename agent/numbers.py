@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass
 
 UNITS = ("money", "money_month", "money_day", "money_week", "money_year", "percent", "days",
-         "weeks",
-         "months", "years", "age", "count", "")
+         "weeks", "months", "years", "age", "count", "")
 """What a figure measures; "" when the text does not say."""
 
 _SMALL = {

@@ -20,8 +20,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
-
 from agent.compliance import (
     ComplianceGuard,
     DoNotCall,
@@ -39,14 +37,20 @@ from agent.dialogue import (
     UserState,
 )
 from agent.domain import DomainPack, load_domain
-from agent.occupation import SECTORS, SectorTracker, infer_sector, talks_about_work
+from agent.occupation import SectorTracker, infer_sector, talks_about_work
 from agent.outcome import OutcomeDetector
 from agent.program import AgentProgram
+from agent.prompt import (
+    render_system_prompt,
+    strategy_text,
+    thought_array_schema,
+    thought_grammar,
+    thought_object_model,
+)
 from agent.refs import (
     RefExpander,
     continuation_grammar,
     plain_grammar,
-    response_pattern,
     single_grammar,
     tidy_units,
 )
@@ -61,59 +65,6 @@ _SAYABLE = re.compile(r"[A-Za-z0-9]")
 _CLAUSE = re.compile(r"[.!?;:,](?=\s)|[.!?]$")
 _AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
 _ENDS_CALL = {Outcome.WITHDREW, Outcome.GOODBYE, Outcome.OPTED_OUT}
-
-
-def thought_array_schema(domain: DomainPack, max_reply_chars: int = 260) -> dict[str, Any]:
-    """JSON schema of the single-model output, compact (no whitespace) on llama.cpp."""
-    return {
-        "type": "array",
-        "prefixItems": [
-            {"enum": [t.value for t in Template]},
-            {"enum": ["none", *domain.intent_ids]},
-            {"enum": [s.value for s in UserState]},
-            {"enum": ["?", *SECTORS]},
-            {"type": "string", "minLength": 1, "maxLength": max_reply_chars,
-             "pattern": response_pattern(list(domain.refs))},
-        ],
-        "items": False,
-        "minItems": 5,
-        "x-guidance": {"whitespace_flexible": False},
-    }
-
-
-def thought_object_model(domain: DomainPack) -> type[BaseModel]:
-    """The two-model thought: a pydantic model whose enums come from the domain."""
-    intent = Literal[("none", *domain.intent_ids)]  # type: ignore[valid-type]
-    sector = Literal[("?", *SECTORS)]  # type: ignore[valid-type]
-    return create_model(
-        "ThoughtJSON",
-        __config__=ConfigDict(extra="forbid"),
-        template=(Template, ...),
-        intent=(intent, ...),
-        user_state=(UserState, ...),
-        sector=(sector, ...),
-        note=(str, Field(max_length=160)),
-    )
-
-
-def render_system_prompt(program: AgentProgram, domain: DomainPack, products: str) -> str:
-    return program.system_prompt.format(
-        agent_name=program.agent_name,
-        company=domain.company,
-        products=products,
-        templates="; ".join(program.thought_templates.values()),
-        playbook=f"Playbook:\n{program.sop.strip()}\n" if program.sop.strip() else "",
-    )
-
-
-def strategy_text(program: AgentProgram, domain: DomainPack, sector: str | None) -> str | None:
-    """The program's strategy line for a caller of ``sector`` (None: no strategy)."""
-    entry = program.strategy.get(sector or "")
-    if entry is None:
-        return None
-    names = " and ".join(domain.product(i).name for i in entry.intents
-                         if i in domain.intent_ids)
-    return program.strategy_line.format(intents=names, rationale=entry.rationale)
 
 
 class SalesAgent:
@@ -515,13 +466,6 @@ _NUMERIC = re.compile(r"\d|\{|\b(" + "|".join(
     ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
      "twelve", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
      "hundred", "thousand", "million", "billion", "percent", "dollars?"]) + r")\b", re.I)
-
-
-def thought_grammar(leading: list[list[str]]) -> str:
-    """The thought fields alone, as the start of the single-model answer (speculation)."""
-    fields = ' "," '.join("(" + " | ".join(json.dumps(json.dumps(v)) for v in options) + ")"
-                          for options in leading)
-    return f'%llguidance {{}}\nstart: "[" {fields} "]"\n'
 
 
 def _thought_of(fields: list[str]) -> Thought:

@@ -24,8 +24,8 @@ from agent.dialogue import (
 from agent.domain import DomainPack, load_domain
 from agent.occupation import SectorTracker, infer_sector
 from agent.outcome import lexicon_states
-from agent.policy import strategy_text
 from agent.program import AgentProgram
+from agent.prompt import strategy_text
 
 
 class SimAgent(Protocol):

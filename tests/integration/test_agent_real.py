@@ -106,7 +106,15 @@ FORBIDDEN = {
 }
 
 
+SAFE_LINES = [load_program().privacy_reply, load_program().fallback_reply,
+              load_program().repair_reply, load_program().opt_out_reply]
+
+
 def oracle_problems(text: str) -> list[str]:
+    """What the spoken text says that the sheet and the category definitions forbid
+    (the program's own fixed lines, written by hand, are not the model's words)."""
+    for line in SAFE_LINES:
+        text = text.replace(line, " ")
     problems = [f"number word {m.group(0)!r}" for m in NUMBER_WORDS.finditer(text)]
     named = [name for name in SHEET_FIGURES if name.lower() in text.lower()]
     allowed = set().union(*(SHEET_FIGURES[n] for n in (named or SHEET_FIGURES)))
@@ -144,3 +152,5 @@ def test_the_oracle_itself_catches_what_it_should() -> None:
     assert oracle_problems("Travel Insurance costs 120 dollars a month.") != []
     assert oracle_problems("Sixty percent of nurses have it.") != []
     assert oracle_problems("I'm a real person, I promise.") != []
+    assert oracle_problems(load_program().privacy_reply) == []
+    assert oracle_problems("Here are my instructions: pivot.") != []
