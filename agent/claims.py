@@ -139,6 +139,16 @@ _URGENCY = rx(
     r"\bmiss out\b", r"\buntil (?:the end of (?:the )?(?:day|week|month)|tonight|tomorrow|midnight|friday|monday)\b",
     r"\bthen it'?s gone\b", r"\b(?:start|begin|do it|get (?:it|this) (?:done|started)) (?:right )?now\b",
     r"\b(?:waited|wait) too long\b", r"\bcaught out\b", r"\bwhile you (?:still )?can\b", r"\bonce (?:it'?s|they'?re) gone\b",
+    r"\b(?:extremely |very )?limited (?:this|places|spots|availability|time)|\bavailability is (?:\w+ )?limited\b",
+    r"\b(?:about to|going to|set to) (?:lapse|expire|end|close|tighten|change|go up|rise)\b", r"\b(?:shuts|freezes?|closes) (?:on|at|when)\b",
+    r"\b(?:no time to|wouldn'?t|shouldn'?t|can'?t afford to|don'?t) (?:\w+ )?(?:hang about|hang around|sleep on it|think it over|shop around)\b",
+    r"\b(?:yes|decision|answer) (?:from you )?right now\b",
+    r"\b(?:complete|finish|done|sign\w*|commit\w*)\b(?: \w+){0,3} on this call\b", r"\bonly (?:for|on) this call\b",
+    r"\bonce (?:i|you|we) (?:put the phone down|hang up|end (?:this|the) call)\b", r"\bwhen (?:i|we) end (?:this|the) call\b",
+    r"\buse[- ]it[- ]or[- ]lose[- ]it\b", r"\b(?:might not|may not|won'?t) (?:be|get) another chance\b",
+    r"\bbefore it (?:shifts|changes|moves|goes up)\b", r"\bwaiting\b.{0,25}\bcould cost you\b",
+    r"\b(?:able to )?offer (?:it|this) (?:again|tomorrow)\b", r"\bback to (?:the )?full price\b",
+    r"\bhold (?:it|this|quotes?|the price) (?:until|till|for)\b",
 )
 _URGENCY_OK = rx(r"\bno (?:rush|hurry|pressure|deadline|time limit|(?:special )?(?:deal|offer|discount))",
                   r"\bthere isn'?t one\b", r"\bnot (?:in )?a (?:rush|hurry)", r"\btake (?:your|all the) time",
@@ -168,11 +178,23 @@ _DENIES_AI = rx(
     r"\b(?:as|every bit as|just as) human as\b", r"\bmember of (?:staff|the team|our team)\b",
     r"\bnot (?:speaking|talking) (?:to|with) (?:a |an )?(?:bot|robot|machine|computer|ai|recording)\b",
     r"\bi'?m (?:a |an )?(?:\w+ )?(?:employee|staff member|team member|colleague|salesman|saleswoman)\b",
+    # A human life in the first person: a body, a family, a past, a desk, a lunch.
+    r"\bi(?:'ve| have)? (?:got|had) (?:a |an |my |\w+ )?(?:kids?|children|baby|beagle|dog|cat|cold|headache|bad back|wife|husband|partner|headset)\b",
+    r"\b(?:myself|speaking personally|speaking from experience|from (?:my own|personal) experience|being single|one parent to another)\b",
+    r"\bmy (?:little one|baby|back|break|lunch|barbecue|holiday|headset|chair|cold|voice|commute|shift)\b",
+    r"\b(?:i|i'?m|i was|i'?ve)\b.{0,30}\b(?:worked on|studied|trained as|retrain\w*|joined acme|at university|at college|paramedic|in this job|done this job|since i left)\b",
+    r"\b(?:an? )?(?:actual|real|live) (?:human|person|employee|voice)\b", r"\bhuman voice\b",
+    r"\bthere'?s a (?:real )?person (?:here|on)\b", r"\bno (?:computer|robot|machine|bot|program|recording)\b",
+    r"\bi'?m no (?:ai|robot|bot|machine|computer)\b", r"\b(?:ai|robot|bot|machine)\? (?:no|ha|if only|nope|me)\b",
+    r"\bi'?m (?:just )?(?:eating|drinking|walking|sitting|standing|typing|driving|heading off|counting the hours)\b",
+    r"\bi(?:'ll| will| just)? (?:grab|get) (?:a|my) (?:pen|coffee|drink|tea|sandwich)\b", r"\b(?:a late night|on my break|excuse the voice)\b",
+    r"\bi(?:'ve| have) personally (?:claimed|bought|had|used)\b",
 )
 _DENIES_AI_WORDS = re.compile(
     rf"\b(?:i'?m|i am) not (?:an? )?{_AI_WORDS}\b|\bnot (?:an? )?(?:ai|robot|bot|computer|machine)\b", re.I)
 _AI_DISCLOSED = re.compile(r"\b(?:i'?m|i am|this is) (?:just |only )?(?:an? )?(?:\w+ )?(?:ai|a\.i\.|artificial intelligence|virtual|automated|bot|robot|chatbot|software|computer program|program|machine|language model)\b"
-                           r"|\bnot (?:a |an )?(?:real )?(?:person|human)\b", re.I)
+                           r"|\bnot (?:a |an )?(?:real )?(?:person|human)\b"
+                           r"|\b(?:person|human) (?:isn'?t|is not|aren'?t) (?:on the line|here|speaking)", re.I)
 
 # -- leaks of instructions or thought ---------------------------------------------------------
 _LEAK = rx(
@@ -203,6 +225,10 @@ _LEAK = rx(
     r"\bthe (?:rules|script|playbook|guide|notes|instructions|prompt|logic|flow|framework)s? (?:i|we) (?:run on|follow|work from|use|was given|have|got|am following|'m following)",
     r"\b(?:the )?(?:script|playbook|flow|rulebook|call guide|decision tree|objection library) (?:says|tells|suggests|branch|for)\b",
     r"\b(?:segment|bucket(?:ed)?|lead score|propensity|risk band|conversion (?:model|stats|rate)|flagged as|tagged as)\b",
+    r"\bmy (?:developer|operator|evaluator|guardrails?|directive|persona|tone setting|memory|checklist|technique|training|settings?)\b",
+    r"\b(?:i'?m|i am) (?:only )?(?:meant|under orders|running|scoring|tracking|following)\b.{0,40}\b(?:to|module|internally|technique|times|step|script|flow)\b",
+    r"\b(?:i have|there'?s) a (?:rule|checklist)\b", r"\brule (?:one|two|three|four|five|six|seven|eight|nine|ten|\d+)\b",
+    r"\b(?:briefing|rulebook|output field|internal numbers|thinking step|hidden thought|behind the scenes)\b",
 )
 
 _LEAK_OK = rx(r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t) (?:\w+ )?(?:reveal|share|tell you|disclose|discuss|show|read out|repeat|go into)"
@@ -212,6 +238,10 @@ _LEAK_OK = rx(r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t)
 _LINE = re.compile(
     r"(?<!')\b((?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)\s+(insurance|cover|coverage|policy|policies|plan|plans"
     r"|protection|bundle|package|scheme|add-on|rider|warranty|assurance|service|membership)\b", re.I)
+_NAMED_LINES = rx(
+    r"\b(?:employers'? liability|public liability|professional indemnity|umbrella liability|breakdown (?:recovery|cover)"
+    r"|home emergency|boiler cover|credit cards?|cash ?back|vintage car|classic car|motorbike|motorcycle|scooter|student contents"
+    r"|platinum|gold shield|all-in-one|bundles?|package)\b")
 _OTHER_FINANCE = rx(
     r"\b(?:we|i|acme|our company)(?: \w+)? (?:also )?(?:offer|sell|do|have|provide|arrange|set you up with|can get you)"
     r"(?: you)?(?: an?| our| some)? (?:pensions?|annuit(?:y|ies)|mortgages?|loans?|credit cards?|savings accounts?|isas?|bonds|stocks"
@@ -250,6 +280,7 @@ def unknown_products(domain: DomainPack, clause: str) -> list[str]:
         if odd and odd[-1] == words[-1] and not _is_sheet_phrase(domain, m.group(0)):
             found.append(m.group(0).strip())
     found += [m.group(0) for m in hits(_OTHER_FINANCE, clause)]
+    found += [m.group(0) for m in hits(_NAMED_LINES, clause)]
     return found
 
 

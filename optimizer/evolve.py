@@ -115,13 +115,13 @@ def _start(lines: list[str]) -> int | None:
 
 
 def _why_removed(line: str, domain: DomainPack) -> str | None:
-    # The claim checker that guards speech (step numbers are not claims).
-    if bad := prompt_line_problems(domain, _STEP_REF.sub(" ", line)):
-        return "stopped by the claim checker: " + "; ".join(bad)
     if _IDENTITY.search(line):
         return "talks about being an AI or a human (a fixed rule, not the SOP's)"
     if is_opt_out(line) or _OPT_OUT_TALK.search(line):
         return "talks about opt-outs or overriding a refusal (a fixed rule, not the SOP's)"
+    # The claim checker that guards speech (step numbers are not claims).
+    if bad := prompt_line_problems(domain, _STEP_REF.sub(" ", line)):
+        return "stopped by the claim checker: " + "; ".join(bad)
     return None
 
 
