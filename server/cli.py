@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from models.llm.base import LLM
     from voice.responder import Responder
 
-KINDS = ("llm", "asr", "tts", "vad")
+KINDS = ("llm", "asr", "tts", "vad", "embed")
 
 
 def _load_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
