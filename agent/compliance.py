@@ -1,8 +1,9 @@
 """Compliance for regulated insurance calls: opt-outs, do-not-call, and what may be said.
 
-A reply is checked clause by clause before it is spoken: every number must appear in the
-product sheets, only the domain's products may be offered, no guarantees, and nothing of
-the agent's instructions or private thought may leak. A clause that fails is replaced.
+A reply is checked clause by clause before it is spoken by the claim checker's eight
+categories (``agent.claims``, ``agent.contradictions``) and, when given, the learned
+claim head; a clause that fails is replaced by the program's safe line. See
+docs/compliance.md.
 """
 
 from __future__ import annotations
