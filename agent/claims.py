@@ -361,13 +361,9 @@ def _worded_elsewhere(domain: DomainPack, focus: Product, clause: str, f: Figure
         for fact in p.facts:
             if p is not focus and f.value in fact.values and same_unit(f.unit, fact.unit):
                 named = [m.group(0).lower() for m in domain.names.finditer(clause)]
-                if any(n in fact.say.lower() for n in named) and p.id in _ids(domain, low):
+                if any(n in fact.say.lower() for n in named) and p.id in domain.mentioned(low, by_id=False):
                     return True
     return False
-
-
-def _ids(domain: DomainPack, low: str) -> list[str]:
-    return domain.mentioned(low, by_id=False)
 
 
 def _focus(mentions: list[tuple[int, str]], at: int, domain: DomainPack) -> Product | None:
@@ -384,18 +380,22 @@ def harmless(rule: str, text: str) -> bool:
     "no rush", an AI disclosure."""
     if rule == "denies_ai":
         return discloses_ai(text)
-    ok = phrase_rules().get(rule, (None, None))[1]
+    ok = PHRASE_RULES.get(rule, (None, None))[1]
     return ok is not None and ok.search(text) is not None
+
+
+PHRASE_RULES: dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]] = {
+    "promise": (rx(_PROMISE.pattern, _PROMISE_SURE.pattern), _PROMISE_OK),
+    "invented_statistic": (_STAT, None),
+    "false_urgency": (_URGENCY, _URGENCY_OK),
+    "denies_ai": (_DENIES_AI, None),
+    "leak": (_LEAK, _LEAK_OK),
+}
+"""Category → (pattern, pattern that makes a clause harmless); compiled once."""
 
 
 def phrase_rules() -> dict[str, tuple[re.Pattern[str], re.Pattern[str] | None]]:
     """Category → (pattern, pattern that makes a clause harmless)."""
-    return {
-        "promise": (rx(_PROMISE.pattern, _PROMISE_SURE.pattern), _PROMISE_OK),
-        "invented_statistic": (_STAT, None),
-        "false_urgency": (_URGENCY, _URGENCY_OK),
-        "denies_ai": (_DENIES_AI, None),
-        "leak": (_LEAK, _LEAK_OK),
-    }
+    return PHRASE_RULES
 
 

@@ -42,7 +42,6 @@ _HUMAN_QUESTION = re.compile(
     r"(real|human|person|robot|bot|machine|ai)",
     re.I,
 )
-_AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
 _WORDS = re.compile(r"[A-Za-z']+")
 _ASKS = re.compile(r"^\s*(?:do|does|is|are|was|were)\b[^?]*\?\s*$", re.I)
 _BRACES = re.compile(r"\{[^{}]*\}")
