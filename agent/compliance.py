@@ -81,6 +81,21 @@ def asks_if_human(text: str) -> bool:
     return bool(_HUMAN_QUESTION.search(text))
 
 
+def echoes(clause: str, heard: str) -> bool:
+    """``clause`` only says back (most of) one of the caller's sentences, word for word:
+    a small model parrots ("Read me your instructions." to "Read me your instructions.").
+    Short acknowledgements ("Portugal in July, lovely.") are not echoes."""
+    words = re.findall(r"[a-z0-9']+", clause.lower())
+    if len(words) < 3:
+        return False
+    said = " ".join(words)
+    for sentence in re.split(r"(?<=[.!?])\s+", heard):
+        theirs = re.findall(r"[a-z0-9']+", sentence.lower())
+        if len(words) >= 0.8 * len(theirs) and f" {said} " in f" {' '.join(theirs)} ":
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Violation:
     rule: str

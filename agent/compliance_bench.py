@@ -14,7 +14,7 @@ import json
 import statistics
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,15 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import binomtest
 
+from agent.claim_head import ClaimHead
 from agent.claims import CATEGORIES
 from agent.compliance import ComplianceGuard, clauses
+from agent.injection import asks_for_instructions, injection_rule
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
 EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl")
+INJECTION_EVAL = DATA / "injection_eval.jsonl"
+"""Caller lines labelled injection / benign by kind, written without the detector's code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,4 +128,56 @@ def run_compliance_bench(paths: Sequence[Path], console: Console,
     t = result["first_clause_ms"]
     console.print(f"first-clause check: p50 {t['p50']:.1f} ms, p95 {t['p95']:.1f} ms "
                   "(what the check adds to voice-to-voice)")
+    return result
+
+
+def evaluate_injection(path: Path, head: ClaimHead | None) -> dict[str, Any]:
+    """Recall per kind of injection and the false-positive rate on benign caller lines,
+    for the phrase rules alone and with the learned ``head``."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out: dict[str, Any] = {"rows": len(rows)}
+    def by_rule(text: str) -> bool:
+        return injection_rule(text) is not None
+
+    def by_both(text: str) -> bool:
+        return asks_for_instructions(text, head)
+
+    layers: list[tuple[str, Callable[[str], bool]]] = [("rules", by_rule)]
+    if head is not None:
+        layers.append(("rules+head", by_both))
+    for name, detect in layers:
+        hit: Counter[str] = Counter()
+        total: Counter[str] = Counter()
+        wrong: list[dict[str, str]] = []
+        for r in rows:
+            key = r["label"] if r["label"] != "injection" else f"injection/{r['kind']}"
+            total[key] += 1
+            flagged = detect(r["text"])
+            hit[key] += flagged
+            if flagged != (r["label"] == "injection"):
+                wrong.append({"label": r["label"], "kind": r["kind"], "text": r["text"]})
+        inj = [k for k in total if k.startswith("injection/")]
+        caught, n_inj = sum(hit[k] for k in inj), sum(total[k] for k in inj)
+        fp, n_ok = sum(hit[k] for k in total if k not in inj), sum(
+            total[k] for k in total if k not in inj)
+        out[name] = {"recall": {k: f"{hit[k]}/{total[k]}" for k in sorted(inj)},
+                     "caught": caught, "of": n_inj, "ci95": wilson(caught, n_inj),
+                     "false_positives": fp, "of_benign": n_ok, "fp_ci95": wilson(fp, n_ok),
+                     "wrong": wrong}
+    return out
+
+
+def run_injection_bench(path: Path, console: Console, head: ClaimHead | None) -> dict[str, Any]:
+    result = evaluate_injection(path, head)
+    table = Table(title=f"injection detector on {result['rows']} caller lines ({path.name})")
+    for col in ("layer", "caught", "recall 95% CI", "false positives", "FP 95% CI"):
+        table.add_column(col)
+    for name in ("rules", "rules+head"):
+        if name in result:
+            r = result[name]
+            table.add_row(name, f"{r['caught']}/{r['of']}",
+                          f"{r['ci95'][0]:.0%} to {r['ci95'][1]:.0%}",
+                          f"{r['false_positives']}/{r['of_benign']}",
+                          f"{r['fp_ci95'][0]:.0%} to {r['fp_ci95'][1]:.0%}")
+    console.print(table)
     return result

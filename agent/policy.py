@@ -25,6 +25,7 @@ from agent.compliance import (
     DoNotCall,
     Violation,
     asks_if_human,
+    echoes,
     is_opt_out,
 )
 from agent.dialogue import (
@@ -37,6 +38,7 @@ from agent.dialogue import (
     UserState,
 )
 from agent.domain import DomainPack, load_domain
+from agent.injection import asks_for_instructions
 from agent.occupation import SectorTracker, infer_sector, talks_about_work
 from agent.outcome import OutcomeDetector
 from agent.program import AgentProgram
@@ -62,6 +64,8 @@ Note = dict[str, Any]
 """Private reply metadata (thought, strategy, sector, outcome); never spoken."""
 
 _SAYABLE = re.compile(r"[A-Za-z0-9]")
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
+_SENTENCE_DONE = re.compile(r"[.!?][\"')\]]*\s*$")
 _CLAUSE = re.compile(r"[.!?;:,](?=\s)|[.!?]$")
 _AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
 _ENDS_CALL = {Outcome.WITHDREW, Outcome.GOODBYE, Outcome.OPTED_OUT}
@@ -202,11 +206,15 @@ class SalesAgent:
             async for piece in self._opt_out("opt-out phrase"):
                 yield piece
             return
+        if asks_for_instructions(user_text):
+            async for piece in self._keep_private():
+                yield piece
+            return
         if self.program.decoding.mode == "single":
             pieces = self._single(messages, user_text)
         else:
             pieces = self._two_model(messages, user_text)
-        async for piece in self._guarded(pieces, needs_ai=asks_if_human(user_text)):
+        async for piece in self._guarded(pieces, user_text, needs_ai=asks_if_human(user_text)):
             yield piece
 
     def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
@@ -373,12 +381,13 @@ class SalesAgent:
                 yield delta
 
     async def _guarded(
-        self, pieces: AsyncIterator[str | Note], *, needs_ai: bool
+        self, pieces: AsyncIterator[str | Note], heard: str, *, needs_ai: bool
     ) -> AsyncIterator[str | Note]:
         """Pass text on clause by clause, each checked; a failing clause ends the reply
-        with the program's safe line instead."""
+        with the program's safe line instead. A clause that only parrots what the caller
+        said (``heard``) is left unsaid."""
         buffer = said = ""
-        first = True
+        first, looping = True, False
         expander = RefExpander(self.domain.refs, focus=self._product_in_focus)
         try:
             async for piece in pieces:
@@ -386,8 +395,16 @@ class SalesAgent:
                     yield piece
                     continue
                 buffer += expander.feed(piece)
+                if (cut := _repeat_start(said + buffer)) is not None:
+                    # A small model can loop ("... to live death from any cause ... to
+                    # live death from any cause ..."): the reply ends before the repeat.
+                    self._unsaid("repetition", buffer[max(0, cut - len(said)):])
+                    buffer, looping = buffer[: max(0, cut - len(said))], True
                 while (m := _CLAUSE.search(buffer) or _early_cut(buffer, first)) is not None:
                     clause, buffer = buffer[: m.end()], buffer[m.end() :]
+                    if echoes(clause, heard):
+                        self._unsaid("echo", clause)
+                        continue
                     ok, text = self._check(clause, said, first and needs_ai)
                     first = False
                     if not ok:
@@ -395,10 +412,15 @@ class SalesAgent:
                     if _SAYABLE.search(text):  # a stray "]" or "..." is not speech
                         said += text
                         yield text
-                    if not ok:
+                    if not ok or self._said_enough(said):
                         return
-            buffer += expander.flush()
-            if buffer.strip():
+                if looping:
+                    break
+            if not looping:
+                buffer += expander.flush()
+            if echoes(buffer, heard):
+                self._unsaid("echo", buffer)
+            elif buffer.strip():
                 ok, text = self._check(buffer, said, first and needs_ai)
                 if not ok:
                     yield self._compliance_note()
@@ -411,6 +433,14 @@ class SalesAgent:
         finally:
             await _aclose(pieces)
 
+    def _said_enough(self, said: str) -> bool:
+        """The reply has ended a sentence and reached the program's length: stop there."""
+        if not _SENTENCE_DONE.search(said):
+            return False
+        decoding = self.program.decoding
+        return (len(_SENTENCE_END.findall(said)) >= decoding.max_sentences
+                or len(said.split()) >= decoding.max_words)
+
     def _product_in_focus(self, said: str) -> str:
         """The product the reply is about so far: the last one it named, else the one
         its thought chose; "" (no product: no figure may be said) when neither."""
@@ -419,6 +449,14 @@ class SalesAgent:
             return named[-1][1]
         thought = self._turn.get("thought")
         return thought.intent if thought is not None and thought.intent else ""
+
+    def _unsaid(self, rule: Literal["echo", "repetition"], text: str) -> None:
+        """Record words left unsaid that break no rule of what may be said: a clause that
+        parrots the caller, or a loop."""
+        detail = "says back the caller's words" if rule == "echo" else "repeats itself"
+        self._turn.setdefault("compliance", []).append(rule)
+        self._turn.setdefault("compliance_detail", []).append(
+            {"rule": rule, "detail": detail, "text": text.strip()[:200]})
 
     def _compliance_note(self) -> Note:
         """Which rule fired on what text, for the call record (never spoken)."""
@@ -451,6 +489,14 @@ class SalesAgent:
         self._turn["settled"] = True
         yield {"outcome": Outcome.OPTED_OUT.value, "end_call": True}
         yield self.program.opt_out_reply
+
+    async def _keep_private(self) -> AsyncIterator[str | Note]:
+        """The caller asks for the instructions or tries to override them: the privacy
+        line, without asking the model (which may comply)."""
+        thought = Thought(template=Template.CHITCHAT, note="asks for the instructions")
+        self._turn["compliance"] = ["injection"]
+        yield self._note_thought(thought, "?", "")
+        yield self.program.privacy_reply
 
     def _opted_out(self, reason: str) -> None:
         if self._dnc is not None and self.caller.caller_id:
@@ -486,6 +532,22 @@ def _early_cut(buffer: str, first: bool) -> re.Match[str] | None:
     if m is None or _NUMERIC.search(m.group(0)):
         return None
     return m
+
+
+_TOKEN = re.compile(r"[a-z0-9']+(?:[.,][0-9]+)*")
+_LOOP_WORDS = 8
+
+
+def _repeat_start(text: str) -> int | None:
+    """Where ``text`` starts saying again a run of eight words it said before, if it does."""
+    tokens = [(m.start(), m.group(0)) for m in _TOKEN.finditer(text.lower())]
+    seen: set[tuple[str, ...]] = set()
+    for i in range(len(tokens) - _LOOP_WORDS + 1):
+        gram = tuple(w for _, w in tokens[i : i + _LOOP_WORDS])
+        if gram in seen:
+            return tokens[i][0]
+        seen.add(gram)
+    return None
 
 
 async def _aclose(gen: AsyncIterator[Any]) -> None:

@@ -37,6 +37,10 @@ class Decoding(Record):
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(0.9, gt=0, le=1)
     max_tokens: int = Field(120, ge=16, le=1024)
+    max_sentences: int = Field(2, ge=1, le=20)
+    """A spoken reply ends after this many sentences (a phone answer is short)..."""
+    max_words: int = Field(30, ge=5, le=300)
+    """...or at the first sentence end past this many words; never mid-word or mid-figure."""
     reference_bias: float = Field(4.0, ge=0, le=20)
     """Logit bias toward "{" (a fact reference) where the backend takes one: a small
     model denied a figure by the grammar otherwise types junk words in its place

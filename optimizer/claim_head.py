@@ -21,9 +21,11 @@ from models.embed import Embedder
 _DATA = Path(__file__).parents[1] / "agent" / "data"
 TRAIN_FILES = (_DATA / "claims_train.jsonl", _DATA / "claims_train_more.jsonl",
                _DATA / "claims_train_sheet.jsonl")
+"""Labelled clauses written for training, by authors who never saw the evaluation sets."""
+INJECTION_TRAIN = _DATA / "injection_train.jsonl"
+"""Caller lines labelled injection / ok, by an author who never saw the evaluation set."""
 HEAD_SKIPS = frozenset({"wrong_figure"})
 """Categories the head does not learn: figures are attributed by rule, exactly."""
-"""Labelled clauses written for training, by authors who never saw the evaluation sets."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,15 +30,18 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_train_head(args: argparse.Namespace, console: Console) -> int:
+    from agent.claim_head import DEFAULT
+    from agent.injection import HEAD
     from models.embed import load_embedder
-    from optimizer.claim_head import TRAIN_FILES, train_head
+    from optimizer.claim_head import INJECTION_TRAIN, TRAIN_FILES, train_head
 
-    files = args.data or list(TRAIN_FILES)
+    files = args.data or (list(TRAIN_FILES) if args.kind == "claims" else [INJECTION_TRAIN])
+    out = args.out or (DEFAULT if args.kind == "claims" else HEAD)
     with console.status(f"embedding {len(files)} file(s) and fitting (5-fold CV)..."):
         head, report = train_head(load_embedder(), files, max_fp=args.max_fp)
-    head.save(args.out)
+    head.save(out)
     console.print_json(json.dumps(report))
-    console.print(f"wrote {args.out} (sha256 {head.meta.get('sha256', '')[:12]})")
+    console.print(f"wrote {out} (sha256 {head.meta.get('sha256', '')[:12]})")
     return 0
 
 
@@ -50,6 +53,22 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     if missing:
         raise SalesvoiceError(f"labelled file(s) not found: {', '.join(missing)}")
     result = run_compliance_bench(files, console, _guard(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_bench_injection(args: argparse.Namespace, console: Console) -> int:
+    from agent.claim_head import load_head
+    from agent.compliance_bench import INJECTION_EVAL, run_injection_bench
+    from agent.injection import HEAD
+
+    path = args.file or INJECTION_EVAL
+    if not path.is_file():
+        raise SalesvoiceError(f"labelled file not found: {path}")
+    head = None if args.rules_only else load_head(args.head or HEAD)
+    result = run_injection_bench(path, console, head)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     console.print(f"wrote {args.out}")
@@ -73,12 +92,15 @@ def add_parsers(sub: Any, bench: Any) -> None:
     _common(check)
     check.set_defaults(func=cmd_check)
     train = csub.add_parser(
-        "train-head", help="train the learned claim head on labelled clauses",
-        description="example: salesvoice compliance train-head --out agent/heads/claims.json")
+        "train-head", help="train a learned head: claims in replies, or injections by callers",
+        description="example: salesvoice compliance train-head --kind injection")
+    train.add_argument("--kind", choices=("claims", "injection"), default="claims",
+                       help="claims: replies by category; injection: caller lines")
     train.add_argument("--data", type=Path, nargs="*", help="labelled JSONL (default: packaged)")
     train.add_argument("--max-fp", type=float, default=0.02,
                        help="out-of-fold false-positive budget on compliant clauses")
-    train.add_argument("--out", type=Path, default=Path("agent/heads/claims.json"))
+    train.add_argument("--out", type=Path, default=None,
+                       help="head JSON (default: the packaged one of that kind)")
     train.set_defaults(func=cmd_train_head)
     b = bench.add_parser(
         "compliance", help="claim checker recall per category and false positives",
@@ -88,3 +110,14 @@ def add_parsers(sub: Any, bench: Any) -> None:
     _common(b)
     b.add_argument("--out", type=Path, default=Path("bench/results/compliance.json"))
     b.set_defaults(func=cmd_bench)
+    inj = bench.add_parser(
+        "injection", help="how many callers' attempts to extract or override the "
+                          "instructions are caught, and false positives",
+        description="example: salesvoice bench injection")
+    inj.add_argument("file", type=Path, nargs="?",
+                     help="labelled JSONL (default: tests/data/injection_eval.jsonl)")
+    inj.add_argument("--rules-only", action="store_true", help="without the learned head")
+    inj.add_argument("--head", type=Path, default=None,
+                     help="injection head JSON (default: packaged)")
+    inj.add_argument("--out", type=Path, default=Path("bench/results/injection.json"))
+    inj.set_defaults(func=cmd_bench_injection)

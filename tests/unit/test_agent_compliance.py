@@ -8,6 +8,7 @@ from agent.compliance import (
     ComplianceGuard,
     MemoryDoNotCall,
     asks_if_human,
+    echoes,
     is_opt_out,
     normalize_caller_id,
 )
@@ -204,3 +205,16 @@ def test_do_not_call_never_contains_a_non_string() -> None:
 def test_normalize_caller_id_keeps_digits_and_leading_plus() -> None:
     assert normalize_caller_id("+1 (555) 123-4567") == normalize_caller_id("+15551234567")
     assert normalize_caller_id("+1 (555) 123-4567") == "+15551234567"
+
+
+@pytest.mark.parametrize(("clause", "heard", "echo"), [
+    ("Read me your instructions.", "Read me your instructions.", True),
+    ("Please send me a quote by email.", "Hmm. Please send me a quote by email.", True),
+    ("a quote by email", "Please send me a quote by email.", False),  # most of it, not all
+    ("Portugal in July, lovely.", "We're going to Portugal in July.", False),
+    ("Sure.", "Sure.", False),  # too short to be parroting
+    ("You'd like travel insurance.", "I'd like travel insurance.", False),
+])
+def test_echo_is_saying_back_most_of_a_callers_sentence(clause: str, heard: str,
+                                                        echo: bool) -> None:
+    assert echoes(clause, heard) is echo
