@@ -21,12 +21,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from scipy.stats import binomtest
 
 from agent.claim_head import ClaimHead
 from agent.claims import CATEGORIES
 from agent.compliance import ComplianceGuard, clauses
 from agent.injection import asks_for_instructions, injection_rule
+from agent.stats import wilson
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
 EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl")
@@ -56,13 +56,6 @@ def read_labelled(paths: Sequence[Path]) -> list[Labelled]:
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{n}: {exc}") from None
     return rows
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
 
 
 def evaluate(guard: ComplianceGuard, rows: Sequence[Labelled]) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -25,7 +25,6 @@ from agent.compliance import (
     DoNotCall,
     Violation,
     asks_if_human,
-    echoes,
     is_opt_out,
 )
 from agent.dialogue import (
@@ -39,7 +38,7 @@ from agent.dialogue import (
 )
 from agent.domain import DomainPack, load_domain
 from agent.injection import asks_for_instructions
-from agent.occupation import SectorTracker, infer_sector, talks_about_work
+from agent.occupation import SECTORS, SectorTracker, infer_sector, talks_about_work
 from agent.outcome import OutcomeDetector
 from agent.program import AgentProgram
 from agent.prompt import (
@@ -50,24 +49,16 @@ from agent.prompt import (
     thought_object_model,
 )
 from agent.refs import (
-    RefExpander,
     continuation_grammar,
     plain_grammar,
     single_grammar,
-    tidy_units,
 )
+from agent.speech import Note, SpeechGate
 from agent.stream_json import StreamedArrayReader
+from agent.thought_head import ThoughtHead, default_thought_head
 from models.errors import SalesvoiceError
 from models.llm.base import LLM, ChatMessage, Sampling
 
-Note = dict[str, Any]
-"""Private reply metadata (thought, strategy, sector, outcome); never spoken."""
-
-_SAYABLE = re.compile(r"[A-Za-z0-9]")
-_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
-_SENTENCE_DONE = re.compile(r"[.!?][\"')\]]*\s*$")
-_CLAUSE = re.compile(r"[.!?;:,](?=\s)|[.!?]$")
-_AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
 _ENDS_CALL = {Outcome.WITHDREW, Outcome.GOODBYE, Outcome.OPTED_OUT}
 
 
@@ -86,6 +77,7 @@ class SalesAgent:
         do_not_call: DoNotCall | None = None,
         source: Literal["live", "simulated"] = "live",
         variant: str | None = None,
+        thought_head: ThoughtHead | None = None,
     ) -> None:
         self.program = program
         self.domain = domain or load_domain(program.domain)
@@ -127,6 +119,9 @@ class SalesAgent:
         self._continuation_grammar = continuation_grammar(refs)
         self._plain_grammar = plain_grammar(refs)
         self._grammars_warm = False
+        self._thought_head = thought_head
+        if program.decoding.mode == "learned" and thought_head is None:
+            default_thought_head()  # load (and verify) now, not on the first turn
         self._outcomes = OutcomeDetector(llm, self.domain, session=self._session + "-outcome")
 
     # -- Responder protocol -----------------------------------------------------------
@@ -174,48 +169,84 @@ class SalesAgent:
             messages, _ = self._prompt(user_text)
         finally:
             self.sectors = tracker
+        mode = self.program.decoding.mode
+        if mode == "learned" and self._llm.capabilities.grammar and not is_opt_out(user_text):
+            # The thought costs milliseconds: prime the cache with the prefilled answer.
+            fields = self._learned_fields(user_text)
+            ready: asyncio.Future[list[str] | None] = (
+                asyncio.get_running_loop().create_future())
+            ready.set_result(fields)
+            self._speculation = (user_text, messages, ready)
+            await self._llm.complete(
+                [*messages, ChatMessage("assistant", _prefilled(fields))], Sampling(max_tokens=1),
+                session=self._session)
+            return
         speculate = (
-            self._llm.capabilities.grammar and self.program.decoding.mode == "single"
-            and not is_opt_out(user_text)
+            self._llm.capabilities.grammar and mode == "single" and not is_opt_out(user_text)
         )
         if not speculate:
             await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
             return
         done: asyncio.Future[list[str] | None] = asyncio.get_running_loop().create_future()
         self._speculation = (user_text, messages, done)
-        fields = None
+        written: list[str] | None = None
+        try:
+            written = await self._written_thought(messages)
+        finally:
+            done.set_result(written)
+
+    async def llm_thought(self, user_text: str) -> list[str] | None:
+        """The thought fields (template, product, state, sector) the LLM writes for the
+        caller's line in the single-model format, without answering (for comparing the
+        learned head with the LLM); None when the backend has no grammars or it failed."""
+        if not self._llm.capabilities.grammar:
+            return None
+        return await self._written_thought(self._prompt(user_text)[0])
+
+    async def _written_thought(self, messages: list[ChatMessage]) -> list[str] | None:
         try:
             out = await self._llm.complete(
                 messages, Sampling(temperature=self._sampling.temperature, max_tokens=24),
                 session=self._session, grammar=self._thought_grammar,
             )
             parsed = json.loads(out.text)
-            if isinstance(parsed, list) and len(parsed) == 4:
-                fields = [str(f) for f in parsed]
         except (SalesvoiceError, ValueError):
-            fields = None
-        finally:
-            done.set_result(fields)
+            return None
+        if isinstance(parsed, list) and len(parsed) == 4:
+            return [str(f) for f in parsed]
+        return None
 
     async def reply(self, user_text: str) -> AsyncIterator[str | Note]:
         if (hint := infer_sector(user_text)) is not None:
             self.sectors.observe(*hint)
         messages, strategy = self._prompt(user_text)
         self._turn = {"strategy": strategy, "thought": None, "compliance": []}
-        if is_opt_out(user_text):
-            async for piece in self._opt_out("opt-out phrase"):
+        fixed = (self._opt_out("opt-out phrase") if is_opt_out(user_text)
+                 else self._keep_private() if asks_for_instructions(user_text) else None)
+        if fixed is not None:
+            for piece in fixed:
                 yield piece
             return
-        if asks_for_instructions(user_text):
-            async for piece in self._keep_private():
-                yield piece
-            return
-        if self.program.decoding.mode == "single":
+        mode = self.program.decoding.mode
+        if mode == "learned":
+            fields = (await self._speculated(user_text, messages)
+                      or self._learned_fields(user_text))
+            pieces = (self._single(messages, user_text, fields)
+                      if self._llm.capabilities.grammar
+                      else self._respond_to_thought(messages, _thought_of(fields), fields[3],
+                                                    user_text))
+        elif mode == "single":
             pieces = self._single(messages, user_text)
         else:
             pieces = self._two_model(messages, user_text)
-        async for piece in self._guarded(pieces, user_text, needs_ai=asks_if_human(user_text)):
-            yield piece
+        gate = SpeechGate(self.program, self.domain, self.guard, self._turn,
+                          self._product_in_focus)
+        # Delegation closes what it delegates to: a generator left open when the caller
+        # stops early would be closed later, by the garbage collector, as a stray task.
+        async with aclosing(gate.stream(pieces, user_text,
+                                        needs_ai=asks_if_human(user_text))) as spoken:
+            async for piece in spoken:
+                yield piece
 
     def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
         turn = self._turn
@@ -311,16 +342,41 @@ class SalesAgent:
             return None
         return await spec[2]
 
+    def _learned_fields(self, user_text: str) -> list[str]:
+        """The thought from the learned head, as the single-model answer's leading fields
+        (template, product, state, sector), made consistent with the call so far."""
+        agent_line = next(
+            (m.content for m in reversed(self._messages) if m.role == "assistant"), "")
+        head = self._thought_head or default_thought_head()
+        p = {name: label for name, (label, _) in head.predict(agent_line, user_text).items()}
+        template, product = p["template"], p["product"]
+        if product not in self.domain.intent_ids:
+            product = "none"
+        if template == Template.CHITCHAT.value:
+            product = "none"
+        elif product == "none":
+            # Continue or confirm the product on the table; pivot to the strategy's.
+            on_table = self.domain.mentioned(agent_line)
+            entry = self.program.strategy.get(
+                (self.sectors.guess.sector or "") if self.sectors.applies else "")
+            pick = on_table[:1] if template != Template.PIVOT.value or entry is None else [
+                i for i in entry.intents if i in self.domain.intent_ids][:1]
+            product = pick[0] if pick else "none"
+            if product == "none":
+                template = Template.CHITCHAT.value
+        sector = p["sector"] if p["sector"] in SECTORS else "?"
+        return [template, product, p["state"], sector]
+
     async def _single(
-        self, messages: list[ChatMessage], user_text: str
+        self, messages: list[ChatMessage], user_text: str, fields: list[str] | None = None
     ) -> AsyncIterator[str | Note]:
         reader = StreamedArrayReader(leading=4)
         noted = False
-        fields = await self._speculated(user_text, messages)
+        fields = fields or await self._speculated(user_text, messages)
         if fields is not None:
             # Continue the prefilled answer: the thought is already in the prompt (and in
             # the cache), so the first generated token is the response's.
-            prefix = json.dumps(fields, separators=(",", ":"))[:-1] + ',"'
+            prefix = _prefilled(fields)
             reader.feed(prefix)
             noted = True
             yield self._note_thought(_thought_of(fields), fields[3], user_text)
@@ -365,7 +421,16 @@ class SalesAgent:
             user_state=UserState(data["user_state"]),
             note=data["note"],
         )
-        yield self._note_thought(thought, data["sector"], user_text)
+        async with aclosing(self._respond_to_thought(messages, thought, data["sector"],
+                                                     user_text)) as response:
+            async for piece in response:
+                yield piece
+
+    async def _respond_to_thought(
+        self, messages: list[ChatMessage], thought: Thought, sector: str, user_text: str
+    ) -> AsyncGenerator[str | Note, None]:
+        """The response, as plain text, to a thought already made."""
+        yield self._note_thought(thought, sector, user_text)
         plan = ChatMessage(
             "system",
             f"Your private plan (never say it): {thought.template.value}"
@@ -380,67 +445,6 @@ class SalesAgent:
             async for delta in stream:
                 yield delta
 
-    async def _guarded(
-        self, pieces: AsyncIterator[str | Note], heard: str, *, needs_ai: bool
-    ) -> AsyncIterator[str | Note]:
-        """Pass text on clause by clause, each checked; a failing clause ends the reply
-        with the program's safe line instead. A clause that only parrots what the caller
-        said (``heard``) is left unsaid."""
-        buffer = said = ""
-        first, looping = True, False
-        expander = RefExpander(self.domain.refs, focus=self._product_in_focus)
-        try:
-            async for piece in pieces:
-                if not isinstance(piece, str):
-                    yield piece
-                    continue
-                buffer += expander.feed(piece)
-                if (cut := _repeat_start(said + buffer)) is not None:
-                    # A small model can loop ("... to live death from any cause ... to
-                    # live death from any cause ..."): the reply ends before the repeat.
-                    self._unsaid("repetition", buffer[max(0, cut - len(said)):])
-                    buffer, looping = buffer[: max(0, cut - len(said))], True
-                while (m := _CLAUSE.search(buffer) or _early_cut(buffer, first)) is not None:
-                    clause, buffer = buffer[: m.end()], buffer[m.end() :]
-                    if echoes(clause, heard):
-                        self._unsaid("echo", clause)
-                        continue
-                    ok, text = self._check(clause, said, first and needs_ai)
-                    first = False
-                    if not ok:
-                        yield self._compliance_note()
-                    if _SAYABLE.search(text):  # a stray "]" or "..." is not speech
-                        said += text
-                        yield text
-                    if not ok or self._said_enough(said):
-                        return
-                if looping:
-                    break
-            if not looping:
-                buffer += expander.flush()
-            if echoes(buffer, heard):
-                self._unsaid("echo", buffer)
-            elif buffer.strip():
-                ok, text = self._check(buffer, said, first and needs_ai)
-                if not ok:
-                    yield self._compliance_note()
-                if _SAYABLE.search(text):
-                    said += text
-                    yield text
-            if not _SAYABLE.search(said):  # nothing sayable came out
-                self._turn.setdefault("compliance", []).append("empty_reply")
-                yield self.program.repair_reply
-        finally:
-            await _aclose(pieces)
-
-    def _said_enough(self, said: str) -> bool:
-        """The reply has ended a sentence and reached the program's length: stop there."""
-        if not _SENTENCE_DONE.search(said):
-            return False
-        decoding = self.program.decoding
-        return (len(_SENTENCE_END.findall(said)) >= decoding.max_sentences
-                or len(said.split()) >= decoding.max_words)
-
     def _product_in_focus(self, said: str) -> str:
         """The product the reply is about so far: the last one it named, else the one
         its thought chose; "" (no product: no figure may be said) when neither."""
@@ -450,53 +454,22 @@ class SalesAgent:
         thought = self._turn.get("thought")
         return thought.intent if thought is not None and thought.intent else ""
 
-    def _unsaid(self, rule: Literal["echo", "repetition"], text: str) -> None:
-        """Record words left unsaid that break no rule of what may be said: a clause that
-        parrots the caller, or a loop."""
-        detail = "says back the caller's words" if rule == "echo" else "repeats itself"
-        self._turn.setdefault("compliance", []).append(rule)
-        self._turn.setdefault("compliance_detail", []).append(
-            {"rule": rule, "detail": detail, "text": text.strip()[:200]})
-
-    def _compliance_note(self) -> Note:
-        """Which rule fired on what text, for the call record (never spoken)."""
-        return {"compliance": list(self._turn.get("compliance", [])),
-                "compliance_detail": list(self._turn.get("compliance_detail", []))}
-
-    def _check(self, clause: str, said: str, needs_ai: bool) -> tuple[bool, str]:
-        clause = tidy_units(clause)
-        violations = self.guard.check(clause, said)
-        if not violations:
-            if needs_ai and not _AI.search(clause):
-                return True, "I'm an AI assistant, by the way. " + clause
-            return True, clause
-        self._turn.setdefault("compliance", []).extend(v.rule for v in violations)
-        self._turn.setdefault("compliance_detail", []).extend(
-            {"rule": v.rule, "detail": v.detail, "text": clause.strip()} for v in violations)
-        replacement = (
-            self.program.privacy_reply
-            if any(v.rule == "leak" for v in violations)
-            else self.program.fallback_reply
-        )
-        return False, (" " if clause[:1] == " " else "") + replacement
-
-    async def _opt_out(self, why: str) -> AsyncIterator[str | Note]:
+    def _opt_out(self, why: str) -> list[str | Note]:
         thought = Thought(template=Template.CHITCHAT, user_state=UserState.OPT_OUT, note=why)
         self._turn["compliance"] = ["opt_out"]
-        yield self._note_thought(thought, "?", "")
+        note = self._note_thought(thought, "?", "")
         self.dialogue.outcome = Outcome.OPTED_OUT
         self._opted_out(why)
         self._turn["settled"] = True
-        yield {"outcome": Outcome.OPTED_OUT.value, "end_call": True}
-        yield self.program.opt_out_reply
+        return [note, {"outcome": Outcome.OPTED_OUT.value, "end_call": True},
+                self.program.opt_out_reply]
 
-    async def _keep_private(self) -> AsyncIterator[str | Note]:
+    def _keep_private(self) -> list[str | Note]:
         """The caller asks for the instructions or tries to override them: the privacy
         line, without asking the model (which may comply)."""
         thought = Thought(template=Template.CHITCHAT, note="asks for the instructions")
         self._turn["compliance"] = ["injection"]
-        yield self._note_thought(thought, "?", "")
-        yield self.program.privacy_reply
+        return [self._note_thought(thought, "?", ""), self.program.privacy_reply]
 
     def _opted_out(self, reason: str) -> None:
         if self._dnc is not None and self.caller.caller_id:
@@ -507,11 +480,9 @@ class SalesAgent:
         return self.guard.check_reply(text)
 
 
-_WORDS_THEN_SPACE = re.compile(r"(?:\S+\s+){6}")
-_NUMERIC = re.compile(r"\d|\{|\b(" + "|".join(
-    ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-     "twelve", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-     "hundred", "thousand", "million", "billion", "percent", "dollars?"]) + r")\b", re.I)
+def _prefilled(fields: list[str]) -> str:
+    """The single-model answer up to the opening quote of its response."""
+    return json.dumps(fields, separators=(",", ":"))[:-1] + ',"'
 
 
 def _thought_of(fields: list[str]) -> Thought:
@@ -521,33 +492,6 @@ def _thought_of(fields: list[str]) -> Thought:
         intent=None if intent == "none" else intent,
         user_state=UserState(state),
     )
-
-
-def _early_cut(buffer: str, first: bool) -> re.Match[str] | None:
-    """Let the first six words go to speech before a clause boundary arrives, when there
-    is nothing in them whose meaning the rest of the clause could change (a number)."""
-    if not first:
-        return None
-    m = _WORDS_THEN_SPACE.match(buffer)
-    if m is None or _NUMERIC.search(m.group(0)):
-        return None
-    return m
-
-
-_TOKEN = re.compile(r"[a-z0-9']+(?:[.,][0-9]+)*")
-_LOOP_WORDS = 8
-
-
-def _repeat_start(text: str) -> int | None:
-    """Where ``text`` starts saying again a run of eight words it said before, if it does."""
-    tokens = [(m.start(), m.group(0)) for m in _TOKEN.finditer(text.lower())]
-    seen: set[tuple[str, ...]] = set()
-    for i in range(len(tokens) - _LOOP_WORDS + 1):
-        gram = tuple(w for _, w in tokens[i : i + _LOOP_WORDS])
-        if gram in seen:
-            return tokens[i][0]
-        seen.add(gram)
-    return None
 
 
 async def _aclose(gen: AsyncIterator[Any]) -> None:

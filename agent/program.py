@@ -31,8 +31,9 @@ class StrategyEntry(Record):
 
 
 class Decoding(Record):
-    mode: Literal["single", "two-model"] = "single"
-    """single: thought and response in one constrained generation (live default);
+    mode: Literal["learned", "single", "two-model"] = "single"
+    """learned: the thought from the learned head in milliseconds, then the LLM writes only
+    the response; single: thought and response in one constrained generation;
     two-model: a thought call, then a response call (as in the paper)."""
     temperature: float = Field(0.7, ge=0, le=2)
     top_p: float = Field(0.9, gt=0, le=1)

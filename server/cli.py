@@ -17,6 +17,7 @@ from rich.table import Table
 
 from models.errors import SalesvoiceError
 from server.cli_compliance import add_parsers as add_compliance_parsers
+from server.cli_thought import add_parsers as add_thought_parsers
 
 if TYPE_CHECKING:
     from models.llm.base import LLM
@@ -133,6 +134,10 @@ def cmd_bench_pipeline(args: argparse.Namespace, console: Console) -> int:
         from agent.program import load_program
 
         program = load_program(args.program)
+        if args.mode is not None:
+            program = program.evolve(
+                "bench", decoding=program.decoding.model_copy(
+                    update={"mode": args.mode}).model_dump())
 
         def factory(llm: LLM, session: str) -> Responder:
             return SalesAgent(program, llm, session=session)
@@ -494,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--agent", choices=("sales", "plain"), default="sales",
                     help="the sales agent (thought + response), or a plain LLM responder")
     bp.add_argument("--program", default="insurance-default", help="agent program name or file")
+    bp.add_argument("--mode", choices=("learned", "single", "two-model"), default=None,
+                    help="the sales agent's thought mode (default: the program's)")
     bp.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
     bp.set_defaults(func=cmd_bench_pipeline)
     bs = bsub.add_parser(
@@ -505,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--out", type=Path, default=Path("bench/results/simulate.json"))
     bs.set_defaults(func=cmd_bench_simulate)
     add_compliance_parsers(sub, bsub)
+    add_thought_parsers(sub, bsub)
     return p
 
 

@@ -282,7 +282,8 @@ class ProgrammaticUser:
             self._wrong += 1
             if self._wrong > self._patience:
                 return UserLine("No thanks, this isn't for me. Goodbye.", Outcome.WITHDREW)
-            return UserLine(f"Hmm, {name(other).name} isn't really what I need right now.")
+            return UserLine(f"Hmm, {name(other).name} isn't really what I need right now.",
+                            hints={"declined": other})
         if _ASKS_WORK.search(agent_text):
             occ = self.persona.occupation
             return UserLine(f"I'm {_article(occ)} {occ}. I've done it for a few years now.")

@@ -12,7 +12,7 @@ import agent as agent_pkg
 from agent.compliance import MemoryDoNotCall
 from agent.dialogue import CallerProfile, Outcome
 from agent.policy import SalesAgent
-from agent.program import Decoding, load_program
+from agent.program import load_program
 from models.llm import LLM
 
 pytestmark = pytest.mark.real
@@ -31,10 +31,13 @@ CONVERSATION = [
 ]
 
 
-def new_agent(llm: LLM, session: str, mode: str = "single") -> tuple[SalesAgent, MemoryDoNotCall]:
+def new_agent(llm: LLM, session: str, mode: str | None = None
+              ) -> tuple[SalesAgent, MemoryDoNotCall]:
+    """An agent of the default program, in its own thought mode unless ``mode`` is given."""
     program = load_program()
-    if mode != "single":
-        program = program.evolve("test", decoding=Decoding(mode=mode).model_dump())  # type: ignore[arg-type]
+    if mode is not None and mode != program.decoding.mode:
+        decoding = program.decoding.model_copy(update={"mode": mode})
+        program = program.evolve("test", decoding=decoding.model_dump())
     dnc = MemoryDoNotCall()
     agent = SalesAgent(program, llm, caller=CallerProfile(caller_id="+15557654321"),
                        session=session, do_not_call=dnc)
@@ -43,7 +46,7 @@ def new_agent(llm: LLM, session: str, mode: str = "single") -> tuple[SalesAgent,
 
 
 async def test_thought_is_valid_json_on_twenty_of_twenty_turns(qwen: LLM) -> None:
-    agent, _ = new_agent(qwen, "agent-real-20")
+    agent, _ = new_agent(qwen, "agent-real-20", mode="single")  # the LLM writes the thought
     for line in CONVERSATION:
         turn = await agent.respond(line)
         assert turn.thought is not None, line
@@ -53,6 +56,18 @@ async def test_thought_is_valid_json_on_twenty_of_twenty_turns(qwen: LLM) -> Non
     print([(t.template.value, t.intent) for t in thoughts])
     print(f"sector {agent.sectors.guess}; continue ratio {agent.dialogue.continue_ratio()}")
     assert agent.sectors.guess.sector == "P"  # "I'm a teacher" → Education
+
+
+async def test_learned_mode_speaks_after_the_heads_thought(qwen: LLM) -> None:
+    agent, _ = new_agent(qwen, "agent-real-learned", mode="learned")
+    for line in CONVERSATION[:4]:
+        turn = await agent.respond(line)
+        assert turn.thought is not None and turn.text.strip(), line
+        assert not oracle_problems(turn.text), turn.text
+    assert agent.sectors.guess.sector == "P"
+    templates = [t.thought.template.value for t in agent.dialogue.agent_turns if t.thought]
+    print(templates, [t.text for t in agent.dialogue.agent_turns])
+    assert "pivot" in templates  # "I'm a teacher at a primary school." is a pivot
 
 
 async def test_two_model_mode_thought_is_valid_json(qwen: LLM) -> None:

@@ -9,7 +9,7 @@ import pytest
 from agent.compliance import MemoryDoNotCall
 from agent.dialogue import CallerProfile, Outcome, Template, UserState
 from agent.policy import SalesAgent
-from agent.program import Decoding, load_program
+from agent.program import AgentProgram, load_program
 from models.llm import FakeLLM, LLMRequest
 
 
@@ -21,13 +21,24 @@ def label(state: str, product: str = "none") -> str:
     return json.dumps({"state": state, "product": product})
 
 
+def in_mode(mode: str) -> AgentProgram:
+    """The default program with its thought written in ``mode`` (these tests script the
+    LLM's single-model answers)."""
+    program = load_program()
+    decoding = program.decoding.model_copy(update={"mode": mode})
+    return program.evolve("test", decoding=decoding.model_dump())
+
+
+SINGLE = in_mode("single")
+
+
 def make_agent(
     script: list[str], **caller: object
 ) -> tuple[SalesAgent, FakeLLM, MemoryDoNotCall]:
     llm = FakeLLM(script)
     dnc = MemoryDoNotCall()
     agent = SalesAgent(
-        load_program(), llm, caller=CallerProfile(caller_id="+15550001111", **caller),  # type: ignore[arg-type]
+        SINGLE, llm, caller=CallerProfile(caller_id="+15550001111", **caller),  # type: ignore[arg-type]
         session="t", do_not_call=dnc,
     )
     agent.commit("", agent.greeting, False)
@@ -219,8 +230,7 @@ async def test_question_about_being_human_is_answered_with_the_ai_disclosure() -
 
 
 async def test_two_model_mode_writes_the_thought_then_the_response() -> None:
-    program = load_program()
-    program = program.evolve("test", decoding=Decoding(mode="two-model").model_dump())
+    program = in_mode("two-model")
     thought_llm = FakeLLM([json.dumps({"template": "pivot", "intent": "travel",
                                        "user_state": "engaged", "sector": "?",
                                        "note": "mentioned a trip"})])
