@@ -134,7 +134,7 @@ def cmd_bench_pipeline(args: argparse.Namespace, console: Console) -> int:
         from agent.program import load_program
 
         program = load_program(args.program)
-        if args.mode is not None:
+        if args.mode is not None and args.mode != program.decoding.mode:
             program = program.evolve(
                 "bench", decoding=program.decoding.model_copy(
                     update={"mode": args.mode}).model_dump())
