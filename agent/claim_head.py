@@ -90,15 +90,23 @@ def softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-def load_head(path: Path = DEFAULT, embedder: Embedder | None = None) -> ClaimHead:
-    """A head file, its weights checked against the sha256 it was saved with."""
+def read_head_file(path: Path, kind: str, train_command: str) -> dict[str, Any]:
+    """The JSON body of a learned head's file, or a ConfigError saying how to make one."""
     try:
         body = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"claim head {path} not found; train one with "
-                          "'salesvoice compliance train-head'") from None
+        raise ConfigError(f"{kind} {path} not found; train one with "
+                          f"'{train_command}'") from None
     except ValueError as exc:
-        raise ConfigError(f"claim head {path} is not valid JSON: {exc}") from None
+        raise ConfigError(f"{kind} {path} is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ConfigError(f"{kind} {path} is malformed: not a JSON object")
+    return body
+
+
+def load_head(path: Path = DEFAULT, embedder: Embedder | None = None) -> ClaimHead:
+    """A head file, its weights checked against the sha256 it was saved with."""
+    body = read_head_file(path, "claim head", "salesvoice compliance train-head")
     try:
         classes = [str(c) for c in body["classes"]]
         weights = np.asarray(body["weights"], dtype=np.float64)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.claim_head import softmax
+from agent.claim_head import read_head_file, softmax
 from models.embed import Embedder, load_embedder
 from models.errors import ConfigError, IntegrityError
 
@@ -116,13 +116,7 @@ class ThoughtHead:
 
 def load_thought_head(path: Path = DEFAULT, embedder: Embedder | None = None) -> ThoughtHead:
     """A head file, its weights checked against the sha256 it was saved with."""
-    try:
-        body = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"thought head {path} not found; train one with "
-                          "'salesvoice thought train'") from None
-    except ValueError as exc:
-        raise ConfigError(f"thought head {path} is not valid JSON: {exc}") from None
+    body = read_head_file(path, "thought head", "salesvoice thought train")
     try:
         fields = {name: FieldHead([str(c) for c in f["classes"]],
                                   np.asarray(f["weights"], dtype=np.float64),

@@ -34,18 +34,24 @@ class Fit:
     bias: NDArray[np.float64]
 
 
-def read_labelled(path: Path) -> list[tuple[str, str]]:
-    """(text, label) pairs from JSONL lines with "text" and "label"."""
+def read_rows(path: Path, keys: Sequence[str]) -> list[dict[str, str]]:
+    """JSONL lines as {key: text} for ``keys`` (blank lines skipped); a ValueError names
+    the file and line that is not valid JSON or lacks a key."""
     rows = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            rows.append((str(row["text"]), str(row["label"])))
+            rows.append({k: str(row[k]) for k in keys})
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{n}: not a labelled line: {exc!r}") from None
     return rows
+
+
+def read_labelled(path: Path) -> list[tuple[str, str]]:
+    """(text, label) pairs from JSONL lines with "text" and "label"."""
+    return [(r["text"], r["label"]) for r in read_rows(path, ("text", "label"))]
 
 
 def fit(x: NDArray[np.float64], y: NDArray[np.int64], n_classes: int, l2: float) -> Fit:

@@ -8,7 +8,6 @@ accuracy (never the training fit). ``evaluate`` measures a head on turns it neve
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from agent.claim_head import softmax
 from agent.stats import wilson
 from agent.thought_head import FIELDS, FieldHead, ThoughtHead, features
 from models.embed import Embedder
-from optimizer.claim_head import cross_validated, fit
+from optimizer.claim_head import cross_validated, fit, read_rows
 
 TRAIN_FILE = Path(__file__).parents[1] / "agent" / "data" / "thought_train.jsonl"
 """Hand-labelled turns, by an author who never saw the evaluation set."""
@@ -28,16 +27,7 @@ L2_GRID = (1e-5, 1e-4, 1e-3)
 
 def read_turns(path: Path) -> list[dict[str, str]]:
     """Labelled turns: JSONL with agent, caller and every field of FIELDS."""
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            rows.append({k: str(row[k]) for k in ("agent", "caller", *FIELDS)})
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: not a labelled turn: {exc!r}") from None
-    return rows
+    return read_rows(path, ("agent", "caller", *FIELDS))
 
 
 def train_thought_head(embedder: Embedder, data: Sequence[Path] = (TRAIN_FILE,), *,
