@@ -142,15 +142,13 @@ class SalesAgent:
         return self.dialogue.outcome in _ENDS_CALL
 
     async def warm(self) -> None:
-        # Evaluates the prompt into the cache and, once, compiles the output grammars.
-        await self._llm.complete(
-            self._messages, Sampling(max_tokens=1), json_schema=self._schema,
-            session=self._session,
-        )
+        # Evaluates the prompt into the cache and, once, compiles the mode's grammars.
+        await self._llm.complete(self._messages, Sampling(max_tokens=1), session=self._session)
         if self._llm.capabilities.grammar and not self._grammars_warm:
             self._grammars_warm = True
-            for grammar in (self._thought_grammar, self._single_grammar,
-                            self._continuation_grammar):
+            grammars = ((self._thought_grammar, self._single_grammar, self._continuation_grammar)
+                        if self.program.decoding.mode == "single" else (self._plain_grammar,))
+            for grammar in grammars:
                 await self._llm.complete(
                     self._messages, Sampling(max_tokens=1), grammar=grammar,
                     session=self._session,
@@ -158,32 +156,12 @@ class SalesAgent:
 
     async def prepare(self, user_text: str) -> None:
         """The caller paused. Evaluate the prompt reply() would build for this line (with
-        its sector evidence, on a copy of the tracker) and, where the backend can continue
-        a prefilled answer, already write the thought: if the final transcript is the
-        same line, the reply starts straight with the spoken response."""
-        tracker = self.sectors
-        self.sectors = replace(tracker)
-        try:
-            if (hint := infer_sector(user_text)) is not None:
-                self.sectors.observe(*hint)
-            messages, _ = self._prompt(user_text)
-        finally:
-            self.sectors = tracker
-        mode = self.program.decoding.mode
-        if mode == "learned" and self._llm.capabilities.grammar and not is_opt_out(user_text):
-            # The thought costs milliseconds: prime the cache with the prefilled answer.
-            fields = self._learned_fields(user_text)
-            ready: asyncio.Future[list[str] | None] = (
-                asyncio.get_running_loop().create_future())
-            ready.set_result(fields)
-            self._speculation = (user_text, messages, ready)
-            await self._llm.complete(
-                [*messages, ChatMessage("assistant", _prefilled(fields))], Sampling(max_tokens=1),
-                session=self._session)
-            return
-        speculate = (
-            self._llm.capabilities.grammar and mode == "single" and not is_opt_out(user_text)
-        )
+        its sector evidence, on a copy of the tracker); in single-model mode, where the
+        backend can continue a prefilled answer, already write the thought: if the final
+        transcript is the same line, the reply starts straight with the spoken response."""
+        messages = self._prompt_if_said(user_text)
+        speculate = (self._llm.capabilities.grammar and self.program.decoding.mode == "single"
+                     and not is_opt_out(user_text))
         if not speculate:
             await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
             return
@@ -194,6 +172,28 @@ class SalesAgent:
             written = await self._written_thought(messages)
         finally:
             done.set_result(written)
+
+    async def listen(self, partial_text: str) -> None:
+        """The caller is still speaking: evaluate the prompt up to what they said so far.
+        In learned mode the plan (from the partial line) comes before the line, so when
+        the final line has the same plan only its last words are new."""
+        await self._llm.complete(self._prompt_if_said(partial_text), Sampling(max_tokens=1),
+                                 session=self._session)
+
+    def _prompt_if_said(self, user_text: str) -> list[ChatMessage]:
+        """The prompt reply() would build for this line, with its sector evidence, on a
+        copy of the tracker (nothing is decided until the line is final)."""
+        tracker = self.sectors
+        self.sectors = replace(tracker)
+        try:
+            if (hint := infer_sector(user_text)) is not None:
+                self.sectors.observe(*hint)
+            messages = self._prompt(user_text)[0]
+            if self.program.decoding.mode == "learned" and not is_opt_out(user_text):
+                messages = _planned(messages, self._learned_fields(user_text))
+            return messages
+        finally:
+            self.sectors = tracker
 
     async def llm_thought(self, user_text: str) -> list[str] | None:
         """The thought fields (template, product, state, sector) the LLM writes for the
@@ -228,13 +228,11 @@ class SalesAgent:
                 yield piece
             return
         mode = self.program.decoding.mode
+        pieces: AsyncIterator[str | Note]
         if mode == "learned":
-            fields = (await self._speculated(user_text, messages)
-                      or self._learned_fields(user_text))
-            pieces = (self._single(messages, user_text, fields)
-                      if self._llm.capabilities.grammar
-                      else self._respond_to_thought(messages, _thought_of(fields), fields[3],
-                                                    user_text))
+            fields = self._learned_fields(user_text)
+            pieces = self._respond_to_thought(_planned(messages, fields), _thought_of(fields),
+                                              fields[3], user_text)
         elif mode == "single":
             pieces = self._single(messages, user_text)
         else:
@@ -368,11 +366,11 @@ class SalesAgent:
         return [template, product, p["state"], sector]
 
     async def _single(
-        self, messages: list[ChatMessage], user_text: str, fields: list[str] | None = None
+        self, messages: list[ChatMessage], user_text: str
     ) -> AsyncIterator[str | Note]:
         reader = StreamedArrayReader(leading=4)
         noted = False
-        fields = fields or await self._speculated(user_text, messages)
+        fields = await self._speculated(user_text, messages)
         if fields is not None:
             # Continue the prefilled answer: the thought is already in the prompt (and in
             # the cache), so the first generated token is the response's.
@@ -421,26 +419,22 @@ class SalesAgent:
             user_state=UserState(data["user_state"]),
             note=data["note"],
         )
-        async with aclosing(self._respond_to_thought(messages, thought, data["sector"],
-                                                     user_text)) as response:
+        plan = ChatMessage("system", _plan_text(thought) + " Now say your response as plain "
+                           "spoken text only.")
+        async with aclosing(self._respond_to_thought([*messages, plan], thought,
+                                                     data["sector"], user_text)) as response:
             async for piece in response:
                 yield piece
 
     async def _respond_to_thought(
         self, messages: list[ChatMessage], thought: Thought, sector: str, user_text: str
     ) -> AsyncGenerator[str | Note, None]:
-        """The response, as plain text, to a thought already made."""
+        """The response, as plain text, to a thought already made and in ``messages``."""
         yield self._note_thought(thought, sector, user_text)
-        plan = ChatMessage(
-            "system",
-            f"Your private plan (never say it): {thought.template.value}"
-            + (f" toward {thought.intent}" if thought.intent else "")
-            + ". Now say your response as plain spoken text only.",
-        )
         request: dict[str, Any] = (
             {"grammar": self._plain_grammar} if self._llm.capabilities.grammar else {})
         async with self._llm.stream(
-            [*messages, plan], self._sampling, session=self._session, **request
+            messages, self._sampling, session=self._session, **request
         ) as stream:
             async for delta in stream:
                 yield delta
@@ -483,6 +477,19 @@ class SalesAgent:
 def _prefilled(fields: list[str]) -> str:
     """The single-model answer up to the opening quote of its response."""
     return json.dumps(fields, separators=(",", ":"))[:-1] + ',"'
+
+
+def _plan_text(thought: Thought) -> str:
+    return (f"Your private plan (never say it): {thought.template.value}"
+            + (f" toward {thought.intent}" if thought.intent else "") + ".")
+
+
+def _planned(messages: list[ChatMessage], fields: list[str]) -> list[ChatMessage]:
+    """The learned thought as a private plan placed before the caller's line: a plan that
+    stays the same as the line grows (while the caller speaks) stays in the cache."""
+    plan = ChatMessage("system", _plan_text(_thought_of(fields))
+                       + " Reply to the caller's next line in plain spoken words.")
+    return [*messages[:-1], plan, messages[-1]]
 
 
 def _thought_of(fields: list[str]) -> Thought:

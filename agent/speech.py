@@ -59,7 +59,8 @@ class SpeechGate:
                     # live death from any cause ..."): the reply ends before the repeat.
                     self._unsaid("repetition", buffer[max(0, cut - len(said)):])
                     buffer, looping = buffer[: max(0, cut - len(said))], True
-                while (m := _CLAUSE.search(buffer) or _early_cut(buffer, first)) is not None:
+                while (m := _CLAUSE.search(buffer)
+                       or _early_cut(buffer, len(said.split()))) is not None:
                     clause, buffer = buffer[: m.end()], buffer[m.end() :]
                     if echoes(clause, heard):
                         self._unsaid("echo", clause)
@@ -69,6 +70,9 @@ class SpeechGate:
                     if not ok:
                         yield self._compliance_note()
                     if _SAYABLE.search(text):  # a stray "]" or "..." is not speech
+                        # A checked clause is complete: it goes out with the space after
+                        # it, so speech can start without waiting for the next clause.
+                        text = (text.lstrip() if said.endswith(" ") else text).rstrip() + " "
                         said += text
                         yield text
                     if not ok or self._said_enough(said):
@@ -84,6 +88,7 @@ class SpeechGate:
                 if not ok:
                     yield self._compliance_note()
                 if _SAYABLE.search(text):
+                    text = text.lstrip() if said.endswith(" ") else text
                     said += text
                     yield text
             if not _SAYABLE.search(said):  # nothing sayable came out
@@ -132,19 +137,20 @@ class SpeechGate:
 
 
 
-_WORDS_THEN_SPACE = re.compile(r"(?:\S+\s+){6}")
+_EARLY_WORDS = 6
 _NUMERIC = re.compile(r"\d|\{|\b(" + "|".join(
     ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
      "twelve", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
      "hundred", "thousand", "million", "billion", "percent", "dollars?"]) + r")\b", re.I)
 
 
-def _early_cut(buffer: str, first: bool) -> re.Match[str] | None:
-    """Let the first six words go to speech before a clause boundary arrives, when there
-    is nothing in them whose meaning the rest of the clause could change (a number)."""
-    if not first:
+def _early_cut(buffer: str, said_words: int) -> re.Match[str] | None:
+    """Let the reply's first six words (the voice chunker's first piece) go to speech
+    before a clause boundary arrives, when there is nothing in them whose meaning the rest
+    of the clause could change (a number)."""
+    if said_words >= _EARLY_WORDS:
         return None
-    m = _WORDS_THEN_SPACE.match(buffer)
+    m = re.match(rf"\s*(?:\S+\s+){{{_EARLY_WORDS - said_words}}}", buffer)
     if m is None or _NUMERIC.search(m.group(0)):
         return None
     return m

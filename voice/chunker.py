@@ -17,7 +17,9 @@ _ABBREVIATIONS = ("mr.", "mrs.", "ms.", "dr.", "st.", "e.g.", "i.e.", "vs.", "ap
 
 class ChunkerConfig(StrictModel):
     first_min_words: int = 3
-    first_max_words: int = 8
+    """A first piece ends at a comma only after this many words; at a sentence end ("I
+    see.") it may be shorter: said at once while the rest is written."""
+    first_max_words: int = 6
     """With no clause boundary by then, the first piece ends at this word."""
     max_words: int = 40
     """A later piece this long ends at the next clause boundary instead."""
@@ -53,7 +55,7 @@ class ClauseChunker:
                 n = len(self._buf[: m.end()].split())
                 if n > c.first_max_words:
                     break
-                if n >= c.first_min_words and self._ok(m.end()):
+                if (n >= c.first_min_words or m.group(0)[0] in ".!?") and self._ok(m.end()):
                     return m.end()
             words = list(re.finditer(r"\S+(?=\s)", self._buf))
             if len(words) >= c.first_max_words:

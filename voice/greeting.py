@@ -6,7 +6,7 @@ import asyncio
 
 from models.audio import HOUSE_RATE, PCM
 from models.tts.base import TTS
-from voice.chunker import ClauseChunker
+from voice.chunker import ChunkerConfig, ClauseChunker
 
 Pieces = list[tuple[str, PCM]]
 
@@ -21,7 +21,9 @@ class GreetingCache:
         key = (program_key, type(tts).__name__ + ":" + tts.name, text)
         async with self._lock:
             if key not in self._cache:
-                chunker = ClauseChunker()
+                # Synthesized ahead of time: no short first piece needed, whole clauses
+                # sound better.
+                chunker = ClauseChunker(ChunkerConfig(first_max_words=40))
                 texts = chunker.push(text + " ")
                 if (rest := chunker.flush()) is not None:
                     texts.append(rest)

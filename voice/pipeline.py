@@ -117,6 +117,7 @@ class VoicePipeline:
         self._held: list[PCM] = []  # caller audio during a pause, pushed if speech resumes
         self._pause_at: float | None = None
         self._prepared_pause: float | None = None  # the pause a user line was prepared for
+        self._listening = False  # a partial user line is being evaluated
         self._during_agent = False  # the caller's current utterance began over the agent
         self._last_partial = ""
         self._speech_start = 0.0
@@ -245,6 +246,11 @@ class VoicePipeline:
             # The decode started at the pause is in: likely the whole user line.
             self._prepared_pause = pause
             self._spawn(self._warm((self._carry + " " + partial.text).strip()))
+        elif pause is None and not self._listening and self._reply is None:
+            # The caller is mid-sentence and the agent is quiet: evaluate what they said
+            # so far, so the end of the turn only pays for its last words.
+            self._listening = True
+            self._spawn(self._listen((self._carry + " " + partial.text).strip()))
         self._turns.on_partial(partial.text, covers)
         self._barge.on_partial(partial.text)
         self._emit(UserTranscript(partial.text, final=False))
@@ -286,6 +292,14 @@ class VoicePipeline:
                 await self._responder.prepare(user_text)
         except Exception as exc:  # a failed warm-up only costs latency later
             self._emit(PipelineError(0, f"warm-up failed: {type(exc).__name__}: {exc}"))
+
+    async def _listen(self, partial_text: str) -> None:
+        try:
+            await self._responder.listen(partial_text)
+        except Exception as exc:  # a failed warm-up only costs latency later
+            self._emit(PipelineError(0, f"warm-up failed: {type(exc).__name__}: {exc}"))
+        finally:
+            self._listening = False
 
     async def _drop_backchannel(self, session: ASRSession) -> None:
         text = (await session.finalize()).text

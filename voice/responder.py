@@ -52,6 +52,11 @@ class Responder(Protocol):
         be over); the real reply then only pays for what differs."""
         ...
 
+    async def listen(self, partial_text: str) -> None:
+        """The caller is still speaking: evaluate what they said so far (the partial
+        transcript), so that when the turn ends only its last words are new."""
+        ...
+
 
 class LLMResponder:
     """Streams replies from an LLM over the played history, one session per call."""
@@ -94,6 +99,9 @@ class LLMResponder:
     async def prepare(self, user_text: str) -> None:
         messages = [*self.history, ChatMessage("user", user_text)]
         await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
+
+    async def listen(self, partial_text: str) -> None:
+        await self.prepare(partial_text)
 
     def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
         if user_text:

@@ -94,46 +94,50 @@ def learned_agent(llm: FakeLLM, head: ThoughtHead) -> SalesAgent:
     return agent
 
 
-async def test_learned_mode_prefills_the_heads_thought_so_the_llm_writes_only_speech(
+async def test_learned_mode_puts_the_heads_plan_before_the_line_and_the_llm_only_speaks(
     tmp_path: Path,
 ) -> None:
-    llm = GrammarFakeLLM(['Lovely, teaching is demanding."]'])
+    llm = GrammarFakeLLM(["Lovely, teaching is demanding."])
     agent = learned_agent(llm, trained(tmp_path))
     pieces = [p async for p in agent.reply("I'm a teacher at a primary school.")]
     notes = [p for p in pieces if not isinstance(p, str)]
     spoken = "".join(p for p in pieces if isinstance(p, str))
-    assert spoken == "Lovely, teaching is demanding."
+    assert spoken.strip() == "Lovely, teaching is demanding."
     assert len(llm.requests) == 1
-    prefill = llm.requests[0].messages[-1]
-    assert prefill.role == "assistant" and prefill.content.startswith('["pivot",')
-    assert notes[0]["thought"]["template"] == "pivot"
+    *_, plan, line = llm.requests[0].messages
+    assert line.role == "user" and line.content == "I'm a teacher at a primary school."
     # Pivot with no product from the head: the strategy's first product for teachers.
+    assert plan.role == "system" and "pivot toward critical_illness" in plan.content
+    assert llm.requests[0].grammar is not None  # plain speech with product references
+    assert notes[0]["thought"]["template"] == "pivot"
     assert notes[0]["thought"]["intent"] == "critical_illness"
 
 
-async def test_learned_mode_without_grammars_gives_the_model_a_private_plan(
+async def test_learned_mode_without_grammars_gives_the_model_the_same_plan(
     tmp_path: Path,
 ) -> None:
     llm = FakeLLM(["Lovely, teaching is demanding."])
     agent = learned_agent(llm, trained(tmp_path))
     pieces = [p async for p in agent.reply("I'm a teacher at a primary school.")]
     spoken = "".join(p for p in pieces if isinstance(p, str))
-    assert spoken == "Lovely, teaching is demanding."
-    plan = llm.requests[0].messages[-1]
+    assert spoken.strip() == "Lovely, teaching is demanding."
+    plan = llm.requests[0].messages[-2]
     assert plan.role == "system" and "pivot toward critical_illness" in plan.content
 
 
-async def test_learned_mode_primes_the_prefilled_answer_while_the_caller_pauses(
+async def test_learned_mode_primes_the_planned_prompt_while_the_caller_speaks_and_pauses(
     tmp_path: Path,
 ) -> None:
-    llm = GrammarFakeLLM(["", 'Sure."]'])
+    llm = GrammarFakeLLM(["", "", "Sure."])
     agent = learned_agent(llm, trained(tmp_path))
+    await agent.listen("I'm a teacher at a primary school.")
     await agent.prepare("I'm a teacher at a primary school.")
     pieces = [p async for p in agent.reply("I'm a teacher at a primary school.")]
     spoken = "".join(p for p in pieces if isinstance(p, str))
-    assert spoken == "Sure."
-    primed, answered = llm.requests
-    assert primed.messages == answered.messages  # the cached prefix is the answer's
+    assert spoken.strip() == "Sure."
+    heard, paused, answered = llm.requests
+    # The cached prompt is the answer's: the reply pays only for its own tokens.
+    assert heard.messages == paused.messages == answered.messages
 
 
 def test_planted_turns_carry_the_users_decision_and_sector() -> None:

@@ -67,18 +67,19 @@ def test_later_pieces_end_at_sentence_ends_not_at_commas() -> None:
     ]
 
 
-def test_first_piece_is_forced_at_eight_words_without_punctuation() -> None:
+def test_first_piece_is_forced_at_six_words_without_punctuation() -> None:
+    # Six: the words the agent's speech gate releases before a clause boundary.
     text = "one two three four five six seven eight nine ten eleven"
     chunker = ClauseChunker()
-    assert chunker.push(text + " ") == ["one two three four five six seven eight"]
-    assert chunker.flush() == "nine ten eleven"
+    assert chunker.push(text + " ") == ["one two three four five six"]
+    assert chunker.flush() == "seven eight nine ten eleven"
 
 
-def test_first_piece_waits_for_the_space_after_the_eighth_word() -> None:
+def test_first_piece_waits_for_the_space_after_the_sixth_word() -> None:
     chunker = ClauseChunker()
-    # The eighth word may still be growing ("eight" -> "eighteen").
-    assert chunker.push("one two three four five six seven eight") == []
-    assert chunker.push("een ") == ["one two three four five six seven eighteen"]
+    # The sixth word may still be growing ("six" -> "sixteen").
+    assert chunker.push("one two three four five six") == []
+    assert chunker.push("teen ") == ["one two three four five sixteen"]
 
 
 def test_boundary_is_only_taken_once_whitespace_follows_it() -> None:
@@ -222,9 +223,9 @@ def _streamed(text: str) -> list[str]:
     return out
 
 
-def test_first_piece_is_cut_at_eight_words_even_when_a_later_boundary_is_already_known() -> None:
+def test_first_piece_is_cut_at_six_words_even_when_a_later_boundary_is_already_known() -> None:
     text = "one two three four five six seven eight nine ten. Next."
-    expected = ["one two three four five six seven eight", "nine ten.", "Next."]
+    expected = ["one two three four five six", "seven eight nine ten.", "Next."]
     assert _pieces(text) == expected
     assert _streamed(text) == expected
 
@@ -242,3 +243,8 @@ def test_words_ending_like_abbreviations_still_end_sentences() -> None:
         "It covers all items.",
         "Call me.",
     ]
+
+
+def test_a_short_sentence_is_a_first_piece_at_once_but_a_short_clause_is_not() -> None:
+    assert chunk_once("I see. That is a good point. ") == ["I see.", "That is a good point."]
+    assert chunk_once("Sure, I can help with that. ") == ["Sure, I can help with that."]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -271,4 +272,25 @@ async def test_llm_failure_is_reported_and_the_call_goes_on() -> None:
     (err,) = call.of(PipelineError)
     assert "model crashed" in err.message
     call.pipeline.push_audio(SILENCE)  # still accepts audio
+    await call.close()
+
+
+async def test_what_the_caller_said_so_far_is_evaluated_while_they_speak() -> None:
+    call = await make_call([FakeReply("Sure.")], ["I want life insurance for my family"])
+    await call.feed(SPEECH, 2.0)  # ~6 words revealed, still talking
+    heard = [r.messages[-1].content for r in call.llm.requests
+             if r.max_tokens == 1 and r.messages[-1].role == "user"]
+    assert heard and heard[0] == "I"  # the first partial, while the caller speaks
+    assert len(heard) >= 2 and all(len(a) < len(b) for a, b in itertools.pairwise(heard))
+    await call.feed(SILENCE, 2.0)
+    (done,) = call.of(TurnCompleted)
+    assert done.agent_text == "Sure."
+    await call.close()
+
+
+async def test_nothing_is_evaluated_for_speech_over_the_agent() -> None:
+    call = await make_call([], ["uh huh"], greeting="Hello, this is Sam from Acme Insurance, "
+                           "calling about your cover today.")
+    await call.feed(SPEECH, 0.4)  # the greeting is still playing
+    assert not [r for r in call.llm.requests if r.messages[-1].role == "user"]
     await call.close()
