@@ -142,6 +142,12 @@ class _BrowserOut:
     async def interrupt(self, turn: int, played_text: str) -> None:
         await self.ws.send_text(self.codec.interrupt(turn, played_text))
 
+    async def pause(self, turn: int) -> None:
+        await self.ws.send_text(self.codec.clear(turn))
+
+    async def mark(self, turn: int, position: int) -> None:
+        await self.ws.send_text(self.codec.mark(turn, position))
+
     async def turn(self, event: TurnCompleted) -> None:
         await self.ws.send_text(self.codec.turn(
             event.turn, event.user_text, event.agent_text, event.interrupted,
@@ -228,6 +234,8 @@ async def _browser_reader(ws: WebSocket, codec: browser.BrowserCodec, call: Call
             return call.finish("caller")
         elif isinstance(event, browser.Ping):
             await ws.send_text(codec.pong(event.id))
+        elif isinstance(event, browser.Played):
+            call.heard(event.turn, event.position)
 
 
 def _outcome(call: Call) -> str | None:
@@ -326,13 +334,12 @@ async def twilio_voice(request: Request) -> Response:
 
 
 class _TwilioOut:
-    """Agent audio as μ-law media, a mark after each reply piece (Twilio echoes it when
-    played), and ``clear`` on barge-in."""
+    """Agent audio as μ-law media, a mark after each piece of it (Twilio echoes the mark
+    when that audio has played: what the caller heard is known), and ``clear`` when the
+    caller speaks over the agent."""
 
     def __init__(self, ws: WebSocket, codec: twilio.TwilioCodec) -> None:
         self.ws, self.codec = ws, codec
-        self.marks_sent = 0
-        self.marks_played: list[str] = []
 
     async def audio(self, pcm: PCM) -> None:
         await self.ws.send_text(self.codec.media(pcm))
@@ -341,11 +348,16 @@ class _TwilioOut:
         return None
 
     async def agent_text(self, turn: int, text: str) -> None:
-        self.marks_sent += 1
-        await self.ws.send_text(self.codec.mark(f"turn{turn}-piece{self.marks_sent}"))
+        return None
 
     async def agent_info(self, turn: int, data: dict[str, Any]) -> None:
         return None
+
+    async def mark(self, turn: int, position: int) -> None:
+        await self.ws.send_text(self.codec.mark(twilio.mark_name(turn, position)))
+
+    async def pause(self, turn: int) -> None:
+        await self.ws.send_text(self.codec.clear())
 
     async def interrupt(self, turn: int, played_text: str) -> None:
         await self.ws.send_text(self.codec.clear())
@@ -388,7 +400,7 @@ async def twilio_ws(ws: WebSocket) -> None:
     variant = hub.assign(start.caller, call_id, start.variant)
     out = _TwilioOut(ws, codec)
     call = Call(hub, call_id, start.caller, variant, "twilio", out)
-    await _run_call(call, lambda: _twilio_reader(ws, codec, call, out), ws, ready=None, end=None)
+    await _run_call(call, lambda: _twilio_reader(ws, codec, call), ws, ready=None, end=None)
 
 
 async def _twilio_start(ws: WebSocket, codec: twilio.TwilioCodec) -> twilio.Start:
@@ -398,14 +410,13 @@ async def _twilio_start(ws: WebSocket, codec: twilio.TwilioCodec) -> twilio.Star
             return event
 
 
-async def _twilio_reader(
-    ws: WebSocket, codec: twilio.TwilioCodec, call: Call, out: _TwilioOut
-) -> None:
+async def _twilio_reader(ws: WebSocket, codec: twilio.TwilioCodec, call: Call) -> None:
     while True:
         event = codec.receive(await ws.receive_text())
         if isinstance(event, twilio.Media):
             call.push_audio(event.pcm16k)
         elif isinstance(event, twilio.Mark):
-            out.marks_played.append(event.name)
+            if (heard := twilio.parse_mark_name(event.name)) is not None:
+                call.heard(*heard)
         elif isinstance(event, twilio.Stop):
             return call.finish("caller")

@@ -22,9 +22,11 @@ from server.hub import Hub
 from voice.events import (
     AgentAudio,
     AgentInfo,
+    AgentPaused,
     AgentText,
     Interrupted,
     PipelineError,
+    PlayoutMark,
     TurnCompleted,
     UserTranscript,
 )
@@ -43,6 +45,14 @@ class Outbound(Protocol):
     async def agent_info(self, turn: int, data: dict[str, Any]) -> None: ...
 
     async def interrupt(self, turn: int, played_text: str) -> None: ...
+
+    async def pause(self, turn: int) -> None:
+        """Drop agent audio buffered downstream now (caller speech over the agent)."""
+        ...
+
+    async def mark(self, turn: int, position: int) -> None:
+        """A point in the agent's audio to have echoed once the caller has heard it."""
+        ...
 
     async def turn(self, event: TurnCompleted) -> None: ...
 
@@ -98,6 +108,10 @@ class Call:
             self._recording["caller"].append(pcm)
         self.pipeline.push_audio(pcm)
 
+    def heard(self, turn: int, position: int) -> None:
+        """The caller's side confirmed playback of the agent's audio up to here."""
+        self.pipeline.heard(turn, position)
+
     def finish(self, reason: str) -> None:
         """Ask the call to end (first reason wins)."""
         if not self.done.is_set():
@@ -142,6 +156,10 @@ class Call:
             await self.out.agent_text(event.turn, event.text)
         elif isinstance(event, AgentInfo):
             await self.out.agent_info(event.turn, dict(event.data))
+        elif isinstance(event, PlayoutMark):
+            await self.out.mark(event.turn, event.position)
+        elif isinstance(event, AgentPaused):
+            await self.out.pause(event.turn)
         elif isinstance(event, Interrupted):
             await self.out.interrupt(event.turn, event.played_text)
         elif isinstance(event, PipelineError):

@@ -108,7 +108,7 @@ async def run_call(
                     console.print(f"[cyan]you:[/] {msg['text']}")
                 elif kind == "agent_text":
                     console.print(f"[green]agent:[/] {msg['text']}")
-                elif kind == "interrupt" and speaker is not None:
+                elif kind in ("interrupt", "clear") and speaker is not None:
                     speaker.flush()
                 elif kind == "turn" and msg["timings"].get("voice_to_voice_s") is not None:
                     v2v = msg["timings"]["voice_to_voice_s"]

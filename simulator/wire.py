@@ -94,7 +94,7 @@ class Flush:
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """Twilio: echo ``name`` back once the audio sent before it has played."""
+    """Echo ``name`` back once the audio sent before it has played."""
 
     name: str
 
@@ -147,7 +147,8 @@ class BrowserWire:
         return frame.astype("<i2").tobytes()
 
     def mark_played(self, name: str) -> str:
-        raise RuntimeError("the browser protocol has no marks")
+        turn, position = name.split(":")
+        return json.dumps({"type": "played", "turn": int(turn), "position": int(position)})
 
     def hangup(self) -> str:
         return json.dumps({"type": "end"})
@@ -177,8 +178,10 @@ def _browser_event(kind: object, m: dict[str, Any]) -> list[ServerEvent]:
     if kind == "turn":
         return [TurnDone(int(m["turn"]), str(m["user_text"]), str(m["agent_text"]),
                          bool(m["interrupted"]), dict(m.get("timings") or {}))]
-    if kind == "interrupt":
+    if kind in ("interrupt", "clear"):
         return [Flush()]
+    if kind == "mark":
+        return [Mark(f"{int(m['turn'])}:{int(m['position'])}")]
     if kind == "end":
         return [Ended(str(m["reason"]), m.get("outcome"))]
     if kind == "error":

@@ -25,6 +25,12 @@ class BargeInConfig(StrictModel):
     """Speech longer than this interrupts whatever it says."""
     backchannels: frozenset[str] = DEFAULT_BACKCHANNELS
     """Words that, alone, make a backchannel."""
+    pause_after_s: float = 0.06
+    """Caller speech over the agent this long pauses the agent's audio at once (before
+    deciding whether it interrupts); 0 disables pausing."""
+    resume_after_s: float = 0.3
+    """Caller silence after which paused agent audio resumes (the sound was a backchannel
+    or noise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +51,12 @@ class BargeInPolicy:
         self._speech_s = 0.0
         self._words = ""
         self._fired = False
+        self._silence_s = 0.0
 
     def agent_started(self) -> None:
         self._agent_speaking = True
         self._speech_s, self._words, self._fired = 0.0, "", False
+        self._silence_s = 0.0
 
     def agent_stopped(self) -> None:
         self._agent_speaking = False
@@ -57,9 +65,20 @@ class BargeInPolicy:
         """Partial transcript of the caller's current speech."""
         self._words = text
 
-    def caller_silent(self) -> None:
-        """The caller's burst of speech ended (a backchannel, if it did not interrupt)."""
+    def caller_silent(self, window_s: float = 0.0) -> None:
+        """One more window of caller silence: their burst of speech ended (a backchannel,
+        if it did not interrupt)."""
         self._speech_s, self._words = 0.0, ""
+        self._silence_s += window_s
+
+    def should_pause(self) -> bool:
+        """Caller speech over the agent has lasted long enough to stop its audio now."""
+        c = self.config
+        return self._agent_speaking and 0 < c.pause_after_s <= self._speech_s + 1e-9
+
+    def should_resume(self) -> bool:
+        """The caller has been quiet long enough, without interrupting, to go on."""
+        return not self._fired and self._silence_s >= self.config.resume_after_s - 1e-9
 
     def is_backchannel(self, text: str) -> bool:
         words = _words(text)
@@ -70,6 +89,7 @@ class BargeInPolicy:
         if not self._agent_speaking or self._fired:
             return None
         self._speech_s += window_s
+        self._silence_s = 0.0
         c = self.config
         if self._speech_s < c.min_speech_s:
             return None

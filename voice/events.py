@@ -97,6 +97,33 @@ class Interrupted:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentPaused:
+    """Caller speech began over the agent: agent audio stopped at once; flush anything
+    buffered downstream. An ``AgentResumed`` or an ``Interrupted`` follows."""
+
+    turn: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentResumed:
+    """The sound over the agent was a backchannel or noise: its audio goes on."""
+
+    turn: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutMark:
+    """The audio of one piece of the reply has been sent, up to ``position`` (samples at
+    16 kHz from the start of the reply). A transport that can learn when the caller
+    heard it (Twilio's echoed marks) reports that back with ``VoicePipeline.heard``."""
+
+    turn: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
 class Backchannel:
     """Short caller speech during agent speech that did not interrupt."""
 
@@ -130,6 +157,9 @@ PipelineEvent = (
     | AgentText
     | AgentInfo
     | Interrupted
+    | AgentPaused
+    | AgentResumed
+    | PlayoutMark
     | Backchannel
     | PipelineError
     | TurnCompleted

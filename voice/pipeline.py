@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -32,11 +33,14 @@ from voice.clock import Clock, RealClock
 from voice.events import (
     AgentAudio,
     AgentInfo,
+    AgentPaused,
+    AgentResumed,
     AgentText,
     Backchannel,
     Interrupted,
     PipelineError,
     PipelineEvent,
+    PlayoutMark,
     TurnCompleted,
     TurnTimings,
     UserSpeechStarted,
@@ -82,6 +86,17 @@ class _Reply:
     info: dict[str, Any] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     producing: bool = True
+    """Its audio is still being made (LLM and TTS); the caller hears an agent talking
+    until it is made and played."""
+    settling: bool = False
+    """Its audio is complete; decisions about the turn (``Responder.settle``) still run.
+    The agent is not talking: a caller who speaks now starts a new turn."""
+    paused_at: float | None = None
+    """Caller speech over the reply stopped its audio (it may resume)."""
+    recent: deque[PCM] = field(default_factory=deque)
+    """The last frames released: still in the caller's buffer, flushed on a pause."""
+    heard: tuple[int, float] | None = None
+    """The last playback position the caller's side confirmed, and when."""
 
     @property
     def audible(self) -> bool:
@@ -128,6 +143,8 @@ class VoicePipeline:
         self._pacer: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._closed = False
+        # Frames released ahead of real time sit in the caller's buffer, unplayed.
+        self._unplayed_frames = max(1, math.ceil(self.config.output_lead_s / FRAME_S))
 
     # -- public API ------------------------------------------------------------------
     async def start(self) -> None:
@@ -152,6 +169,13 @@ class VoicePipeline:
         for frame in self._framer.push(np.asarray(pcm, dtype=np.int16)):
             self._on_frame(frame)
 
+    def heard(self, turn: int, position: int) -> None:
+        """The caller's side played reply ``turn`` up to ``position`` (an echoed
+        ``PlayoutMark``): what the caller heard is known, not estimated."""
+        reply = self._reply
+        if reply is not None and reply.turn == turn:
+            reply.heard = (position, self._clock.now())
+
     async def events(self) -> AsyncIterator[PipelineEvent]:
         """Everything the transport and the recorder need, in order, until ``aclose``."""
         while (event := await self._events.get()) is not None:
@@ -162,6 +186,12 @@ class VoicePipeline:
         if self._closed:
             return
         self._closed = True
+        reply = self._reply
+        if reply is not None and (reply.user_text or reply.audible):
+            # The caller hung up during a reply: the exchange is recorded as far as heard.
+            self._reply = None
+            self._stop_audio(reply, self._clock.now())
+            self._record(reply, interrupted=True)
         tasks = [t for t in (self._pacer, *self._background) if t is not None]
         if self._reply is not None and self._reply.task is not None:
             tasks.append(self._reply.task)
@@ -193,12 +223,18 @@ class VoicePipeline:
     def _on_vad(self, prob: float, now: float) -> None:
         window_s = self._vad.window_s
         if self._speaking_agent():
+            reply = self._reply
+            assert reply is not None
             if prob >= self.config.turn.start_threshold:
                 interrupt = self._barge.on_speech(window_s, now)
                 if interrupt is not None:
                     self._interrupt(now)
+                elif reply.paused_at is None and self._barge.should_pause():
+                    self._pause(reply, now)
             elif prob < self.config.turn.end_threshold:
-                self._barge.caller_silent()
+                self._barge.caller_silent(window_s)
+                if reply.paused_at is not None and self._barge.should_resume():
+                    self._resume(reply, now)
         for event in self._turns.on_vad(prob, now, window_s):
             if isinstance(event, SpeechStarted):
                 self._on_speech_started(event.at)
@@ -384,11 +420,26 @@ class VoicePipeline:
                 piece_ready(rest)
             pieces.put_nowait(None)
             # Decisions about the turn run while its last pieces are spoken.
-            note = await self._responder.settle(reply.user_text)
+            settle = asyncio.create_task(self._responder.settle(reply.user_text))
+            try:
+                await speaker
+                reply.settling = True
+                self._end_audio(reply)
+                try:
+                    note = await settle
+                except Exception as exc:  # the reply was said; only its decisions failed
+                    self._emit(PipelineError(reply.turn, f"settle: {type(exc).__name__}: {exc}"))
+                    note = {}
+            finally:
+                reply.settling = False
+                if not settle.done():
+                    settle.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await settle
             if note:
                 reply.info.update(note)
                 self._emit(AgentInfo(reply.turn, note))
-            await speaker
+            self._wake.set()  # the turn can complete once its audio has played
         finally:
             if not speaker.done():
                 speaker.cancel()
@@ -412,9 +463,36 @@ class VoicePipeline:
         reply.producing = False
         self._wake.set()
 
+    def _pause(self, reply: _Reply, now: float) -> None:
+        """Stop the agent's audio at once: the frames the caller has not played yet are
+        flushed downstream and kept here, to resume from if this was not a barge-in."""
+        self._stop_audio(reply, now)
+        self._emit(AgentPaused(reply.turn, now))
+
+    @staticmethod
+    def _stop_audio(reply: _Reply, now: float) -> None:
+        reply.paused_at = now
+        unplayed = list(reply.recent)
+        reply.recent.clear()
+        reply.frames.extendleft(reversed(unplayed))
+        reply.tracker.rewind(sum(len(f) for f in unplayed))
+
+    def _resume(self, reply: _Reply, now: float) -> None:
+        reply.paused_at = None
+        self._emit(AgentResumed(reply.turn, now))
+        self._wake.set()
+
     def _interrupt(self, now: float) -> None:
         reply = self._reply
         assert reply is not None
+        if reply.paused_at is None:
+            self._stop_audio(reply, now)
+        if reply.heard is not None:
+            # Confirmed playback, plus what played since then until the audio stopped.
+            # (An echo that arrives after the audio stopped still confirms its position.)
+            position, at = reply.heard
+            stopped = reply.paused_at if reply.paused_at is not None else now
+            reply.tracker.heard_to(position + round(max(0.0, stopped - at) * HOUSE_RATE))
         reply.frames.clear()  # nothing more is released: audio stops at the next frame
         reply.producing = False
         if reply.task is not None:
@@ -426,9 +504,12 @@ class VoicePipeline:
         self._finish(reply, interrupted=True)
 
     def _finish(self, reply: _Reply, *, interrupted: bool) -> None:
+        self._record(reply, interrupted=interrupted)
+        self._spawn(self._warm())
+
+    def _record(self, reply: _Reply, *, interrupted: bool) -> None:
         played = reply.tracker.played_text() if interrupted else reply.tracker.full_text()
         self._responder.commit(reply.user_text, played, interrupted)
-        self._spawn(self._warm())
         self._emit(
             TurnCompleted(
                 reply.turn,
@@ -447,8 +528,9 @@ class VoicePipeline:
         due = self._clock.now()
         while True:
             reply = self._reply
-            if reply is None or not reply.frames:
-                if reply is not None and not reply.producing and reply.tracker.done:
+            if reply is None or not reply.frames or reply.paused_at is not None:
+                if (reply is not None and not reply.producing and not reply.settling
+                        and reply.tracker.done):
                     self._reply = None
                     self._barge.agent_stopped()
                     if reply.tracker.queued:
@@ -463,7 +545,12 @@ class VoicePipeline:
                 reply.timings.first_audio_out = self._clock.now()
                 self._barge.agent_started()
             reply.tracker.advance(len(frame))
+            reply.recent.append(frame)
+            if len(reply.recent) > self._unplayed_frames:
+                reply.recent.popleft()
             self._emit(AgentAudio(frame))
+            if reply.tracker.at_piece_end:
+                self._emit(PlayoutMark(reply.turn, reply.tracker.played))
             due += FRAME_S
             delay = due - self._clock.now()
             if delay > 0:

@@ -38,6 +38,20 @@ class PlayoutTracker:
         """``samples`` more have been played."""
         self.played = min(self._queued, self.played + samples)
 
+    def rewind(self, samples: int) -> None:
+        """``samples`` counted as played were not heard (flushed downstream)."""
+        self.played = max(0, self.played - samples)
+
+    def heard_to(self, position: int) -> None:
+        """The caller's side confirmed playback up to ``position``: nothing beyond it
+        was heard (never moves forward past what was sent)."""
+        self.played = max(0, min(self.played, position))
+
+    @property
+    def at_piece_end(self) -> bool:
+        """Playback is exactly at the end of a piece (a point worth a playout mark)."""
+        return any(self.played == p.start + p.samples for p in self._pieces)
+
     @property
     def queued(self) -> int:
         return self._queued

@@ -61,7 +61,15 @@ class Ping:
     id: PingId = None
 
 
-BrowserEvent = Start | Audio | End | Ping
+@dataclass(frozen=True, slots=True)
+class Played:
+    """The page played agent audio up to a ``mark`` the server sent (its echo)."""
+
+    turn: int
+    position: int
+
+
+BrowserEvent = Start | Audio | End | Ping | Played
 
 
 # -- Wire shapes of the text messages (validated, then turned into events) ------------
@@ -90,6 +98,12 @@ class _PingMessage(_Message):
     id: PingId = None
 
 
+class _PlayedMessage(_Message):
+    type: Literal["played"]
+    turn: int = Field(ge=0)
+    position: int = Field(ge=0)
+
+
 class BrowserCodec:
     """One browser call's protocol state: before ``start``, live, ended."""
 
@@ -111,11 +125,11 @@ class BrowserCodec:
 
     # -- Receiving ------------------------------------------------------------------
 
-    def receive_text(self, text: str) -> Start | End | Ping:
+    def receive_text(self, text: str) -> Start | End | Ping | Played:
         """One text frame → its event; ``ProtocolError`` when it breaks the protocol."""
         self._check_size(len(text.encode("utf-8")))
         kind, obj = load_object(text, "type")
-        if kind not in ("start", "end", "ping"):
+        if kind not in ("start", "end", "ping", "played"):
             raise ProtocolError(CloseCode.MALFORMED, f"unknown message type {kind!r}")
         if self._ended:
             raise ProtocolError(CloseCode.MALFORMED, f"{kind!r} after 'end'")
@@ -127,6 +141,9 @@ class BrowserCodec:
             validate(_EndMessage, obj, "end message")
             self._ended = True
             return End()
+        if kind == "played":
+            played = validate(_PlayedMessage, obj, "played message")
+            return Played(played.turn, played.position)
         return Ping(validate(_PingMessage, obj, "ping message").id)
 
     def receive_bytes(self, data: bytes) -> Audio:
@@ -189,6 +206,15 @@ class BrowserCodec:
 
     def interrupt(self, turn: int, played_text: str) -> str:
         return dump({"type": "interrupt", "turn": turn, "played_text": played_text})
+
+    def clear(self, turn: int) -> str:
+        """Caller speech over the agent: drop queued agent audio now (it may resume)."""
+        return dump({"type": "clear", "turn": turn})
+
+    def mark(self, turn: int, position: int) -> str:
+        """Sent after a piece of agent audio; the page echoes it (``played``) once its
+        playback reaches this point."""
+        return dump({"type": "mark", "turn": turn, "position": position})
 
     def turn(
         self,

@@ -327,3 +327,18 @@ def twiml_connect(stream_url: str, parameters: Mapping[str, str]) -> str:
         '<?xml version="1.0" encoding="UTF-8"?>'
         f"<Response><Connect><Stream url={_attr(stream_url)}>{params}</Stream></Connect></Response>"
     )
+
+
+def mark_name(turn: int, position: int) -> str:
+    """The name of the mark sent after agent audio of reply ``turn`` up to ``position``
+    (samples at 16 kHz from the reply's start)."""
+    return f"turn{turn}-at{position}"
+
+
+def parse_mark_name(name: str) -> tuple[int, int] | None:
+    """(turn, position) of a mark this server named; None for any other name."""
+    m = _MARK_NAME.fullmatch(name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+_MARK_NAME = re.compile(r"turn(\d{1,9})-at(\d{1,12})")

@@ -125,6 +125,10 @@ async function setUpAudio(c) {
     numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1], processorOptions: { inputRate: 16000 },
   });
   c.playback.connect(ctx.destination);
+  // Playback reached a mark: tell the server what the caller has heard.
+  c.playback.port.onmessage = ({ data }) => {
+    if (data.type === 'played' && c.live) send(c, { type: 'played', ...data.mark });
+  };
   if (ctx.state === 'suspended') await ctx.resume();
 }
 
@@ -170,6 +174,10 @@ function onMessage(c, msg) {
     case 'agent_info':
       Object.assign(turnEntry(c, msg.turn).info, msg.data);
       return renderTurn(c, msg.turn);
+    case 'mark':
+      return c.playback.port.postMessage({ type: 'mark', mark: { turn: msg.turn, position: msg.position } });
+    case 'clear':
+      return c.playback.port.postMessage({ type: 'flush' }); // the caller spoke over the agent
     case 'interrupt': {
       c.playback.port.postMessage({ type: 'flush' }); // barge-in: drop queued agent audio now
       const b = agentBubble(c, msg.turn);

@@ -1,6 +1,7 @@
 // Agent audio: 16-bit LE PCM chunks in, resampled to the context rate by linear
 // interpolation as they arrive, queued, and played. {type: 'flush'} empties the queue
-// at once (barge-in).
+// at once (the caller spoke over the agent). {type: 'mark', mark} is queued between
+// chunks and posted back as {type: 'played', mark} when playback reaches it.
 
 class PlaybackProcessor extends AudioWorkletProcessor {
   constructor({ processorOptions }) {
@@ -11,11 +12,12 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       if (data.type === 'pcm') this.queue.push(this.resample(data.pcm));
       else if (data.type === 'rate') this.inRate = data.rate;
       else if (data.type === 'flush') this.flush();
+      else if (data.type === 'mark') this.queue.push({ mark: data.mark });
     };
   }
 
   flush() {
-    this.queue = []; // Float32Arrays at the context rate
+    this.queue = []; // Float32Arrays at the context rate, and {mark} entries
     this.head = 0; // read position in queue[0]
     this.prev = 0; // last input sample of the previous chunk (index -1)
     this.pos = 0; // next output position, in input samples, relative to the next chunk
@@ -40,8 +42,14 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 
   process(_inputs, outputs) {
     const [first, ...rest] = outputs[0];
-    for (let k = 0; first && k < first.length && this.queue.length > 0;) {
+    for (let k = 0; first && this.queue.length > 0;) {
       const chunk = this.queue[0];
+      if (chunk.mark !== undefined) {
+        this.port.postMessage({ type: 'played', mark: chunk.mark });
+        this.queue.shift();
+        continue;
+      }
+      if (k >= first.length) break;
       const take = Math.min(first.length - k, chunk.length - this.head);
       first.set(chunk.subarray(this.head, this.head + take), k);
       k += take;

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -55,6 +57,14 @@ async def test_call_page_shows_the_transcript_and_the_agents_reply(
         page = await browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        sent: list[str] = []
+        got: list[str] = []
+
+        def on_socket(ws: Any) -> None:
+            ws.on("framesent", lambda p: sent.append(p) if isinstance(p, str) else None)
+            ws.on("framereceived", lambda p: got.append(p) if isinstance(p, str) else None)
+
+        page.on("websocket", on_socket)
         await page.goto(f"http://{address}/")
         await page.fill("#occupation", "teacher")
         await page.fill("#caller_id", "+15550100005")
@@ -69,6 +79,10 @@ async def test_call_page_shows_the_transcript_and_the_agents_reply(
         agents = await page.locator("#transcript .agent").all_inner_texts()
         panel = await page.inner_text("#panel")
         await page.screenshot(path=str(tmp_path / "call-page.png"), full_page=True)
+        for _ in range(300):  # the reply plays on: wait for the page to report it
+            if any('"played"' in f and '"turn":0' not in f for f in sent):
+                break
+            await asyncio.sleep(0.1)
         await page.click("#end")
         await page.wait_for_function("document.body.dataset.state === 'ended'", timeout=20000)
         await browser.close()
@@ -77,3 +91,9 @@ async def test_call_page_shows_the_transcript_and_the_agents_reply(
     assert len(agents[-1].strip()) > 10
     assert "Voice-to-voice" in panel
     assert errors == []
+    # The page reports what it has played: each mark echoed once playback reached it.
+    marks = [(m["turn"], m["position"]) for m in map(json.loads, got) if m["type"] == "mark"]
+    played = [(m["turn"], m["position"]) for m in map(json.loads, sent)
+              if m["type"] == "played"]
+    assert played and set(played) <= set(marks)
+    assert any(turn >= 1 for turn, _ in played)  # the reply's marks, not only the greeting's

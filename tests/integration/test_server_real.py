@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -112,7 +114,7 @@ def media(stream_sid: str, pcm8k: PCM, n: int) -> str:
                                  "timestamp": str(20 * n), "payload": payload}})
 
 
-async def test_twilio_call_streams_mulaw_sends_marks_and_clears_on_barge_in(
+async def test_twilio_call_streams_mulaw_and_clears_on_barge_in(
     server: tuple[str, Hub], librivox: list[tuple[PCM, str]]
 ) -> None:
     address, hub = server
@@ -154,7 +156,7 @@ async def test_twilio_call_streams_mulaw_sends_marks_and_clears_on_barge_in(
                                                              "callSid": "CA0"}}))
         await asyncio.wait_for(rx, 20)
     events = [m["event"] for m in received]
-    assert "mark" in events and "clear" in events
+    assert "clear" in events
     assert all(m["streamSid"] == sid for m in received)
     first_media = next(m for m in received if m["event"] == "media")
     pcm8k = ulaw_decode(base64.b64decode(first_media["media"]["payload"]))
@@ -163,6 +165,125 @@ async def test_twilio_call_streams_mulaw_sends_marks_and_clears_on_barge_in(
     record = next(c for c in calls if c.transport == "twilio")
     detail = await hub.store.get_call(record.id)
     assert detail is not None and detail.turns[0].interrupted  # the greeting was cut off
+
+
+class TwilioCaller:
+    """Plays Twilio's part from its published message spec: caller audio as 8 kHz μ-law
+    media at real-time pace; agent audio "played" on a local clock; each mark echoed
+    once the audio sent before it has played."""
+
+    def __init__(self, ws: ClientConnection, sid: str) -> None:
+        self.ws, self.sid = ws, sid
+        self.received: list[tuple[float, dict[str, Any]]] = []
+        self.playout_end = 0.0  # when the agent audio received so far ends playing
+        self.pending: list[tuple[float, str]] = []  # marks, due when their audio played
+        self.n = 0
+        self.pacer = Pacer()
+        self.task = asyncio.create_task(self._receive())
+
+    async def _receive(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for m in self.ws:
+                now, msg = time.monotonic(), json.loads(m)
+                self.received.append((now, msg))
+                if msg["event"] == "media":
+                    self.playout_end = max(self.playout_end, now) + 0.02
+                elif msg["event"] == "mark":
+                    self.pending.append((self.playout_end, msg["mark"]["name"]))
+                elif msg["event"] == "clear":
+                    self.playout_end, self.pending = now, []
+
+    def media_after(self, t: float) -> list[float]:
+        return [at for at, m in self.received if m["event"] == "media" and at > t]
+
+    async def send_frame(self, pcm8k: PCM) -> None:
+        await self.ws.send(media(self.sid, pcm8k, self.n))
+        self.n += 1
+        now = time.monotonic()
+        for due, name in [p for p in self.pending if p[0] <= now]:
+            self.pending.remove((due, name))
+            await self.ws.send(json.dumps({"event": "mark", "sequenceNumber": str(self.n + 2),
+                                           "streamSid": self.sid, "mark": {"name": name}}))
+        await self.pacer.tick(0.02)
+
+    async def talk(self, pcm8k: PCM) -> None:
+        for f in frames(pcm8k, 160):
+            await self.send_frame(f)
+
+    async def wait_until_agent_done(self, limit_s: float) -> float:
+        """Quiet until the agent's audio has played out and every mark is echoed, as a
+        caller who waits for the answer; returns when the audio ended."""
+        quiet, start = np.zeros(160, dtype=np.int16), time.monotonic()
+        while True:
+            now = time.monotonic()
+            heard = any(m["event"] == "media" for _, m in self.received)
+            if heard and not self.pending and now - self.playout_end > 1.5:
+                return self.playout_end
+            assert now - start < limit_s, "the agent never finished"
+            await self.send_frame(quiet)
+
+
+async def test_twilio_caller_after_the_greeting_is_answered_and_a_barge_in_stops_the_agent_at_once(
+    server: tuple[str, Hub], librivox: list[tuple[PCM, str]]
+) -> None:
+    """The regression for a first line, spoken after the whole greeting had played, that
+    got no answer; and for the agent talking over the caller for ~1.5 s."""
+    address, hub = server
+    await wait_idle(hub)
+    sid = "MZ00000000000000000000000000000002"
+    down = StreamResampler(16000, 8000)
+    first, second = down.push(librivox[4][0]), down.push(librivox[1][0])
+    async with websockets.connect(f"ws://{address}/twilio/stream") as ws:
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await ws.send(json.dumps({
+            "event": "start", "sequenceNumber": "1", "streamSid": sid,
+            "start": {"accountSid": "AC0", "streamSid": sid, "callSid": "CA0",
+                      "tracks": ["inbound"], "customParameters": {"caller_id": "+15550100003"},
+                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                      "channels": 1}}}))
+        caller = TwilioCaller(ws, sid)
+        await caller.wait_until_agent_done(30)  # the whole greeting plays, marks echoed
+        marks = [m for _, m in caller.received if m["event"] == "mark"]
+        last_media = max(i for i, (_, m) in enumerate(caller.received) if m["event"] == "media")
+        assert marks and caller.received[-1][1]["event"] == "mark"  # marks follow the audio
+        assert last_media < len(caller.received) - 1
+        await caller.talk(first)
+        spoke = time.monotonic()
+        quiet = np.zeros(160, dtype=np.int16)
+        while not caller.media_after(spoke):  # the answer must come
+            assert time.monotonic() - spoke < 20, "the caller's line got no answer"
+            await caller.send_frame(quiet)
+        answered = caller.media_after(spoke)[0]
+        while time.monotonic() < answered + 1.0:  # 1 s into the answer...
+            await caller.send_frame(quiet)
+        # Speech onset: the clip's first loud 20 ms (it starts with a little silence).
+        loud = next(i for i, f in enumerate(frames(second, 160))
+                    if np.sqrt(np.mean(f.astype(np.float64) ** 2)) > 500)
+        onset = time.monotonic() + 0.02 * loud
+        await caller.talk(second)  # ...the caller talks over it
+        clears = [at for at, m in caller.received if m["event"] == "clear" and at > onset]
+        assert clears and clears[0] - onset <= 0.5, f"clear {clears[:1]} after onset {onset}"
+        said = time.monotonic()
+        while not caller.media_after(said):  # the answer to the interruption
+            assert time.monotonic() - said < 30, "the interruption got no answer"
+            await caller.send_frame(quiet)
+        await caller.wait_until_agent_done(40)
+        await ws.send(json.dumps({"event": "stop", "sequenceNumber": str(caller.n + 2),
+                                  "streamSid": sid, "stop": {"accountSid": "AC0",
+                                                             "callSid": "CA0"}}))
+        await asyncio.wait_for(caller.task, 20)
+    print(f"\nfirst answer {answered - spoke:.2f} s after the line; "
+          f"clear {clears[0] - onset:.3f} s after the caller spoke over the agent")
+    await wait_idle(hub)
+    calls = await hub.store.list_calls(limit=20)
+    record = next(c for c in calls if c.transport == "twilio")  # newest first: this call
+    detail = await hub.store.get_call(record.id)
+    assert detail is not None
+    assert [t.interrupted for t in detail.turns[:3]] == [False, True, False]
+    assert detail.turns[1].user_text and detail.turns[2].user_text  # two lines, not merged
+    cut = detail.turns[1]  # recorded as heard: a part of what was written
+    assert cut.agent_text and cut.info["agent_full_text"].startswith(cut.agent_text)
+    assert len(cut.agent_text) < len(cut.info["agent_full_text"])
 
 
 async def _refused(address: str, first: str | bytes | None, *, origin: str = ORIGIN,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agent.dialogue import CallerProfile
-from server.protocol.browser import Audio, BrowserCodec, End, Ping, Start
+from server.protocol.browser import Audio, BrowserCodec, End, Ping, Played, Start
 from server.protocol.errors import CloseCode, ProtocolError
 
 START = '{"type":"start","version":1}'
@@ -315,3 +315,28 @@ def test_close_codes_are_the_table_of_the_spec() -> None:
     table = spec.split("### Close codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(m) for m in re.findall(r"^\| (\d{4}) \|", table, flags=re.MULTILINE)}
     assert documented == {int(code) for code in CloseCode}
+
+
+# -- playout marks -------------------------------------------------------------------
+
+
+def test_marks_go_out_and_their_echo_comes_back_as_played() -> None:
+    codec = started()
+    assert json.loads(codec.mark(2, 48000)) == {"type": "mark", "turn": 2, "position": 48000}
+    assert json.loads(codec.clear(2)) == {"type": "clear", "turn": 2}
+    assert codec.receive_text('{"type":"played","turn":2,"position":48000}') == Played(2, 48000)
+
+
+@pytest.mark.parametrize("frame", [
+    '{"type":"played","turn":2}',
+    '{"type":"played","turn":"2","position":10}',
+    '{"type":"played","turn":2,"position":-1}',
+    '{"type":"played","turn":2,"position":10,"extra":1}',
+])
+def test_a_malformed_played_message_is_a_4400(frame: str) -> None:
+    assert close_code_of(started(), frame).code == CloseCode.MALFORMED
+
+
+def test_played_before_start_is_out_of_order() -> None:
+    error = close_code_of(BrowserCodec(), '{"type":"played","turn":1,"position":0}')
+    assert error.code == CloseCode.MALFORMED and "start" in error.message

@@ -19,6 +19,8 @@ from server.protocol.twilio import (
     Start,
     Stop,
     TwilioCodec,
+    mark_name,
+    parse_mark_name,
     twilio_signature,
     twiml_connect,
     valid_twilio_signature,
@@ -403,3 +405,9 @@ def test_twiml_escapes_values_so_they_survive_an_xml_parser() -> None:
 def test_twiml_refuses_characters_xml_cannot_carry(value: str) -> None:
     with pytest.raises(ValueError, match="cannot be sent in XML"):
         twiml_connect("wss://h/s", {"name": value})
+
+
+def test_mark_names_carry_the_turn_and_position_and_others_are_not_ours() -> None:
+    assert parse_mark_name(mark_name(3, 123456)) == (3, 123456)
+    for name in ("", "turn3", "turn-1-at5", "turn3-at5x", "hello", "turn3-at" + "9" * 20):
+        assert parse_mark_name(name) is None

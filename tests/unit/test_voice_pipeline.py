@@ -20,9 +20,13 @@ from voice.bargein import BargeInConfig
 from voice.clock import VirtualClock
 from voice.events import (
     AgentAudio,
+    AgentPaused,
+    AgentResumed,
+    AgentText,
     Backchannel,
     Interrupted,
     PipelineEvent,
+    PlayoutMark,
     TurnCompleted,
     UserTranscript,
 )
@@ -293,4 +297,122 @@ async def test_nothing_is_evaluated_for_speech_over_the_agent() -> None:
                            "calling about your cover today.")
     await call.feed(SPEECH, 0.4)  # the greeting is still playing
     assert not [r for r in call.llm.requests if r.messages[-1].role == "user"]
+    await call.close()
+
+
+async def test_agent_audio_pauses_within_two_vad_windows_of_caller_speech() -> None:
+    call = await make_call(
+        [FakeReply(LONG, ttft_s=0.2, tokens_per_s=50), FakeReply("Of course.")],
+        ["What is term life", "wait wait I have a question", "ok"],
+    )
+    await call.feed(SPEECH, 0.8)
+    await call.feed(SILENCE, 2.5)  # the agent is talking by now
+    onset = call.clock.now()
+    await call.feed(SPEECH, 1.0)
+    (paused,) = call.of(AgentPaused)
+    assert paused.at - onset <= 2 * FRAME_S + 1e-9
+    # Words, not a backchannel: the pause became a barge-in, with no agent audio between.
+    i, j = call.index(AgentPaused), call.index(Interrupted)
+    assert i < j and not [e for _, e in call.events[i:j] if isinstance(e, AgentAudio)]
+    assert call.of(AgentResumed) == []
+    await call.close()
+
+
+async def test_a_backchannel_pauses_the_agent_which_then_goes_on_and_nothing_is_lost() -> None:
+    call = await make_call(
+        [FakeReply(LONG, ttft_s=0.2, tokens_per_s=50)],
+        ["What is term life", "uh-huh"],
+        barge_in=BargeInConfig(min_speech_s=0.2, backchannel_max_s=0.7),
+    )
+    await call.feed(SPEECH, 0.8)
+    await call.feed(SILENCE, 2.5)
+    await call.feed(SPEECH, 0.4)  # "uh-huh"
+    await call.feed(SILENCE, 20.0)
+    (paused,), (resumed,) = call.of(AgentPaused), call.of(AgentResumed)
+    assert 0.3 - 1e-6 <= resumed.at - paused.at <= 0.4 + 0.3 + 2 * FRAME_S
+    # No agent audio between the pause and the resume.
+    between = [t for t, e in call.events if isinstance(e, AgentAudio)
+               and paused.at < t < resumed.at]
+    assert between == []
+    (done,) = call.of(TurnCompleted)
+    assert not done.interrupted and done.agent_text == LONG
+    # The frames flushed downstream at the pause are sent again: every sample of the
+    # reply reaches the caller once it resumes.
+    last = [m for m in call.of(PlayoutMark) if m.turn == 1][-1]
+    sent = sum(len(e.pcm) for e in call.of(AgentAudio))  # no greeting in this call
+    assert sent - last.position >= FRAME_SAMPLES  # the flushed frames, sent again
+    await call.close()
+
+
+async def test_a_playout_mark_follows_the_audio_of_each_piece() -> None:
+    call = await make_call([FakeReply("Sure, I can help with that. It is cheap.")],
+                           ["I want life insurance"])
+    await call.feed(SPEECH, 1.0)
+    await call.feed(SILENCE, 4.0)
+    marks = [(i, e) for i, (_, e) in enumerate(call.events) if isinstance(e, PlayoutMark)]
+    assert [e.turn for _, e in marks] == [1] * len(marks) and len(marks) >= 2
+    positions = [e.position for _, e in marks]
+    assert positions == sorted(positions)
+    sent = sum(len(e.pcm) for e in call.of(AgentAudio))
+    assert 0 <= sent - positions[-1] < FRAME_SAMPLES  # the end of the reply (last frame padded)
+    last_audio = max(i for i, (_, e) in enumerate(call.events) if isinstance(e, AgentAudio))
+    assert marks[-1][0] > last_audio
+    await call.close()
+
+
+async def test_an_interrupted_reply_records_what_the_caller_side_confirmed_hearing() -> None:
+    call = await make_call(
+        [FakeReply(LONG, ttft_s=0.2, tokens_per_s=50), FakeReply("Of course.")],
+        ["What is term life", "wait wait I have a question", "ok"],
+    )
+    await call.feed(SPEECH, 0.8)
+    await call.feed(SILENCE, 2.5)
+    # The caller's side confirms only the first piece, 0.1 s ago (a slow line): what
+    # was heard ends there (plus 0.1 s), not at what the server has sent.
+    first = next(m for m in call.of(PlayoutMark) if m.turn == 1)
+    call.pipeline.heard(1, first.position)
+    await call.feed(SILENCE, 0.1)
+    await call.feed(SPEECH, 1.0)
+    (stop,) = call.of(Interrupted)
+    first_text = next(e.text for e in call.of(AgentText) if e.turn == 1)
+    assert stop.played_text.startswith(first_text)
+    assert len(stop.played_text.split()) <= len(first_text.split()) + 3
+    await call.close()
+
+
+async def test_a_caller_who_hangs_up_mid_reply_leaves_the_exchange_recorded_as_heard() -> None:
+    call = await make_call([FakeReply(LONG, ttft_s=0.2, tokens_per_s=50)],
+                           ["What is term life"])
+    await call.feed(SPEECH, 0.8)
+    await call.feed(SILENCE, 2.5)  # the agent is talking by now
+    await call.close()
+    (done,) = call.of(TurnCompleted)
+    assert done.user_text == "What is term life" and done.interrupted
+    assert done.agent_text and LONG.startswith(done.agent_text) and done.agent_text != LONG
+
+
+async def test_a_line_spoken_while_the_agent_settles_its_last_turn_is_answered() -> None:
+    # The regression for a caller's line that got no answer: after the agent's audio had
+    # played, its slow decisions about the turn (settle) still ran, the pipeline took the
+    # agent for still talking, and the line was dropped as a backchannel.
+    call = await make_call([FakeReply("Sure."), FakeReply("Of course.")],
+                           ["I want life insurance", "How much is it per month"])
+    clock = call.clock
+
+    async def slow_settle(user_text: str) -> dict[str, str]:
+        await clock.sleep(6.0)
+        return {"outcome": "thinking"}
+
+    call.responder.settle = slow_settle  # type: ignore[method-assign]
+    await call.feed(SPEECH, 1.0)
+    await call.feed(SILENCE, 2.0)  # "Sure." has played; settling goes on
+    await call.feed(SPEECH, 1.5)  # the caller's next line
+    await call.feed(SILENCE, 3.0)
+    assert call.of(Backchannel) == []
+    assert [e.text for e in call.of(UserTranscript) if e.final] == [
+        "I want life insurance", "How much is it per month"]
+    replies = [r for r in call.llm.requests if r.max_tokens > 1]
+    assert len(replies) == 2 and replies[1].messages[-1].content == "How much is it per month"
+    await call.feed(SILENCE, 8.0)
+    assert [t.agent_text for t in call.of(TurnCompleted)] == ["Sure.", "Of course."]
     await call.close()
