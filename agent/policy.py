@@ -142,8 +142,13 @@ class SalesAgent:
         return self.dialogue.outcome in _ENDS_CALL
 
     async def warm(self) -> None:
-        # Evaluates the prompt into the cache and, once, compiles the mode's grammars.
-        await self._llm.complete(self._messages, Sampling(max_tokens=1), session=self._session)
+        # Evaluates the prompt into the cache and, once, compiles the mode's grammars. At
+        # call start the greeting is evaluated too: it is nearly always heard whole, so
+        # the first turn costs no more than any other.
+        history = self._messages
+        if len(history) == 1 and self.program.greeting:
+            history = [*history, ChatMessage("assistant", self.program.greeting)]
+        await self._llm.complete(history, Sampling(max_tokens=1), session=self._session)
         if self._llm.capabilities.grammar and not self._grammars_warm:
             self._grammars_warm = True
             grammars = ((self._thought_grammar, self._single_grammar, self._continuation_grammar)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from server.calls import Call
 from server.settings import Settings
 from server.store import CallStore, assign_variant
-from voice.greeting import GreetingCache
+from voice.greeting import MAX_GREETING_S, GreetingCache
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,11 @@ class Hub:
             probe = SalesAgent(program, llm, do_not_call=MemoryDoNotCall())
             probe.guard.check("The first check also runs the claim head once.")
             await llm.prime(probe.prompt_prefix())
-            await hub.greetings.warm(program.version, program.greeting, tts)
+            seconds = await hub.greetings.warm(program.version, program.greeting, tts)
+            if seconds > MAX_GREETING_S:
+                log.warning("program %s: the greeting lasts %.1f s (over %.0f s): callers wait "
+                            "that long before they can answer", program.version, seconds,
+                            MAX_GREETING_S)
         return hub
 
     def assign(self, caller: CallerProfile, call_id: str, forced: str | None) -> str | None:

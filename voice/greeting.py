@@ -10,6 +10,13 @@ from voice.chunker import ChunkerConfig, ClauseChunker
 
 Pieces = list[tuple[str, PCM]]
 
+MAX_GREETING_S = 3.0
+"""A greeting longer than this keeps the caller waiting to speak (a warning at start)."""
+
+
+def greeting_seconds(pieces: Pieces) -> float:
+    return sum(len(pcm) for _, pcm in pieces) / HOUSE_RATE
+
 
 class GreetingCache:
     def __init__(self) -> None:
@@ -34,5 +41,6 @@ class GreetingCache:
                 self._cache[key] = pieces
             return self._cache[key]
 
-    async def warm(self, program_key: str, text: str, tts: TTS) -> None:
-        await self.get(program_key, text, tts)
+    async def warm(self, program_key: str, text: str, tts: TTS) -> float:
+        """Synthesize ahead of the first call; returns the greeting's length in seconds."""
+        return greeting_seconds(await self.get(program_key, text, tts))

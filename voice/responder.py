@@ -94,7 +94,11 @@ class LLMResponder:
         return {}
 
     async def warm(self) -> None:
-        await self._llm.complete(self.history, Sampling(max_tokens=1), session=self._session)
+        # At call start, with the greeting as it will (nearly always) be heard.
+        history = self.history
+        if len(history) == 1 and self._greeting:
+            history = [*history, ChatMessage("assistant", self._greeting)]
+        await self._llm.complete(history, Sampling(max_tokens=1), session=self._session)
 
     async def prepare(self, user_text: str) -> None:
         messages = [*self.history, ChatMessage("user", user_text)]

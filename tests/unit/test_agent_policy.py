@@ -406,3 +406,11 @@ async def test_the_first_six_words_go_to_speech_even_after_a_short_first_clause(
     assert spoken[:2] == ["Sure, ", "I would be happy to "]
     assert "".join(spoken).strip() == (
         "Sure, I would be happy to tell you about our life cover today.")
+
+
+async def test_warming_at_call_start_evaluates_the_greeting_too() -> None:
+    llm = FakeLLM([""])
+    agent = SalesAgent(SINGLE, llm, session="t")
+    await agent.warm()
+    last = llm.requests[0].messages[-1]
+    assert last.role == "assistant" and last.content == SINGLE.greeting
