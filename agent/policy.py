@@ -179,13 +179,12 @@ class SalesAgent:
             done.set_result(written)
 
     async def listen(self, partial_text: str) -> None:
-        """The caller is still speaking: evaluate the prompt up to what they said so far.
-        In learned mode the plan (from the partial line) comes before the line, so when
-        the final line has the same plan only its last words are new."""
-        await self._llm.complete(self._prompt_if_said(partial_text), Sampling(max_tokens=1),
-                                 session=self._session)
+        """The caller is still speaking: evaluate the prompt up to what they said so far
+        (no thought yet: it comes after the whole line)."""
+        await self._llm.complete(self._prompt_if_said(partial_text, planned=False),
+                                 Sampling(max_tokens=1), session=self._session)
 
-    def _prompt_if_said(self, user_text: str) -> list[ChatMessage]:
+    def _prompt_if_said(self, user_text: str, *, planned: bool = True) -> list[ChatMessage]:
         """The prompt reply() would build for this line, with its sector evidence, on a
         copy of the tracker (nothing is decided until the line is final)."""
         tracker = self.sectors
@@ -194,7 +193,8 @@ class SalesAgent:
             if (hint := infer_sector(user_text)) is not None:
                 self.sectors.observe(*hint)
             messages = self._prompt(user_text)[0]
-            if self.program.decoding.mode == "learned" and not is_opt_out(user_text):
+            if (planned and self.program.decoding.mode == "learned"
+                    and not is_opt_out(user_text)):
                 messages = _planned(messages, self._learned_fields(user_text))
             return messages
         finally:
@@ -485,16 +485,15 @@ def _prefilled(fields: list[str]) -> str:
 
 
 def _plan_text(thought: Thought) -> str:
-    return (f"Your private plan (never say it): {thought.template.value}"
+    return (f"Private plan, never say it: {thought.template.value}"
             + (f" toward {thought.intent}" if thought.intent else "") + ".")
 
 
 def _planned(messages: list[ChatMessage], fields: list[str]) -> list[ChatMessage]:
-    """The learned thought as a private plan placed before the caller's line: a plan that
-    stays the same as the line grows (while the caller speaks) stays in the cache."""
-    plan = ChatMessage("system", _plan_text(_thought_of(fields))
-                       + " Reply to the caller's next line in plain spoken words.")
-    return [*messages[:-1], plan, messages[-1]]
+    """The learned thought as a short private plan after the caller's line (the line is
+    evaluated while it is spoken; the plan costs a few tokens once it is final)."""
+    plan = _plan_text(_thought_of(fields)) + " Reply in plain spoken words."
+    return [*messages, ChatMessage("system", plan)]
 
 
 def _thought_of(fields: list[str]) -> Thought:

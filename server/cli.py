@@ -146,6 +146,20 @@ def cmd_bench_pipeline(args: argparse.Namespace, console: Console) -> int:
     return _write_result(result, args.out, console)
 
 
+def cmd_bench_calls(args: argparse.Namespace, console: Console) -> int:
+    from server.bench_calls import CallsBench
+    from server.bench_calls_run import run_calls_bench
+
+    bench = CallsBench.from_cli(
+        protocols=args.protocols, concurrency=args.concurrency, calls=args.calls,
+        turns=args.turns, barge_in_every=args.barge_in_every,
+        reply_timeout_s=args.reply_timeout, user_voice=args.user_voice, program=args.program)
+    plot = args.plot or args.out.with_suffix(".png")
+    result = asyncio.run(run_calls_bench(bench, _load_settings(args), args.config, console, plot,
+                                         args.out.with_suffix(".server.log")))
+    return _write_result(result, args.out, console)
+
+
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     from server.app import create_app, serve
 
@@ -503,6 +517,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the sales agent's thought mode (default: the program's)")
     bp.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
     bp.set_defaults(func=cmd_bench_pipeline)
+    bc = bsub.add_parser(
+        "calls",
+        help="synthetic callers phone the real server over both protocols: voice-to-voice, "
+        "greeting, barge-in stop, unanswered turns, RSS per call, at each concurrency",
+        description="example: salesvoice bench calls --concurrency 1,2,4 --calls 2 --turns 4",
+    )
+    bc.add_argument("--concurrency", default="1,2,4", help="comma-separated levels")
+    bc.add_argument("--calls", type=int, default=2,
+                    help="calls made one after another by each concurrent caller")
+    bc.add_argument("--turns", type=int, default=4, help="caller lines per call")
+    bc.add_argument("--protocols", default="browser,twilio")
+    bc.add_argument("--barge-in-every", type=int, default=3,
+                    help="every Nth caller line talks over the agent's answer (0: never)")
+    bc.add_argument("--reply-timeout", type=float, default=15.0,
+                    help="seconds without agent audio after which a line is unanswered")
+    bc.add_argument("--user-voice", choices=("espeak-ng", "flite"), default="espeak-ng")
+    bc.add_argument("--program", default=None, help="agent program (default: the server's)")
+    bc.add_argument("--out", type=Path, default=Path("bench/results/calls.json"))
+    bc.add_argument("--plot", type=Path, default=None, help="PNG (default: next to --out)")
+    bc.set_defaults(func=cmd_bench_calls)
     bs = bsub.add_parser(
         "simulate",
         help="simulated dialogues per hour on the embedded stack (text, audio), per worker",

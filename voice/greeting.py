@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
+
 from models.audio import HOUSE_RATE, PCM
 from models.tts.base import TTS
 from voice.chunker import ChunkerConfig, ClauseChunker
@@ -38,9 +40,20 @@ class GreetingCache:
                 for piece in texts:
                     audio = await tts.synthesize(piece)
                     pieces.append((piece, audio.to_rate(HOUSE_RATE).pcm))
+                if pieces:  # the caller may answer as soon as the words end
+                    last_text, last_pcm = pieces[-1]
+                    pieces[-1] = (last_text, _trim_tail(last_pcm))
                 self._cache[key] = pieces
             return self._cache[key]
 
     async def warm(self, program_key: str, text: str, tts: TTS) -> float:
         """Synthesize ahead of the first call; returns the greeting's length in seconds."""
         return greeting_seconds(await self.get(program_key, text, tts))
+
+
+def _trim_tail(pcm: PCM, keep_s: float = 0.08, floor: int = 300) -> PCM:
+    """``pcm`` without the silence TTS leaves after the last word (``keep_s`` of it kept)."""
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > floor)
+    if not len(loud):
+        return pcm
+    return pcm[: min(len(pcm), int(loud[-1]) + 1 + int(keep_s * HOUSE_RATE))]

@@ -71,6 +71,9 @@ class PipelineConfig(StrictModel):
     """Audio from before the detected onset that the ASR also hears."""
     output_lead_s: float = 0.06
     """Agent audio is released this far ahead of real time (jitter buffer downstream)."""
+    listen: bool = True
+    """Evaluate the caller's partial transcripts into the LLM while they speak (the turn
+    end then pays only for the last words; on a CPU shared with the ASR it competes)."""
 
 
 @dataclass(slots=True)
@@ -282,7 +285,8 @@ class VoicePipeline:
             # The decode started at the pause is in: likely the whole user line.
             self._prepared_pause = pause
             self._spawn(self._warm((self._carry + " " + partial.text).strip()))
-        elif pause is None and not self._listening and self._reply is None:
+        elif (self.config.listen and pause is None and not self._listening
+              and self._reply is None):
             # The caller is mid-sentence and the agent is quiet: evaluate what they said
             # so far, so the end of the turn only pays for its last words.
             self._listening = True

@@ -94,7 +94,7 @@ def learned_agent(llm: FakeLLM, head: ThoughtHead) -> SalesAgent:
     return agent
 
 
-async def test_learned_mode_puts_the_heads_plan_before_the_line_and_the_llm_only_speaks(
+async def test_learned_mode_puts_the_heads_plan_after_the_line_and_the_llm_only_speaks(
     tmp_path: Path,
 ) -> None:
     llm = GrammarFakeLLM(["Lovely, teaching is demanding."])
@@ -104,7 +104,7 @@ async def test_learned_mode_puts_the_heads_plan_before_the_line_and_the_llm_only
     spoken = "".join(p for p in pieces if isinstance(p, str))
     assert spoken.strip() == "Lovely, teaching is demanding."
     assert len(llm.requests) == 1
-    *_, plan, line = llm.requests[0].messages
+    *_, line, plan = llm.requests[0].messages
     assert line.role == "user" and line.content == "I'm a teacher at a primary school."
     # Pivot with no product from the head: the strategy's first product for teachers.
     assert plan.role == "system" and "pivot toward critical_illness" in plan.content
@@ -121,23 +121,24 @@ async def test_learned_mode_without_grammars_gives_the_model_the_same_plan(
     pieces = [p async for p in agent.reply("I'm a teacher at a primary school.")]
     spoken = "".join(p for p in pieces if isinstance(p, str))
     assert spoken.strip() == "Lovely, teaching is demanding."
-    plan = llm.requests[0].messages[-2]
+    plan = llm.requests[0].messages[-1]
     assert plan.role == "system" and "pivot toward critical_illness" in plan.content
 
 
-async def test_learned_mode_primes_the_planned_prompt_while_the_caller_speaks_and_pauses(
+async def test_learned_mode_primes_the_line_while_the_caller_speaks_and_the_plan_at_a_pause(
     tmp_path: Path,
 ) -> None:
     llm = GrammarFakeLLM(["", "", "Sure."])
     agent = learned_agent(llm, trained(tmp_path))
-    await agent.listen("I'm a teacher at a primary school.")
+    await agent.listen("I'm a teacher at a")
     await agent.prepare("I'm a teacher at a primary school.")
     pieces = [p async for p in agent.reply("I'm a teacher at a primary school.")]
     spoken = "".join(p for p in pieces if isinstance(p, str))
     assert spoken.strip() == "Sure."
     heard, paused, answered = llm.requests
+    assert heard.messages[-1].content == "I'm a teacher at a"  # the line so far, no plan
     # The cached prompt is the answer's: the reply pays only for its own tokens.
-    assert heard.messages == paused.messages == answered.messages
+    assert paused.messages == answered.messages
 
 
 def test_planted_turns_carry_the_users_decision_and_sector() -> None:
