@@ -76,13 +76,14 @@ async def test_call_page_shows_the_transcript_and_the_agents_reply(
             "document.querySelectorAll('#transcript .agent').length >= 2", timeout=60000
         )
         user = await page.inner_text("#transcript .user.final")
-        agents = await page.locator("#transcript .agent").all_inner_texts()
-        panel = await page.inner_text("#panel")
         await page.screenshot(path=str(tmp_path / "call-page.png"), full_page=True)
         for _ in range(300):  # the reply plays on: wait for the page to report it
             if any('"played"' in f and '"turn":0' not in f for f in sent):
                 break
             await asyncio.sleep(0.1)
+        # Read once the reply has played (its first piece may be a short sentence).
+        agents = await page.locator("#transcript .agent").all_inner_texts()
+        panel = await page.inner_text("#panel")
         await page.click("#end")
         await page.wait_for_function("document.body.dataset.state === 'ended'", timeout=20000)
         await browser.close()

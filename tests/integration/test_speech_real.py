@@ -7,12 +7,10 @@ import asyncio
 import numpy as np
 import pytest
 
-from agent.program import load_program
 from models.asr import ASR
 from models.audio import HOUSE_RATE, PCM
 from models.tts import TTS
 from models.vad import VAD
-from voice.greeting import MAX_GREETING_S, GreetingCache, greeting_seconds
 from voice.wer import wer
 
 pytestmark = pytest.mark.real
@@ -124,10 +122,3 @@ def test_silero_finds_where_speech_starts_after_silence(
     onset_s = first * stream.window_s
     assert 0.9 <= onset_s <= 1.6
 
-
-async def test_the_default_programs_greeting_lasts_at_most_three_seconds(piper: TTS) -> None:
-    program = load_program()
-    seconds = greeting_seconds(await GreetingCache().get(program.version, program.greeting, piper))
-    print(f"greeting {program.greeting!r}: {seconds:.2f} s")
-    assert 0.5 < seconds <= MAX_GREETING_S
-    assert "AI" in program.greeting  # it still says what it is
