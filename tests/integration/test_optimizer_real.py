@@ -22,7 +22,9 @@ pytestmark = pytest.mark.real
 async def test_one_real_iteration_makes_a_new_program_version_lineage_and_report(
         settings: Settings, tmp_path: Path) -> None:
     config = OptimizeConfig.model_validate({
-        "name": "real-k1", "iterations": 1, "theta": 1.0,
+        # H_basic out of reach: the one iteration always evolves, even when both
+        # simulated callers happen to accept (τ = 1.0 stopped the loop on target).
+        "name": "real-k1", "iterations": 1, "theta": 1.0, "h_basic": 1e6,
         "simulation": {"mode": "text", "dialogues_per_persona": 1, "max_utterances": 4,
                        "workers": 2, "user": {"kind": "mads"}, "agent": {"kind": "llm"}},
         "train": {"count": 2, "seed": 31}, "heldout": {"count": 1, "seed": 32},
