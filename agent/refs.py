@@ -6,7 +6,7 @@ which ``RefExpander`` replaces with the sheet's wording as the text streams. Thr
 ways to hold the model to it, by what the backend can do:
 
 - llama.cpp (LLGuidance grammars): ``response_body_rules`` — words that are not number
-  words, gaps without digits, and references from the pack's closed list;
+  words (nor promises), gaps without digits, and references from the pack's closed list;
 - vLLM / OpenAI structured outputs: ``response_pattern`` on the JSON schema's string
   (no digits, references from the list; number words are left to the claim checker);
 - a backend without constraints: the claim checker, clause by clause, before speech.
@@ -25,6 +25,10 @@ FORBIDDEN_WORDS = frozenset(
      "thousands", "millions", "billions", "twice", "double", "triple", "quarter", "zillion"])
 """Words the response may not type: they would say a figure (or a share of people)
 without a sheet reference."""
+PROMISE_STEMS = ("guarantee", "promis", "definitely", "assure", "swear")
+"""Starts of words the response may not type: a promise or a certainty ("guaranteed",
+"I promise", "rest assured") is never the model's to give, negated or not ("I can't
+guarantee" reads as one to a caller half listening). "assurance" stays allowed."""
 _REAL_TAILS = frozenset(["age", "alf", "and", "cent", "eds", "even", "ice", "ion", "ions", "lion",
                          "lions", "our", "red", "reds", "sand", "sands", "teen", "ter", "zen"])
 _TAILS = frozenset(w[k:] for w in FORBIDDEN_WORDS for k in range(1, len(w) - 2)) - _REAL_TAILS
@@ -42,7 +46,7 @@ def response_body_rules(refs: Sequence[str], *, json_string: bool) -> str:
     """LLGuidance lark rules for ``body``: the spoken text. Words and references are
     separated by exactly one gap, so a forbidden word cannot be spelled in two pieces
     and a run of spaces cannot stand where a figure was wanted."""
-    banned = "|".join(sorted(FORBIDDEN_WORDS, key=len, reverse=True))
+    banned = "|".join(sorted([*FORBIDDEN_WORDS, *PROMISE_STEMS], key=len, reverse=True))
     tails = "|".join(sorted(_TAILS, key=len, reverse=True))
     # Inside a JSON string no quote, backslash or control character may appear.
     # One or two marks and at most one space: a run of spaces is no way around a figure.

@@ -10,6 +10,7 @@ import pytest
 from agent.domain import load_domain
 from agent.refs import (
     FORBIDDEN_WORDS,
+    PROMISE_STEMS,
     RefExpander,
     continuation_grammar,
     response_pattern,
@@ -59,6 +60,18 @@ def test_grammars_name_every_reference_and_ban_number_words() -> None:
     assert "sixty" in FORBIDDEN_WORDS and "percent" in FORBIDDEN_WORDS
     assert "sixty" in grammar and grammar.startswith("%llguidance")
     assert continuation_grammar(["travel.premium"]).count("{travel.premium}") == 1
+
+
+def test_the_response_grammar_refuses_promise_words_but_not_assurance() -> None:
+    safe = re.search(r"& ~/\(\?i:\((.*?)\)\[a-z", continuation_grammar([]))
+    assert safe is not None
+    banned = re.compile(rf"(?i:({safe.group(1)})[a-z'\u2019]*)")
+    for word in ["guarantee", "Guaranteed", "promise", "promising", "definitely", "assured",
+                 "swear"]:
+        assert banned.fullmatch(word), word
+    for word in ["assurance", "cover", "certain", "sure"]:
+        assert not banned.fullmatch(word), word
+    assert set(PROMISE_STEMS) <= set(safe.group(1).split("|"))
 
 
 def test_a_reference_to_another_products_fact_is_marked_not_expanded() -> None:
