@@ -81,7 +81,15 @@ _QUANT = (r"(?:most|(?<!how )many|half|a third|a quarter|two thirds|three quarte
           r"|countless|a growing number|more and more|more|nine out of ten|\w+ out of \w+"
           r"|\w+ in \w+|\d+ ?%|\w+(?:-\w+)? percent|the average|an average|on average|the typical"
           r"|a typical|the vast majority|vast majority|huge numbers|a large number|several|dozens)")
+_COUNTED = (r"(?:people|persons|customers|clients|families|households|drivers|workers"
+            r"|employees|nurses|teachers|doctors|farmers|homeowners|travell?ers|americans"
+            r"|adults|seniors|retirees|smokers|men|women|callers|members|policyholders"
+            r"|claimants|claims|applicants|deaths)")
+"""What a figure may not count: people (or their claims). No sheet fact is a number of
+people, so "1,000,000 dollars people die without cover" is a sheet figure made into a
+statistic."""
 _STAT = rx(
+    rf"\d[\d,.]*(?: (?:dollars|percent))?(?: (?:a|per) (?:month|year))? (?:of )?{_COUNTED}\b",
     rf"\b{_QUANT}\b(?: of)?(?: (?:our|your|the|all|these|those|other|local|american|us))?"
     rf"(?: [\w-]+)?(?: [\w-]+)? {_PEOPLE}\b",
     r"\b(?:everyone|everybody|anyone|nobody|no one)\b[\w' ,]{0,20}\b(?:your age|like you"
@@ -332,7 +340,10 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
 
 
 _ATTRIBUTE_CUES = {
-    "premium": re.compile(r"\b(?:premiums?|costs?|price[sd]?|monthly|a month|per month)\b", re.I),
+    # "costs" as what the product pays ("medical costs", "repair costs") names no premium.
+    "premium": re.compile(r"\b(?:premiums?|(?<!medical )(?<!legal )(?<!repair )(?<!funeral )"
+                          r"(?<!hospital )(?<!treatment )(?<!travel )costs?|price[sd]?|monthly"
+                          r"|a month|per month)\b", re.I),
     "waiting_period": re.compile(r"\bwait", re.I),
     "cover_amount": re.compile(r"\b(?:pays? out|payouts?|lump sum|cover(?:age)? amount|sum insured)\b", re.I),
     "excess": re.compile(r"\bexcess\b", re.I),

@@ -119,11 +119,16 @@ class RefExpander:
     for the claim checker to stop: a figure is only ever said of its own product."""
 
     def __init__(self, refs: Mapping[str, str],
-                 focus: Callable[[str], str | None] | None = None) -> None:
+                 focus: Callable[[str], str | None] | None = None,
+                 name: Callable[[str, str], str] | None = None) -> None:
         """``focus``: the product a text is about at its end ("": none, so no figure may
-        be said; None: not known, any reference expands)."""
+        be said; None: not known, any reference expands). ``name``: given the text so
+        far and a product id, the words that say which product a figure is of when the
+        text has not named it (" for Travel Insurance"), else ""; they follow the
+        wording, so a figure is never heard unattached."""
         self._refs = refs
         self._focus = focus
+        self._name = name
         self._held = ""
         self._said = ""
         self.used: list[str] = []
@@ -162,7 +167,7 @@ class RefExpander:
         if focus is not None and focus != ref.split(".", 1)[0]:  # "": no product in focus
             return "{!" + ref + "}"
         self.used.append(ref)
-        return said
+        return said + (self._name(self._said, ref.split(".", 1)[0]) if self._name else "")
 
 
 MISATTRIBUTED = re.compile(r"\{!([A-Za-z][A-Za-z0-9_]*)\.([a-z][a-z0-9_]*)\}")

@@ -47,7 +47,7 @@ class SpeechGate:
         said (``heard``) is left unsaid."""
         buffer = said = ""
         first, looping = True, False
-        expander = RefExpander(self.domain.refs, focus=self._focus)
+        expander = RefExpander(self.domain.refs, focus=self._focus, name=self._unnamed)
         try:
             async for piece in pieces:
                 if not isinstance(piece, str):
@@ -96,6 +96,13 @@ class SpeechGate:
                 yield self.program.repair_reply
         finally:
             await _aclose(pieces)
+
+    def _unnamed(self, said: str, product_id: str) -> str:
+        """Which product a figure is of, said after it when the reply has not named it
+        (the thought chose the product, the caller has not heard it)."""
+        if product_id in self.domain.mentioned(said, by_id=False):
+            return ""
+        return f" for {self.domain.product(product_id).name}"
 
     def _said_enough(self, said: str) -> bool:
         """The reply has ended a sentence and reached the program's length: stop there."""

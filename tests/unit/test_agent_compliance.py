@@ -43,6 +43,7 @@ def rules(guard: ComplianceGuard, text: str) -> list[str]:
         "Private Medical Insurance has annual excess options of 0, 250 or 500 dollars.",
         "Critical Illness Cover has a 90-day waiting period.",
         "Travel Insurance includes medical cover of up to ten million dollars.",
+        "Travel Insurance covers up to 10,000,000 dollars of medical costs.",
         "I can't promise you'll be approved, but I can explain the cover.",
         "There's no rush, take your time.",
         "I'm an AI assistant, not a real person.",
@@ -78,6 +79,10 @@ def test_sheet_facts_and_ordinary_talk_pass(guard: ComplianceGuard, text: str) -
         ("Half of all drivers have this.", "invented_statistic"),
         ("It is our most popular plan.", "invented_statistic"),
         ("The premium is {travel.colour}.", "wrong_figure"),
+        # A sheet figure put where a count of people goes.
+        ("Term Life pays from 50,000 to 1,000,000 dollars people die without cover.",
+         "invented_statistic"),
+        ("Over 2,000 nurses signed up last year.", "invented_statistic"),
     ],
 )
 def test_violations_are_caught_with_their_category(

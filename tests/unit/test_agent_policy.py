@@ -323,7 +323,8 @@ async def test_a_figure_is_said_of_the_thoughts_product_or_not_at_all() -> None:
         thought("chitchat", "none", "engaged", "?", "We have about {accident.premium} customers."),
     ])
     spoken = "".join([p async for p in agent.reply("How much?") if isinstance(p, str)])
-    assert spoken.strip() == "It costs from 8 to 40 dollars a month."
+    # The caller has not heard the product's name: the figure says whose it is.
+    assert spoken.strip() == "It costs from 8 to 40 dollars a month for Personal Accident Cover."
     agent.commit("How much?", spoken, False)
     spoken = "".join([p async for p in agent.reply("How big are you?") if isinstance(p, str)])
     assert "8" not in spoken and spoken.strip() == agent.program.fallback_reply

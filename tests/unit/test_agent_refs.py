@@ -84,3 +84,15 @@ def test_a_reference_to_another_products_fact_is_marked_not_expanded() -> None:
     assert out == "Income Protection has {!term_life.waiting_period}. "
     assert expander.feed("Term Life has {term_life.waiting_period}.") == (
         "Term Life has no waiting period.")
+
+
+def test_a_figure_of_a_product_the_text_has_not_named_says_which_product() -> None:
+    def name(said: str, product: str) -> str:
+        return "" if product in DOMAIN.mentioned(said, by_id=False) else (
+            f" for {DOMAIN.product(product).name}")
+
+    expander = RefExpander(DOMAIN.refs, focus=lambda said: "travel", name=name)
+    assert expander.feed("It is {travel.premium}, see?") == (
+        "It is from 5 to 30 dollars a month for Travel Insurance, see?")
+    assert expander.feed(" Travel Insurance is {travel.premium}.") == (
+        " Travel Insurance is from 5 to 30 dollars a month.")
