@@ -1,9 +1,11 @@
 """The sales agent: a private thought, then the spoken response, every turn.
 
-Single-model mode (live default): one constrained generation of a compact JSON array
-``[template, product, caller state, sector, response]``; the response streams to TTS as
-soon as it starts. Two-model mode (as in the paper): a thought model writes the thought
-as constrained JSON, then a response model writes the reply given that thought.
+Single-model mode (live default, ``agent.single``): one constrained generation of a
+compact JSON array ``[template, product, caller state, sector, response]``; the response
+streams to TTS as soon as it starts. Learned mode (``agent.learned``): a small trained
+head makes the thought, the LLM says the response. Two-model mode (as in the paper): a
+thought model writes the thought as constrained JSON, then a response model writes the
+reply given that thought.
 
 Either way the caller's sector conditions the reply once known (from metadata, or
 inferred turn by turn), every clause passes the compliance guard before it is spoken,
@@ -12,8 +14,6 @@ and only what the caller actually heard enters the history.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -38,25 +38,20 @@ from agent.dialogue import (
 )
 from agent.domain import DomainPack, load_domain
 from agent.injection import asks_for_instructions
-from agent.occupation import SECTORS, SectorTracker, infer_sector, talks_about_work
+from agent.learned import learned_fields, plan_text, respond_to_thought, with_plan
+from agent.occupation import SectorTracker, infer_sector, talks_about_work
 from agent.outcome import OutcomeDetector
 from agent.program import AgentProgram
 from agent.prompt import (
     render_system_prompt,
     strategy_text,
     thought_array_schema,
-    thought_grammar,
     thought_object_model,
 )
-from agent.refs import (
-    continuation_grammar,
-    plain_grammar,
-    single_grammar,
-)
+from agent.refs import plain_grammar
+from agent.single import SingleModel, thought_of
 from agent.speech import Note, SpeechGate
-from agent.stream_json import StreamedArrayReader
 from agent.thought_head import ThoughtHead, default_thought_head
-from models.errors import SalesvoiceError
 from models.llm.base import LLM, ChatMessage, Sampling
 
 _ENDS_CALL = {Outcome.WITHDREW, Outcome.GOODBYE, Outcome.OPTED_OUT}
@@ -98,7 +93,6 @@ class SalesAgent:
             program_version=program.version,
             variant=variant,
         )
-        self._schema = thought_array_schema(self.domain)
         self._messages = [ChatMessage("system", self._system_prompt())]
         bias = program.decoding.reference_bias
         self._sampling = Sampling(
@@ -109,14 +103,9 @@ class SalesAgent:
         )
         self._turn: dict[str, Any] = {}
         self._strategy_given: str | None = None
-        self._speculation: (
-            tuple[str, list[ChatMessage], asyncio.Future[list[str] | None]] | None
-        ) = None
         refs = list(self.domain.refs)
-        leading = [item["enum"] for item in self._schema["prefixItems"][:4]]
-        self._thought_grammar = thought_grammar(leading)
-        self._single_grammar = single_grammar(leading, refs)
-        self._continuation_grammar = continuation_grammar(refs)
+        self._single = SingleModel(llm, self._sampling, session=self._session,
+                                   schema=thought_array_schema(self.domain), refs=refs)
         self._plain_grammar = plain_grammar(refs)
         self._grammars_warm = False
         self._thought_head = thought_head
@@ -151,8 +140,8 @@ class SalesAgent:
         await self._llm.complete(history, Sampling(max_tokens=1), session=self._session)
         if self._llm.capabilities.grammar and not self._grammars_warm:
             self._grammars_warm = True
-            grammars = ((self._thought_grammar, self._single_grammar, self._continuation_grammar)
-                        if self.program.decoding.mode == "single" else (self._plain_grammar,))
+            grammars = (self._single.grammars if self.program.decoding.mode == "single"
+                        else (self._plain_grammar,))
             for grammar in grammars:
                 await self._llm.complete(
                     self._messages, Sampling(max_tokens=1), grammar=grammar,
@@ -170,13 +159,7 @@ class SalesAgent:
         if not speculate:
             await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)
             return
-        done: asyncio.Future[list[str] | None] = asyncio.get_running_loop().create_future()
-        self._speculation = (user_text, messages, done)
-        written: list[str] | None = None
-        try:
-            written = await self._written_thought(messages)
-        finally:
-            done.set_result(written)
+        await self._single.speculate(user_text, messages)
 
     async def listen(self, partial_text: str) -> None:
         """The caller is still speaking: evaluate the prompt up to what they said so far
@@ -195,7 +178,7 @@ class SalesAgent:
             messages = self._prompt(user_text)[0]
             if (planned and self.program.decoding.mode == "learned"
                     and not is_opt_out(user_text)):
-                messages = _planned(messages, self._learned_fields(user_text))
+                messages = with_plan(messages, self._learned_fields(user_text))
             return messages
         finally:
             self.sectors = tracker
@@ -206,20 +189,7 @@ class SalesAgent:
         learned head with the LLM); None when the backend has no grammars or it failed."""
         if not self._llm.capabilities.grammar:
             return None
-        return await self._written_thought(self._prompt(user_text)[0])
-
-    async def _written_thought(self, messages: list[ChatMessage]) -> list[str] | None:
-        try:
-            out = await self._llm.complete(
-                messages, Sampling(temperature=self._sampling.temperature, max_tokens=24),
-                session=self._session, grammar=self._thought_grammar,
-            )
-            parsed = json.loads(out.text)
-        except (SalesvoiceError, ValueError):
-            return None
-        if isinstance(parsed, list) and len(parsed) == 4:
-            return [str(f) for f in parsed]
-        return None
+        return await self._single.written_thought(self._prompt(user_text)[0])
 
     async def reply(self, user_text: str) -> AsyncIterator[str | Note]:
         if (hint := infer_sector(user_text)) is not None:
@@ -236,10 +206,12 @@ class SalesAgent:
         pieces: AsyncIterator[str | Note]
         if mode == "learned":
             fields = self._learned_fields(user_text)
-            pieces = self._respond_to_thought(_planned(messages, fields), _thought_of(fields),
+            pieces = self._respond_to_thought(with_plan(messages, fields), thought_of(fields),
                                               fields[3], user_text)
         elif mode == "single":
-            pieces = self._single(messages, user_text)
+            pieces = self._single.stream(
+                messages, user_text,
+                lambda thought, sector: self._note_thought(thought, sector, user_text))
         else:
             pieces = self._two_model(messages, user_text)
         gate = SpeechGate(self.program, self.domain, self.guard, self._turn,
@@ -293,8 +265,15 @@ class SalesAgent:
         return render_system_prompt(p, self.domain, self.domain.sheet())
 
     def _strategy_line(self) -> str | None:
-        return strategy_text(self.program, self.domain,
-                             self.sectors.guess.sector if self.sectors.applies else None)
+        return strategy_text(self.program, self.domain, self._sector_in_play())
+
+    def _sector_in_play(self) -> str | None:
+        """The caller's sector once confident enough to condition the strategy."""
+        return self.sectors.guess.sector if self.sectors.applies else None
+
+    def _agent_line(self) -> str:
+        """The agent's last line in the history ("" before it has said anything)."""
+        return next((m.content for m in reversed(self._messages) if m.role == "assistant"), "")
 
     def _prompt(self, user_text: str) -> tuple[list[ChatMessage], str | None]:
         # The strategy enters the history once, when it starts to apply or changes; it
@@ -319,9 +298,7 @@ class SalesAgent:
         """After the reply: did this exchange end the dialogue, and how?"""
         if self._turn.get("settled"):
             return {}  # decided already (an opt-out phrase)
-        agent_line = next(
-            (m.content for m in reversed(self._messages) if m.role == "assistant"), ""
-        )
+        agent_line = self._agent_line()
         earlier = " ".join(m.content for m in self._messages if m.role == "assistant")
         outcome, intent, evidence = await self._outcomes.detect(
             agent_line, user_text, self._turn.get("thought"), context=earlier
@@ -338,71 +315,11 @@ class SalesAgent:
             "end_call": self.ended,
         }
 
-    async def _speculated(self, user_text: str, messages: list[ChatMessage]) -> list[str] | None:
-        """The thought prepare() wrote for exactly this line and prompt, if any."""
-        spec, self._speculation = self._speculation, None
-        if spec is None or spec[0] != user_text or spec[1] != messages:
-            return None
-        return await spec[2]
-
     def _learned_fields(self, user_text: str) -> list[str]:
-        """The thought from the learned head, as the single-model answer's leading fields
-        (template, product, state, sector), made consistent with the call so far."""
-        agent_line = next(
-            (m.content for m in reversed(self._messages) if m.role == "assistant"), "")
-        head = self._thought_head or default_thought_head()
-        p = {name: label for name, (label, _) in head.predict(agent_line, user_text).items()}
-        template, product = p["template"], p["product"]
-        if product not in self.domain.intent_ids:
-            product = "none"
-        if template == Template.CHITCHAT.value:
-            product = "none"
-        elif product == "none":
-            # Continue or confirm the product on the table; pivot to the strategy's.
-            on_table = self.domain.mentioned(agent_line)
-            entry = self.program.strategy.get(
-                (self.sectors.guess.sector or "") if self.sectors.applies else "")
-            pick = on_table[:1] if template != Template.PIVOT.value or entry is None else [
-                i for i in entry.intents if i in self.domain.intent_ids][:1]
-            product = pick[0] if pick else "none"
-            if product == "none":
-                template = Template.CHITCHAT.value
-        sector = p["sector"] if p["sector"] in SECTORS else "?"
-        return [template, product, p["state"], sector]
-
-    async def _single(
-        self, messages: list[ChatMessage], user_text: str
-    ) -> AsyncIterator[str | Note]:
-        reader = StreamedArrayReader(leading=4)
-        noted = False
-        fields = await self._speculated(user_text, messages)
-        if fields is not None:
-            # Continue the prefilled answer: the thought is already in the prompt (and in
-            # the cache), so the first generated token is the response's.
-            prefix = _prefilled(fields)
-            reader.feed(prefix)
-            noted = True
-            yield self._note_thought(_thought_of(fields), fields[3], user_text)
-            request: dict[str, Any] = {"grammar": self._continuation_grammar}
-            messages = [*messages, ChatMessage("assistant", prefix)]
-        elif self._llm.capabilities.grammar:
-            request = {"grammar": self._single_grammar}
-        else:
-            request = {"json_schema": self._schema}
-        async with self._llm.stream(
-            messages, self._sampling, session=self._session, **request
-        ) as stream:
-            async for delta in stream:
-                spoken = reader.feed(delta)
-                if reader.thought_ready and not noted:
-                    noted = True
-                    yield self._note_thought(
-                        _thought_of(reader.fields), reader.fields[3], user_text
-                    )
-                if spoken:
-                    yield spoken
-                if reader.done:
-                    break
+        """The learned head's thought fields for this line (``agent.learned``)."""
+        return learned_fields(self._thought_head or default_thought_head(), self._agent_line(),
+                              user_text, program=self.program, domain=self.domain,
+                              sector=self._sector_in_play())
 
     async def _two_model(
         self, messages: list[ChatMessage], user_text: str
@@ -424,25 +341,21 @@ class SalesAgent:
             user_state=UserState(data["user_state"]),
             note=data["note"],
         )
-        plan = ChatMessage("system", _plan_text(thought) + " Now say your response as plain "
+        plan = ChatMessage("system", plan_text(thought) + " Now say your response as plain "
                            "spoken text only.")
         async with aclosing(self._respond_to_thought([*messages, plan], thought,
                                                      data["sector"], user_text)) as response:
             async for piece in response:
                 yield piece
 
-    async def _respond_to_thought(
+    def _respond_to_thought(
         self, messages: list[ChatMessage], thought: Thought, sector: str, user_text: str
     ) -> AsyncGenerator[str | Note, None]:
         """The response, as plain text, to a thought already made and in ``messages``."""
-        yield self._note_thought(thought, sector, user_text)
-        request: dict[str, Any] = (
-            {"grammar": self._plain_grammar} if self._llm.capabilities.grammar else {})
-        async with self._llm.stream(
-            messages, self._sampling, session=self._session, **request
-        ) as stream:
-            async for delta in stream:
-                yield delta
+        return respond_to_thought(
+            self._llm, messages, self._sampling, session=self._session,
+            grammar=self._plain_grammar,
+            note=lambda: self._note_thought(thought, sector, user_text))
 
     def _product_in_focus(self, said: str) -> str:
         """The product the reply is about so far: the last one it named, else the one
@@ -477,35 +390,3 @@ class SalesAgent:
     def violations(self, text: str) -> list[Violation]:
         """What the guard would object to in ``text`` as a whole reply."""
         return self.guard.check_reply(text)
-
-
-def _prefilled(fields: list[str]) -> str:
-    """The single-model answer up to the opening quote of its response."""
-    return json.dumps(fields, separators=(",", ":"))[:-1] + ',"'
-
-
-def _plan_text(thought: Thought) -> str:
-    return (f"Private plan, never say it: {thought.template.value}"
-            + (f" toward {thought.intent}" if thought.intent else "") + ".")
-
-
-def _planned(messages: list[ChatMessage], fields: list[str]) -> list[ChatMessage]:
-    """The learned thought as a short private plan after the caller's line (the line is
-    evaluated while it is spoken; the plan costs a few tokens once it is final)."""
-    plan = _plan_text(_thought_of(fields)) + " Reply in plain spoken words."
-    return [*messages, ChatMessage("system", plan)]
-
-
-def _thought_of(fields: list[str]) -> Thought:
-    template, intent, state = fields[:3]
-    return Thought(
-        template=Template(template),
-        intent=None if intent == "none" else intent,
-        user_state=UserState(state),
-    )
-
-
-async def _aclose(gen: AsyncIterator[Any]) -> None:
-    aclose = getattr(gen, "aclose", None)
-    if aclose is not None:
-        await aclose()

@@ -16,6 +16,7 @@ from agent.compliance import ComplianceGuard, echoes
 from agent.domain import DomainPack
 from agent.program import AgentProgram
 from agent.refs import RefExpander, tidy_units
+from models.aio import aclose_iterator
 
 Note = dict[str, Any]
 """Private reply metadata (thought, strategy, sector, outcome, compliance); never spoken."""
@@ -95,7 +96,7 @@ class SpeechGate:
                 self.turn.setdefault("compliance", []).append("empty_reply")
                 yield self.program.repair_reply
         finally:
-            await _aclose(pieces)
+            await aclose_iterator(pieces)
 
     def _unnamed(self, said: str, product_id: str) -> str:
         """Which product a figure is of, said after it when the reply has not named it
@@ -178,8 +179,3 @@ def _repeat_start(text: str) -> int | None:
         seen.add(gram)
     return None
 
-
-async def _aclose(gen: AsyncIterator[Any]) -> None:
-    aclose = getattr(gen, "aclose", None)
-    if aclose is not None:
-        await aclose()
