@@ -25,6 +25,7 @@ from pydantic import Field, ValidationError
 from models.audio import PCM
 from models.config import StrictModel
 from models.errors import SalesvoiceError
+from simulator.caller_line import DialInTimeouts
 from simulator.wire import PATHS, Protocol
 from voice.audio import FRAME_SAMPLES
 
@@ -89,6 +90,11 @@ class CallsBench(StrictModel):
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                  for e in exc.errors())
             raise SalesvoiceError(f"bench calls: {problems}") from None
+
+    def dial_in_timeouts(self) -> DialInTimeouts:
+        """The caller's waits as a dial-in call's (connect, settle and close: its defaults)."""
+        return DialInTimeouts(greeting_s=self.greeting_timeout_s, reply_s=self.answer_limit_s,
+                              quiet_s=self.quiet_s)
 
 
 # -- what the caller says ----------------------------------------------------------------

@@ -1,18 +1,16 @@
 """``salesvoice bench calls``, the async adapter: start the real server, phone it with
 synthetic callers over both wire protocols, record each call's timeline.
 
-The protocol client is ``simulator.wire`` (``BrowserWire``, ``TwilioWire``) and the
-caller's ear is ``simulator.dialin.Listener`` (playout clock, Twilio marks echoed when
+Each call goes through ``simulator.caller_line.CallerLine``, as the simulator's dial-in
+callers do (paced frames, the ``Listener``'s playout clock, Twilio marks echoed when
 played); what the timelines mean is computed by ``server.bench_calls``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import tempfile
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +20,6 @@ import numpy as np
 import websockets
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from websockets.asyncio.client import ClientConnection
 
 from agent.dialogue import CallerProfile
 from models import registry
@@ -45,27 +42,19 @@ from server.bench_calls_report import report
 from server.bench_server import RssSampler, Served, serving, tree_rss_mib, wait_idle
 from server.settings import Settings
 from simulator.audio import speak
-from simulator.dialin import Listener
+from simulator.caller_line import FRAME_S, CallerLine
 from simulator.wire import (
     AgentAudio,
-    BrowserWire,
     DialInError,
     Ended,
     Flush,
     Protocol,
+    ServerEvent,
     TurnDone,
-    TwilioWire,
-    endpoint,
 )
-from voice.audio import FRAME_MS, FRAME_SAMPLES, Framer
+from voice.audio import Framer
 from voice.bench import real_utterances
-from voice.clock import Clock, RealClock
-
-FRAME_S = FRAME_MS / 1000
-_SILENCE = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-_POLL_S = 0.1
-"""Longest a wait sleeps without re-checking (real seconds); wake-ups come sooner."""
-
+from voice.clock import Clock
 
 # -- one synthetic caller ---------------------------------------------------------------
 
@@ -77,81 +66,66 @@ class BenchCall:
     def __init__(self, url: str, protocol: Protocol, lines: Sequence[tuple[PlannedLine, PCM]],
                  timeline: CallTimeline, bench: CallsBench, *, token: str | None = None,
                  caller: CallerProfile | None = None, clock: Clock | None = None) -> None:
-        self.url = endpoint(url, protocol)
         self.protocol: Protocol = protocol
         self.lines = list(lines)
         self.timeline = timeline
         self.bench = bench
         self._token = token
         self._caller = caller or CallerProfile()
-        self._clock: Clock = clock or RealClock()
-        self._wire: BrowserWire | TwilioWire = (
-            BrowserWire() if protocol == "browser" else TwilioWire())
-        self._listener = Listener()
-        self._outbox: deque[tuple[PCM, bool]] = deque()
-        self._sent: list[tuple[float, bool]] = []
-        """(send time, voiced) of the current line's frames."""
-        self._wake = asyncio.Event()
-        self._failure: BaseException | None = None
-        self._ws: ClientConnection | None = None
-        self._tx: asyncio.Task[None] | None = None
-        self._rx: asyncio.Task[None] | None = None
+        self._call = CallerLine(url, protocol, timeouts=bench.dial_in_timeouts(), clock=clock,
+                                on_event=self._record)
+        self.url = self._call.url
+        self._clock = self._call.clock
 
     async def run(self) -> CallTimeline:
         """The whole call; a failure is recorded in the timeline, not raised."""
         try:
-            await self._call()
+            await self._run()
         except (DialInError, OSError, TimeoutError, websockets.WebSocketException) as exc:
             self.timeline.error = f"{type(exc).__name__}: {exc}"
         finally:
-            await self._aclose()
+            await self._call.aclose()
         return self.timeline
 
-    async def _call(self) -> None:
-        tl, b, clock = self.timeline, self.bench, self._clock
-        self._ws = ws = await websockets.connect(self.url, open_timeout=10, close_timeout=10)
+    async def _run(self) -> None:
+        tl, b, clock, call = self.timeline, self.bench, self._clock, self._call
+        await call.dial()
         if self.protocol == "browser":
             tl.connected = clock.now()
-        for message in self._wire.opening(self._caller, self._token, None):
-            await ws.send(message)
+        await call.start(self._caller, self._token, None)
         if self.protocol == "twilio":
             tl.connected = clock.now()  # Twilio's call is up once connected+start are sent
-        self._rx = asyncio.create_task(self._receive(ws))
-        self._tx = asyncio.create_task(self._send(ws))
         opened = clock.now()
-        await self._until(lambda now: self._answer_over(now, opened), b.greeting_timeout_s)
+        await call.until(lambda now: call.reply_over(now, opened), b.greeting_timeout_s)
         for i, (line, pcm) in enumerate(self.lines):
-            if self._listener.finished:
+            if call.listener.finished:
                 break
             end = await self._speak(line, pcm)
             await self._hear_answer(end, barge_in=i + 1 < len(self.lines)
                                     and self.lines[i + 1][0].barge_in)
-        await self._hang_up(ws)
+        await call.hang_up()  # the server closes once the call's record is complete
 
     async def _hear_answer(self, end: float, *, barge_in: bool) -> None:
         """Wait for the answer to the line that ended at ``end``: to its end, or, when the
         next line barges in, ``barge_in_after_s`` into it. Unanswered: return at once."""
-        b = self.bench
-        if not await self._until(lambda _: self._heard_after(end), b.reply_timeout_s):
+        b, call = self.bench, self._call
+        if not await call.until(lambda _: self._heard_after(end), b.reply_timeout_s):
             return
         if barge_in:
             first = next(t for t in self.timeline.agent_frames if t > end)
-            await self._until(lambda now: now >= first + b.barge_in_after_s, b.answer_limit_s)
+            await call.until(lambda now: now >= first + b.barge_in_after_s, b.answer_limit_s)
         else:
-            await self._until(lambda now: self._answer_over(now, end), b.answer_limit_s)
+            await call.until(lambda now: call.reply_over(now, end), b.answer_limit_s)
 
     async def _speak(self, line: PlannedLine, pcm: PCM) -> float:
-        """Queue the line's frames, wait until sent; returns the caller's end of speech."""
+        """Send the line's frames; returns the caller's end of speech."""
         framer = Framer()
         frames = framer.push(pcm)
         if (last := framer.flush()) is not None:
             frames.append(last)
         voiced = voiced_frames(np.concatenate(frames)) if frames else []
-        self._sent = []
-        self._outbox.extend(zip(frames, voiced, strict=True))
-        await self._until(lambda _: len(self._sent) >= len(frames),
-                          len(frames) * FRAME_S + self.bench.answer_limit_s)
-        said = [t for t, v in self._sent if v] or [t for t, _ in self._sent] or [self._clock.now()]
+        sent = await self._call.speak(frames, len(frames) * FRAME_S + self.bench.answer_limit_s)
+        said = [t for t, v in zip(sent, voiced, strict=False) if v] or sent or [self._clock.now()]
         self.timeline.turns.append(SpokenTurn(line.turn, line.text, line.source, line.barge_in,
                                               said[0], said[-1]))
         return said[-1]
@@ -159,101 +133,18 @@ class BenchCall:
     def _heard_after(self, t: float) -> bool:
         return bool(self.timeline.agent_frames) and self.timeline.agent_frames[-1] > t
 
-    def _answer_over(self, now: float, since: float) -> bool:
-        """The browser protocol says so (``turn``); on Twilio, ``quiet_s`` of silence."""
-        return self._listener.reply_over(now, since, turns=self.protocol == "browser",
-                                         quiet_s=self.bench.quiet_s, settle_s=0.3)
-
-    async def _hang_up(self, ws: ClientConnection) -> None:
-        await self._stop_sending()
-        if not self._listener.finished:
-            with contextlib.suppress(websockets.ConnectionClosed):
-                await ws.send(self._wire.hangup())
-        if self._rx is not None:  # the server closes once the call's record is complete
-            await asyncio.wait({self._rx}, timeout=10)
-
-    async def _send(self, ws: ClientConnection) -> None:
-        """One 20 ms frame every 20 ms: the line's when queued, else silence."""
-        due = self._clock.now()
-        try:
-            while True:
-                queued = bool(self._outbox)
-                frame, voiced = self._outbox.popleft() if queued else (_SILENCE, False)
-                await ws.send(self._wire.audio(frame))
-                now = self._clock.now()
-                if queued:
-                    self._sent.append((now, voiced))
-                for name in self._listener.due_marks(now):
-                    await ws.send(self._wire.mark_played(name))
-                self._wake.set()
-                due += FRAME_S
-                await self._clock.sleep(max(0.0, due - now))
-        except websockets.ConnectionClosed:
-            pass  # the receiver records how the call closed
-        except Exception as exc:
-            self._failure = exc
-        finally:
-            self._wake.set()
-
-    async def _receive(self, ws: ClientConnection) -> None:
+    def _record(self, event: ServerEvent, now: float) -> None:
         tl = self.timeline
-        try:
-            async for message in ws:
-                now = self._clock.now()
-                for event in self._wire.receive(message):
-                    self._listener.on_event(event, now)
-                    if isinstance(event, AgentAudio):
-                        tl.agent_frames.append(now)
-                    elif isinstance(event, Flush):
-                        tl.flushes.append(now)
-                    elif isinstance(event, TurnDone) and event.turn > 0:
-                        v2v = event.timings.get("voice_to_voice_s")
-                        if isinstance(v2v, int | float):
-                            tl.server_v2v.append(float(v2v))
-                    elif isinstance(event, Ended):
-                        tl.ended = event.reason
-                self._wake.set()
-        except websockets.ConnectionClosed:
-            pass
-        except Exception as exc:
-            self._failure = exc
-        finally:
-            self._listener.on_closed(ws.close_code, ws.close_reason or "")
-            self._wake.set()
-
-    async def _until(self, done: Callable[[float], bool], limit_s: float) -> bool:
-        """Wait until ``done(now)`` (True) or the limit (False); raise if the call broke;
-        True once the server has ended the call."""
-        deadline = self._clock.now() + limit_s
-        while True:
-            now = self._clock.now()
-            if self._failure is not None:
-                raise DialInError(f"call to {self.url} failed: {self._failure!r}")
-            listen = self._listener
-            if listen.dropped(self.protocol):
-                raise DialInError(f"the server dropped the call (close code "
-                                  f"{listen.close_code} {listen.close_reason!r})")
-            if done(now) or listen.finished:
-                return True
-            if now >= deadline:
-                return False
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_POLL_S):
-                    await self._wake.wait()
-
-    async def _stop_sending(self) -> None:
-        if self._tx is not None and not self._tx.done():
-            self._tx.cancel()
-            await asyncio.wait({self._tx})
-
-    async def _aclose(self) -> None:
-        await self._stop_sending()
-        if self._rx is not None and not self._rx.done():
-            self._rx.cancel()
-            await asyncio.wait({self._rx})
-        if self._ws is not None:
-            await self._ws.close()
+        if isinstance(event, AgentAudio):
+            tl.agent_frames.append(now)
+        elif isinstance(event, Flush):
+            tl.flushes.append(now)
+        elif isinstance(event, TurnDone) and event.turn > 0:
+            v2v = event.timings.get("voice_to_voice_s")
+            if isinstance(v2v, int | float):
+                tl.server_v2v.append(float(v2v))
+        elif isinstance(event, Ended):
+            tl.ended = event.reason
 
 
 # -- the benchmark ----------------------------------------------------------------------

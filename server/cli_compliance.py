@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from models.errors import SalesvoiceError
+from server.cli_common import command, group, write_result
 
 
 def _guard(args: argparse.Namespace) -> Any:
@@ -53,10 +54,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     if missing:
         raise SalesvoiceError(f"labelled file(s) not found: {', '.join(missing)}")
     result = run_compliance_bench(files, console, _guard(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {args.out}")
-    return 0
+    return write_result(result, args.out, console)
 
 
 def cmd_bench_injection(args: argparse.Namespace, console: Console) -> int:
@@ -69,10 +67,7 @@ def cmd_bench_injection(args: argparse.Namespace, console: Console) -> int:
         raise SalesvoiceError(f"labelled file not found: {path}")
     head = None if args.rules_only else load_head(args.head or HEAD)
     result = run_injection_bench(path, console, head)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {args.out}")
-    return 0
+    return write_result(result, args.out, console)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -82,18 +77,15 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub: Any, bench: Any) -> None:
-    comp = sub.add_parser("compliance", help="the claim checker and its learned head")
-    csub = comp.add_subparsers(dest="compliance_command", required=True)
-    check = csub.add_parser(
-        "check", help="what the checker stops in one reply (exit 1 if anything)",
-        description="example: salesvoice compliance check 'Travel Insurance is 120 dollars "
-                    "a month.'")
+    comp = group(sub, "compliance", "the claim checker and its learned head")
+    check = command(comp, "check", cmd_check,
+                    "what the checker stops in one reply (exit 1 if anything)",
+                    "salesvoice compliance check 'Travel Insurance is 120 dollars a month.'")
     check.add_argument("text")
     _common(check)
-    check.set_defaults(func=cmd_check)
-    train = csub.add_parser(
-        "train-head", help="train a learned head: claims in replies, or injections by callers",
-        description="example: salesvoice compliance train-head --kind injection")
+    train = command(comp, "train-head", cmd_train_head,
+                    "train a learned head: claims in replies, or injections by callers",
+                    "salesvoice compliance train-head --kind injection")
     train.add_argument("--kind", choices=("claims", "injection"), default="claims",
                        help="claims: replies by category; injection: caller lines")
     train.add_argument("--data", type=Path, nargs="*", help="labelled JSONL (default: packaged)")
@@ -101,23 +93,20 @@ def add_parsers(sub: Any, bench: Any) -> None:
                        help="out-of-fold false-positive budget on compliant clauses")
     train.add_argument("--out", type=Path, default=None,
                        help="head JSON (default: the packaged one of that kind)")
-    train.set_defaults(func=cmd_train_head)
-    b = bench.add_parser(
-        "compliance", help="claim checker recall per category and false positives",
-        description="example: salesvoice bench compliance tests/data/compliance_eval.jsonl")
+    b = command(bench, "compliance", cmd_bench,
+                "claim checker recall per category and false positives",
+                "salesvoice bench compliance tests/data/compliance_eval.jsonl")
     b.add_argument("files", type=Path, nargs="*",
                    help="labelled JSONL (default: the independent sets in tests/data)")
     _common(b)
     b.add_argument("--out", type=Path, default=Path("bench/results/compliance.json"))
-    b.set_defaults(func=cmd_bench)
-    inj = bench.add_parser(
-        "injection", help="how many callers' attempts to extract or override the "
-                          "instructions are caught, and false positives",
-        description="example: salesvoice bench injection")
+    inj = command(bench, "injection", cmd_bench_injection,
+                  "how many callers' attempts to extract or override the instructions are "
+                  "caught, and false positives",
+                  "salesvoice bench injection")
     inj.add_argument("file", type=Path, nargs="?",
                      help="labelled JSONL (default: tests/data/injection_eval.jsonl)")
     inj.add_argument("--rules-only", action="store_true", help="without the learned head")
     inj.add_argument("--head", type=Path, default=None,
                      help="injection head JSON (default: packaged)")
     inj.add_argument("--out", type=Path, default=Path("bench/results/injection.json"))
-    inj.set_defaults(func=cmd_bench_injection)

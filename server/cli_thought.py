@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from models.errors import SalesvoiceError
+from server.cli_common import command, group, load_settings, write_result
 
 EVAL_FILE = Path(__file__).parents[1] / "tests" / "data" / "thought_eval.jsonl"
 
@@ -53,10 +54,7 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
         table.add_row(name, f"{r['right']}/{r['of']}", f"{r['accuracy']:.1%}",
                       f"{lo:.0%} to {hi:.0%}")
     console.print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {args.out}")
-    return 0
+    return write_result(result, args.out, console)
 
 
 def cmd_bench(args: argparse.Namespace, console: Console) -> int:
@@ -83,10 +81,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     for name, rows in sets.items():
         result[name] = compare(head, rows, llm_fields[name])
         print_comparison(console, name, result[name])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {args.out}")
-    return 0
+    return write_result(result, args.out, console)
 
 
 async def _llm_fields(args: argparse.Namespace, console: Console, program: Any,
@@ -96,9 +91,8 @@ async def _llm_fields(args: argparse.Namespace, console: Console, program: Any,
 
     from models.registry import build_llm
     from optimizer.thought_bench import llm_thoughts
-    from server.settings import load
 
-    settings = load(args.config)
+    settings = load_settings(args)
     llm = build_llm(settings.llm, settings.cache_dir)
     out: dict[str, list[list[str] | None] | None] = {}
     try:
@@ -116,27 +110,23 @@ async def _llm_fields(args: argparse.Namespace, console: Console, program: Any,
 
 
 def add_parsers(sub: Any, bench: Any) -> None:
-    thought = sub.add_parser("thought", help="the learned thought head (the live default)")
-    tsub = thought.add_subparsers(dest="thought_command", required=True)
-    train = tsub.add_parser(
-        "train", help="train the thought head on labelled turns (5-fold CV report)",
-        description="example: salesvoice thought train")
+    thought = group(sub, "thought", "the learned thought head (the live default)")
+    train = command(thought, "train", cmd_train,
+                    "train the thought head on labelled turns (5-fold CV report)",
+                    "salesvoice thought train")
     train.add_argument("--data", type=Path, nargs="*",
                        help="labelled JSONL turns (default: agent/data/thought_train.jsonl)")
     train.add_argument("--out", type=Path, default=None,
                        help="head JSON (default: the packaged agent/heads/thought.json)")
-    train.set_defaults(func=cmd_train)
-    ev = tsub.add_parser(
-        "eval", help="accuracy per field on held-out labelled turns",
-        description="example: salesvoice thought eval tests/data/thought_eval.jsonl")
+    ev = command(thought, "eval", cmd_eval, "accuracy per field on held-out labelled turns",
+                 "salesvoice thought eval tests/data/thought_eval.jsonl")
     ev.add_argument("file", type=Path, nargs="?", default=EVAL_FILE)
     ev.add_argument("--head", type=Path, default=None, help="head JSON (default: packaged)")
     ev.add_argument("--out", type=Path, default=Path("bench/results/thought.json"))
-    ev.set_defaults(func=cmd_eval)
-    b = bench.add_parser(
-        "thought", help="learned thought head vs the LLM's thought, paired, on held-out and "
-                        "planted-truth turns",
-        description="example: salesvoice bench thought --llm --personas 40")
+    b = command(bench, "thought", cmd_bench,
+                "learned thought head vs the LLM's thought, paired, on held-out and "
+                "planted-truth turns",
+                "salesvoice bench thought --llm --personas 40")
     b.add_argument("file", type=Path, nargs="?", default=EVAL_FILE)
     b.add_argument("--llm", action="store_true",
                    help="also run the configured LLM's thought on every turn (slow)")
@@ -145,4 +135,3 @@ def add_parsers(sub: Any, bench: Any) -> None:
     b.add_argument("--seed", type=int, default=7)
     b.add_argument("--head", type=Path, default=None, help="head JSON (default: packaged)")
     b.add_argument("--out", type=Path, default=Path("bench/results/thought_bench.json"))
-    b.set_defaults(func=cmd_bench)

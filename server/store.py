@@ -10,41 +10,32 @@ commits on its own: a turn that was recorded survives a crash a moment later.
     await store.record_turn(call_id, event)          # each TurnCompleted, as it happens
     await store.finish_call(call_id, "accepted", "dental", "agent_ended")
     await store.aclose()
+
+Opening the database (URL checks, schema version) is ``server/store_db.py``, the tables
+and their records ``server/store_schema.py``, A/B assignment ``server/variants.py``;
+the names callers need are re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
 import logging
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
-from sqlalchemy import (
-    Engine,
-    create_engine,
-    event,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from agent.compliance import normalize_caller_id
 from agent.dialogue import CallerProfile, Dialogue, Outcome, Thought
-from models.config import StrictModel
-from models.errors import MissingExtraError, SalesvoiceError
+from server.store_db import StoreError, StoreSettings, UnknownCallError, open_database
 from server.store_schema import (
-    SCHEMA_VERSION,
     CallDetail,
     CallSummary,
     Source,
@@ -52,86 +43,16 @@ from server.store_schema import (
     call_exists,
     calls,
     do_not_call,
-    ensure_schema,
     read_detail,
     read_summaries,
     to_dialogue,
     turns,
 )
+from server.variants import assign_variant
 from voice.events import TurnCompleted
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class StoreError(SalesvoiceError):
-    """The call store cannot do what was asked (bad URL, duplicate record, closed store)."""
-
-
-class UnknownCallError(StoreError, LookupError):
-    def __init__(self, call_id: str) -> None:
-        super().__init__(f"no call {call_id!r} in the call store (start_call() records it)")
-        self.call_id = call_id
-
-
-class StoreSettings(StrictModel):
-    """Where calls are recorded, and the A/B split of new calls."""
-
-    url: str | None = None
-    """SQLAlchemy URL (sqlite:///path/calls.db, postgresql+psycopg://user@host/db);
-    None: calls.db in $XDG_DATA_HOME/salesvoice (~/.local/share/salesvoice)."""
-    variants: dict[str, float] = Field(default_factory=dict)
-    """Variant name → weight; empty: no A/B test, calls get no variant."""
-
-    @field_validator("variants")
-    @classmethod
-    def _weights(cls, variants: dict[str, float]) -> dict[str, float]:
-        _check_weights(variants)
-        return variants
-
-    def database_url(self) -> str:
-        if self.url is not None:
-            return self.url
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        return f"sqlite:///{Path(base) / 'salesvoice' / 'calls.db'}"
-
-
-def assign_variant(
-    caller_id: str | None, variants: Mapping[str, float], *, call_id: str | None = None
-) -> str | None:
-    """The A/B variant of a call, drawn by weight from a sha256 of the caller id.
-
-    The same caller gets the same variant in every process and every run (the id is
-    normalized first, so "+1 555-0100" and "+15550100" agree). A call without caller id
-    is keyed by ``call_id`` instead: deterministic for that call, independent of the
-    person. Returns None when no variants are configured. Config order does not matter.
-    """
-    if not variants:
-        return None
-    _check_weights(variants)
-    if caller_id is not None and caller_id.strip():
-        key = "caller:" + normalize_caller_id(caller_id)
-    elif call_id is not None:
-        key = "call:" + call_id
-    else:
-        raise ValueError("assign_variant needs a caller id or, failing that, a call id")
-    u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-    names = sorted(n for n, w in variants.items() if w > 0)
-    total = sum(variants[n] for n in names)
-    edge = 0.0
-    for name in names:
-        edge += variants[name] / total
-        if u < edge:
-            return name
-    return names[-1]  # u just below 1 and rounding left the last edge below it
-
-
-def _check_weights(variants: Mapping[str, float]) -> None:
-    weights = variants.values()
-    if variants and (
-        any(not math.isfinite(w) or w < 0 for w in weights) or not any(w > 0 for w in weights)
-    ):
-        raise ValueError(f"variant weights must be finite, >= 0, not all 0: {dict(variants)}")
 
 
 def _utcnow() -> datetime:
@@ -154,22 +75,8 @@ class CallStore:
 
     def __init__(self, url: str, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._clock = clock
-        self._engine = _create_engine(url)
+        self._engine = open_database(url, clock)
         self.url = self._engine.url.render_as_string(hide_password=True)
-        try:
-            version = ensure_schema(self._engine, clock())
-        except OperationalError as exc:
-            self._engine.dispose()
-            raise StoreError(f"cannot open the call database at {self.url}: {exc.orig}") from None
-        except BaseException:
-            self._engine.dispose()
-            raise
-        if version > SCHEMA_VERSION:
-            self._engine.dispose()
-            raise StoreError(
-                f"the database at {self.url} has schema version {version}, newer than this "
-                f"salesvoice understands ({SCHEMA_VERSION}); upgrade salesvoice"
-            )
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callstore")
         # Bulk exports read on their own thread so they never hold up live turn writes.
         self._exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callstore-export")
@@ -460,38 +367,6 @@ class SqlDoNotCall:
         if found is not None:
             self._known.add(key)
         return found is not None
-
-
-def _create_engine(url: str) -> Engine:
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise StoreError(
-            f"invalid database URL {url!r}; expected e.g. sqlite:///path/calls.db "
-            "or postgresql+psycopg://user@host/dbname"
-        ) from None
-    if parsed.get_backend_name() != "sqlite":
-        try:
-            return create_engine(parsed, pool_pre_ping=True)
-        except ModuleNotFoundError as exc:
-            raise MissingExtraError("call store", "postgres", exc.name or "psycopg") from None
-    if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
-        raise StoreError(
-            f"the call store needs an SQLite file, not {url!r} "
-            "(in-memory databases are not shared between threads): use sqlite:///path/calls.db"
-        )
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, connect_args={"check_same_thread": False})
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL: readers (other stores, do-not-call checks) never wait for the writer.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 def _log_failure(future: concurrent.futures.Future[Any] | asyncio.Future[Any]) -> None:

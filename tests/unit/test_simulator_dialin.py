@@ -24,13 +24,9 @@ from server.protocol.browser import Audio, BrowserCodec, End, Start
 from server.protocol.twilio import Mark as TwilioMark
 from server.protocol.twilio import Media, Stop, TwilioCodec
 from server.protocol.twilio import Start as TwilioStart
-from simulator.dialin import (
-    CallDropped,
-    DialIn,
-    DialInTimeouts,
-    Listener,
-    NoReply,
-)
+from simulator.caller_line import CallDropped, DialInTimeouts
+from simulator.dialin import DialIn, NoReply
+from simulator.listener import Listener
 from simulator.wire import (
     AgentAudio,
     Flush,

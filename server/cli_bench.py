@@ -1,0 +1,113 @@
+"""``salesvoice bench ...``: benchmarks print tables and write JSON. Parse, delegate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from server.cli_common import command, group, load_settings, write_result
+
+if TYPE_CHECKING:
+    from models.llm.base import LLM
+    from voice.responder import Responder
+
+
+def cmd_models(args: argparse.Namespace, console: Console) -> int:
+    from models.bench import run_models_bench
+
+    settings = load_settings(args)
+    return write_result(asyncio.run(run_models_bench(settings, console)), args.out, console)
+
+
+def cmd_pipeline(args: argparse.Namespace, console: Console) -> int:
+    from voice.bench import run_pipeline_bench
+
+    settings = load_settings(args)
+    if args.agent == "plain":
+        from voice.bench import plain_responder as factory
+    else:
+        from agent.policy import SalesAgent
+        from agent.program import load_program
+
+        program = load_program(args.program)
+        if args.mode is not None and args.mode != program.decoding.mode:
+            program = program.evolve(
+                "bench", decoding=program.decoding.model_copy(
+                    update={"mode": args.mode}).model_dump())
+
+        def factory(llm: LLM, session: str) -> Responder:
+            return SalesAgent(program, llm, session=session)
+
+    result = asyncio.run(run_pipeline_bench(settings, console, args.turns, factory))
+    return write_result(result, args.out, console)
+
+
+def cmd_calls(args: argparse.Namespace, console: Console) -> int:
+    from server.bench_calls import CallsBench
+    from server.bench_calls_run import run_calls_bench
+
+    bench = CallsBench.from_cli(
+        protocols=args.protocols, concurrency=args.concurrency, calls=args.calls,
+        turns=args.turns, barge_in_every=args.barge_in_every,
+        reply_timeout_s=args.reply_timeout, user_voice=args.user_voice, program=args.program)
+    plot = args.plot or args.out.with_suffix(".png")
+    result = asyncio.run(run_calls_bench(bench, load_settings(args), args.config, console, plot,
+                                         args.out.with_suffix(".server.log")))
+    return write_result(result, args.out, console)
+
+
+def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
+    from simulator.bench import run_simulate_bench
+
+    settings = load_settings(args)
+    result = asyncio.run(run_simulate_bench(settings, console, dialogues=args.dialogues,
+                                            modes=tuple(args.modes.split(","))))
+    return write_result(result, args.out, console)
+
+
+def add_parsers(sub: Any) -> Any:
+    """The ``bench`` command and its own sub-commands; returns the sub-command parsers,
+    to which ``server.cli_compliance`` and ``server.cli_thought`` add theirs."""
+    bench = group(sub, "bench", "benchmarks: print tables, write JSON (not tests)")
+    bm = command(bench, "models", cmd_models,
+                 "ASR/TTS/LLM/VAD speed, latency, load time and memory",
+                 "salesvoice bench models --out bench/results/models.json")
+    bm.add_argument("--out", type=Path, default=Path("bench/results/models.json"))
+    bp = command(bench, "pipeline", cmd_pipeline,
+                 "voice-to-voice latency on real speech, per stage, against the stack's floor",
+                 "salesvoice bench pipeline --turns 10")
+    bp.add_argument("--turns", type=int, default=10)
+    bp.add_argument("--agent", choices=("sales", "plain"), default="sales",
+                    help="the sales agent (thought + response), or a plain LLM responder")
+    bp.add_argument("--program", default="insurance-default", help="agent program name or file")
+    bp.add_argument("--mode", choices=("learned", "single", "two-model"), default=None,
+                    help="the sales agent's thought mode (default: the program's)")
+    bp.add_argument("--out", type=Path, default=Path("bench/results/pipeline.json"))
+    bc = command(bench, "calls", cmd_calls,
+                 "synthetic callers phone the real server over both protocols: voice-to-voice, "
+                 "greeting, barge-in stop, unanswered turns, RSS per call, at each concurrency",
+                 "salesvoice bench calls --concurrency 1,2,4 --calls 2 --turns 4")
+    bc.add_argument("--concurrency", default="1,2,4", help="comma-separated levels")
+    bc.add_argument("--calls", type=int, default=2,
+                    help="calls made one after another by each concurrent caller")
+    bc.add_argument("--turns", type=int, default=4, help="caller lines per call")
+    bc.add_argument("--protocols", default="browser,twilio")
+    bc.add_argument("--barge-in-every", type=int, default=3,
+                    help="every Nth caller line talks over the agent's answer (0: never)")
+    bc.add_argument("--reply-timeout", type=float, default=15.0,
+                    help="seconds without agent audio after which a line is unanswered")
+    bc.add_argument("--user-voice", choices=("espeak-ng", "flite"), default="espeak-ng")
+    bc.add_argument("--program", default=None, help="agent program (default: the server's)")
+    bc.add_argument("--out", type=Path, default=Path("bench/results/calls.json"))
+    bc.add_argument("--plot", type=Path, default=None, help="PNG (default: next to --out)")
+    bs = command(bench, "simulate", cmd_simulate,
+                 "simulated dialogues per hour on the embedded stack (text, audio), per worker",
+                 "salesvoice bench simulate --dialogues 4 --modes text,audio")
+    bs.add_argument("--dialogues", type=int, default=4, help="dialogues per mode and setting")
+    bs.add_argument("--modes", default="text,audio")
+    bs.add_argument("--out", type=Path, default=Path("bench/results/simulate.json"))
+    return bench
