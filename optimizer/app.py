@@ -22,7 +22,8 @@ from rich.progress import (
 from agent.program import load_program
 from models.llm.base import LLM
 from optimizer.attitude import load_attitudes
-from optimizer.loop import OptimizeConfig, OptimizeResult, optimize
+from optimizer.lineage import OptimizeResult
+from optimizer.loop import OptimizeConfig, optimize
 from optimizer.report import analyze, write_files, write_optimize_report
 from simulator.batch import SimSettings
 from simulator.report import ReportPaths

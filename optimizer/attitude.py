@@ -1,47 +1,30 @@
-"""Chain-of-Attitude (MADS §3.1): one attitude state per caller round, and how varied
-the changes between them are.
+"""Chain-of-Attitude (MADS §3.1): the attitude states, and one state per caller round.
 
 A constrained LLM call labels a dialogue: exactly one state per caller round with the
 caller's words as evidence, then whether the caller finally accepted. Labels are stored
-on the user turns, so a dialogue (a live call too) is classified once. Across
-dialogues, consecutive states give a first-order Markov transition matrix; its average
-row entropy measures how diverse the attitude changes are, and the Jensen-Shannon
-divergence tells how differently two groups of callers move between states.
+on the user turns, so a dialogue (a live call too) is classified once. How varied the
+changes between states are is measured in ``optimizer.attitude_stats`` and drawn in
+``optimizer.attitude_report``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import sys
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.image import AxesImage
-from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
-from scipy.special import entr, rel_entr
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from agent.dialogue import Dialogue
-from models.errors import ConfigError, SalesvoiceError
+from models.errors import SalesvoiceError
 from models.llm.base import LLM, ChatMessage, Sampling
 from optimizer.history import rounds, transcript
+from optimizer.spec import BUILTIN, GREEDY, Spec, load_spec
 from simulator.metrics import groups_of
-from simulator.report import Image, Section, Table
 
-BUILTIN = Path(__file__).parent / "specs"
-
-GREEDY = Sampling(temperature=0.0)
-"""Default sampling of the classifiers: labels should not depend on the dice."""
-
-M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 
@@ -60,21 +43,18 @@ class AttitudeState(BaseModel):
     """What the state looks like in a call; shown to the classifier."""
 
 
-class AttitudeSpace(BaseModel):
+class AttitudeSpace(Spec):
     """The ordered attitude states; states of one coarse group are listed together."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    entry_words = ("states", "state names")
 
-    name: str = Field(min_length=1)
     states: tuple[AttitudeState, ...]
 
+    def entry_keys(self) -> Sequence[str]:
+        return self.names
+
     @model_validator(mode="after")
-    def _check(self) -> AttitudeSpace:
-        if len(self.states) < 2:
-            raise ValueError(f"needs at least 2 states, got {len(self.states)}")
-        names = [s.name for s in self.states]
-        if dupes := sorted({n for n in names if names.count(n) > 1}):
-            raise ValueError(f"duplicate state names: {', '.join(dupes)}")
+    def _check_groups(self) -> AttitudeSpace:
         # Contiguous groups: the heatmaps draw one separator per group boundary.
         seen: list[str] = []
         for state in self.states:
@@ -108,25 +88,6 @@ class AttitudeSpace(BaseModel):
 
     def group_of(self, name: str) -> str:
         return self.states[self.index(name)].group
-
-
-def load_spec(name_or_path: str, model: type[M], builtin: Mapping[str, Path], kind: str) -> M:
-    """A built-in TOML spec by name, or a TOML file by path; every problem becomes a
-    ConfigError naming the file and the field."""
-    path = builtin.get(name_or_path, Path(name_or_path))
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{kind} {name_or_path!r} not found: not a file and not built in "
-                          f"({', '.join(builtin)})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{kind} {path} is not valid TOML: {exc}") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}"
-                             for e in exc.errors())
-        raise ConfigError(f"{kind} {path} is invalid: {problems}") from None
 
 
 BUILTIN_SPACES = {"mads16": BUILTIN / "attitudes.toml"}
@@ -286,221 +247,3 @@ def by_group(items: Iterable[tuple[Dialogue, T]], key: str) -> dict[str, list[T]
     for dialogue, value in items:
         out.setdefault(groups_of(dialogue).get(key, "unknown"), []).append(value)
     return dict(sorted(out.items()))
-
-
-# -- transition statistics (pure) -----------------------------------------------------------
-def transition_counts(chains: Iterable[AttitudeChain], space: AttitudeSpace) -> NDArray[np.int64]:
-    """N[i, j]: how often state j directly follows state i within one chain (chains are
-    never joined end to start)."""
-    counts = np.zeros((len(space.states), len(space.states)), dtype=np.int64)
-    for chain in chains:
-        idx = np.array([space.index(s) for s in chain.states], dtype=np.intp)
-        np.add.at(counts, (idx[:-1], idx[1:]), 1)
-    return counts
-
-
-def _square(matrix: ArrayLike) -> NDArray[np.float64]:
-    out = np.asarray(matrix, dtype=np.float64)
-    if out.ndim != 2 or out.shape[0] != out.shape[1] or out.shape[0] < 2:
-        raise ValueError(f"expected a square matrix of at least 2 states, got {out.shape}")
-    return out
-
-
-def transition_matrix(counts: ArrayLike) -> NDArray[np.float64]:
-    """T[i, j] = N[i, j] / Σ_k N[i, k]; a state never left keeps an all-zero row."""
-    n = _square(counts)
-    totals = n.sum(axis=1, keepdims=True)
-    out = np.zeros_like(n)
-    np.divide(n, totals, out=out, where=totals > 0)
-    return out
-
-
-def row_entropy(matrix: ArrayLike) -> NDArray[np.float64]:
-    """H(T_i) = -Σ_j T_ij ln T_ij per row, with 0·ln 0 = 0."""
-    return np.asarray(entr(_square(matrix)).sum(axis=1), dtype=np.float64)
-
-
-def average_entropy(matrix: ArrayLike) -> float:
-    """H_avg = (1/|S|) Σ_i H(T_i) over all |S| rows, unvisited states included (MADS)."""
-    return float(row_entropy(matrix).mean())
-
-
-def normalized_entropy(matrix: ArrayLike) -> float:
-    """H_avg / ln |S|, in [0, 1]."""
-    return average_entropy(matrix) / math.log(_square(matrix).shape[0])
-
-
-def _joint(counts: ArrayLike) -> NDArray[np.float64]:
-    n = _square(counts)
-    total = float(n.sum())
-    if total <= 0:
-        raise ValueError("no transitions to compare")
-    return (n / total).ravel()
-
-
-def js_divergence(counts_a: ArrayLike, counts_b: ArrayLike) -> float:
-    """Jensen-Shannon divergence (natural log, so in [0, ln 2]) between two groups'
-    transition distributions.
-
-    A group's distribution is the joint one, N_ij / Σ N over all |S|² transitions, not
-    the row-normalised T: groups hold different numbers of transitions and visit
-    states differently often, and the joint distribution weighs each transition as
-    often as it was seen (a row seen once counts less than a row seen a hundred times).
-    """
-    p, q = _joint(counts_a), _joint(counts_b)
-    if p.shape != q.shape:
-        raise ValueError(f"count tables differ in shape: {p.size} vs {q.size} cells")
-    m = (p + q) / 2
-    return float(0.5 * rel_entr(p, m).sum() + 0.5 * rel_entr(q, m).sum())
-
-
-# -- summary --------------------------------------------------------------------------------
-class GroupCoA(BaseModel):
-    """One group's attitude diversity (a row of MADS Table 1, and more)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    n_dialogues: int
-    n_transitions: int
-    h_avg: float
-    h_norm: float
-    js: float | None
-    """JS divergence from the baseline group; None for the baseline itself, without a
-    baseline, or when either side has no transitions."""
-    acceptance_rate: float | None
-    """Share of judged dialogues the classifier saw accepted."""
-    state_freq: dict[str, float]
-    """Share of labelled caller rounds in each state."""
-    coarse_freq: dict[str, float]
-    counts: list[list[int]]
-    """The transition counts N (rows: from, columns: to, in state order)."""
-
-
-class CoASummary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    space: str
-    states: list[str]
-    baseline: str | None
-    groups: dict[str, GroupCoA]
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
-def _shares(labels: Sequence[str], keys: Sequence[str]) -> dict[str, float]:
-    return {k: (labels.count(k) / len(labels) if labels else 0.0) for k in keys}
-
-
-def summarize_chains(chains_by_group: Mapping[str, Sequence[AttitudeChain]],
-                     space: AttitudeSpace, baseline: str | None = None) -> CoASummary:
-    """Per group: entropy of the attitude transitions, JS divergence from ``baseline``,
-    state and coarse-group frequencies, acceptance rate."""
-    if baseline is not None and baseline not in chains_by_group:
-        raise AttitudeError(f"baseline group {baseline!r} is not among the groups "
-                            f"({', '.join(chains_by_group)})")
-    counts = {g: transition_counts(chains, space) for g, chains in chains_by_group.items()}
-    base = counts[baseline] if baseline is not None else None
-    groups: dict[str, GroupCoA] = {}
-    for group, chains in chains_by_group.items():
-        n = counts[group]
-        t = transition_matrix(n)
-        states = [s for chain in chains for s in chain.states]
-        judged = [c.accepted for c in chains if c.accepted is not None]
-        comparable = base is not None and group != baseline and n.sum() and base.sum()
-        groups[group] = GroupCoA(
-            n_dialogues=len(chains),
-            n_transitions=int(n.sum()),
-            h_avg=average_entropy(t),
-            h_norm=normalized_entropy(t),
-            js=js_divergence(n, base) if comparable and base is not None else None,
-            acceptance_rate=sum(judged) / len(judged) if judged else None,
-            state_freq=_shares(states, space.names),
-            coarse_freq=_shares([space.group_of(s) for s in states], space.groups),
-            counts=n.tolist(),
-        )
-    return CoASummary(space=space.name, states=list(space.names), baseline=baseline,
-                      groups=groups)
-
-
-def coa_section(summary: CoASummary, image: str | None = None) -> Section:
-    """The summary as a report section (MADS Table 1), with an optional heatmap file."""
-    base = summary.groups.get(summary.baseline) if summary.baseline is not None else None
-
-    def change(g: GroupCoA) -> str:
-        if base is None or g is base or base.h_norm == 0:
-            return "—"
-        return f"{100 * (g.h_norm / base.h_norm - 1):+.1f}%"
-
-    rows = tuple(
-        (name, str(g.n_dialogues), str(g.n_transitions), f"{g.h_avg:.4f}", f"{g.h_norm:.4f}",
-         change(g), "—" if g.js is None else f"{g.js:.4f}",
-         "—" if g.acceptance_rate is None else f"{100 * g.acceptance_rate:.1f}%")
-        for name, g in summary.groups.items())
-    note = (f"Attitude space {summary.space} ({len(summary.states)} states). H_avg: mean "
-            f"row entropy of the transition matrix (nats, max ln {len(summary.states)}); "
-            f"H_norm = H_avg / ln |S|; JS: divergence of the joint transition distribution "
-            f"from the baseline {summary.baseline or '(none)'}.")
-    blocks: list[Table | Image | str] = [
-        Table(("group", "dialogues", "transitions", "H_avg", "H_norm", "H_norm vs baseline",
-               "JS", "accepted"), rows), note]
-    if image is not None:
-        blocks.append(Image(image, "attitude transition matrices"))
-    return Section("Chain-of-Attitude", tuple(blocks))
-
-
-# -- plots (matplotlib objects, no pyplot) --------------------------------------------------
-def _heatmap(ax: Axes, matrix: NDArray[np.float64], space: AttitudeSpace,
-             annotate: bool) -> AxesImage:
-    image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
-    ticks = range(len(space.names))
-    ax.set_xticks(ticks, space.names, rotation=90, fontsize=7)
-    ax.set_yticks(ticks, space.names, fontsize=7)
-    ax.set_xlabel("attitude at round t")
-    ax.set_ylabel("attitude at round t-1")
-    groups = [s.group for s in space.states]
-    for k in range(1, len(groups)):
-        if groups[k] != groups[k - 1]:
-            ax.axhline(k - 0.5, color="black", linewidth=0.8)
-            ax.axvline(k - 0.5, color="black", linewidth=0.8)
-    if annotate:
-        for (i, j), value in np.ndenumerate(matrix):
-            if value > 0:
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                        color="white" if value > 0.6 else "black")
-    return image
-
-
-def plot_transitions(matrix: ArrayLike, space: AttitudeSpace, path: Path,
-                     title: str = "Attitude transitions") -> Path:
-    """A heatmap of one transition matrix (MADS figure 2) with its non-zero values,
-    coarse groups separated."""
-    t = _square(matrix)
-    fig = Figure(figsize=(7.5, 6.5), layout="constrained")
-    ax = fig.add_subplot()
-    fig.colorbar(_heatmap(ax, t, space, annotate=True), ax=ax, label="P(next attitude | attitude)")
-    ax.set_title(title, parse_math=False)
-    fig.savefig(path, dpi=100, metadata={"Software": None})  # no version: same bytes
-    return path
-
-
-def plot_groups(matrices: Mapping[str, ArrayLike], space: AttitudeSpace, path: Path,
-                title: str = "Attitude transitions by group", ncols: int = 2) -> Path:
-    """Small multiples of several groups' transition matrices on one colour scale
-    (without the single heatmap's cell values, which would not be legible)."""
-    if not matrices:
-        raise ValueError("no groups to plot")
-    ncols = min(ncols, len(matrices))
-    nrows = math.ceil(len(matrices) / ncols)
-    fig = Figure(figsize=(6.5 * ncols, 6.2 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    images = []
-    for k, (ax, (group, matrix)) in enumerate(zip(axes, matrices.items(), strict=False)):
-        images.append(_heatmap(ax, _square(matrix), space, annotate=False))
-        ax.set_title(f"({chr(ord('a') + k)}) {group}", parse_math=False)  # as in MADS fig. 2
-    for ax in axes[len(matrices):]:
-        ax.set_visible(False)
-    fig.colorbar(images[0], ax=list(axes), label="P(next attitude | attitude)", shrink=0.6)
-    fig.suptitle(title, parse_math=False)
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    return path

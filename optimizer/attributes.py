@@ -1,15 +1,7 @@
-"""The first paper's attribute analysis: which caller attribute predicts the product a call
-ends with, and the occupation-conditioned strategy table that follows from it.
-
-- ``anova``: one-way ANOVA (``scipy.stats.f_oneway``) of a per-persona metric across the
-  groups of an attribute, overall and for every pair of groups.
-- ``chi_square``: χ² test of independence (``scipy.stats.chi2_contingency``) between an
-  attribute and the intents of successful calls (or the intents the agent mentioned),
-  with Cramér's V as the effect size.
-- ``rank_attributes``: attributes ordered by that V; the paper finds occupation, grouped by
-  its ISIC sector, on top.
-- ``derive_strategy`` / ``write_rationales`` / ``strategy_program``: per sector the top-k
-  products of successful calls, a one-sentence rationale each, and a new program version.
+"""The first paper's strategy table: per occupation sector (the attribute that
+``optimizer.attribute_stats`` finds most predictive), the top-k products of successful
+calls, a one-sentence rationale each, and a new program version (``derive_strategy`` /
+``write_rationales`` / ``strategy_program``).
 
 Exploration. A call can only succeed with a product the agent offers, so dialogues of one
 fixed program show what that program pitches, not what callers want: the default table
@@ -21,19 +13,11 @@ reflect the callers, and only the callers.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
-import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
-from statistics import fmean
-from typing import TYPE_CHECKING, Any, Literal, cast
+from dataclasses import dataclass
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.stats import chi2_contingency, f_oneway
-from scipy.stats.contingency import association
 
 from agent.compliance import prompt_line_problems
 from agent.dialogue import Dialogue
@@ -42,30 +26,11 @@ from agent.occupation import MORE_OCCUPATIONS, PAPER_OCCUPATIONS, SECTORS
 from agent.program import AgentProgram, StrategyEntry
 from models.errors import SalesvoiceError
 from models.llm.base import LLM, ChatMessage, Sampling
-from simulator.metrics import (
-    UNKNOWN,
-    PersonaMetrics,
-    dialogue_metrics,
-    group_metrics,
-    persona_metrics,
-    values_by_group,
-)
-from simulator.report import Section, Table
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+from optimizer.attribute_stats import JSONRecord
+from simulator.metrics import UNKNOWN, dialogue_metrics, group_metrics, persona_metrics
 
 log = logging.getLogger(__name__)
 
-View = Literal["success", "mentioned"]
-"""Which intents a χ² table counts: of successful calls, or every intent the agent's
-thoughts named (a view of the agent's own pitching as much as of the callers)."""
-RANK_KEYS = ("sector", "gender", "age_bucket", "mbti")
-ANOVA_METRICS = ("success_rate", "avg_turns", "continue_macro", "mean_switches")
-LABELS = {"sector": "occupation sector", "age_bucket": "age bucket", "mbti": "MBTI type",
-          "mbti_ei": "MBTI E/I"}
-MIN_PERSONAS = 2
-"""A group needs this many persona values to enter an ANOVA (a variance needs two)."""
 MIN_SUCCESSES = 20
 """Successful calls a sector needs before its strategy entry is derived from them."""
 CREATED_BY = "optimizer.attributes"
@@ -73,224 +38,9 @@ EXPLORE_RATIONALE = ("Offered first in this exploration arm, so that every produ
                      "is measured.")
 
 
-def label(key: str) -> str:
-    """How an attribute key reads in a report ("sector" is the occupation's sector)."""
-    return LABELS.get(key, key.replace("_", " "))
-
-
-class _JSON:
-    __slots__ = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types only (floats are finite or None)."""
-        return asdict(cast("DataclassInstance", self))
-
-
-def _finite(x: Any) -> float | None:
-    value = float(x)
-    return value if math.isfinite(value) else None
-
-
-def personas_of(dialogues: Iterable[Dialogue]) -> list[PersonaMetrics]:
-    """The per-persona metrics the tests below run on."""
-    return persona_metrics(dialogue_metrics(d) for d in dialogues)
-
-
-# -- one-way ANOVA ----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class GroupSample(_JSON):
-    value: str
-    n: int
-    """Personas with a value of the metric."""
-    mean: float
-
-
-@dataclass(frozen=True, slots=True)
-class PairTest(_JSON):
-    a: str
-    b: str
-    f: float | None
-    p: float | None
-    p_bonferroni: float | None
-    """``p`` times the number of pairs (capped at 1): the pairs are many tests at once."""
-
-
-@dataclass(frozen=True, slots=True)
-class AnovaResult(_JSON):
-    key: str
-    metric: str
-    groups: tuple[GroupSample, ...]
-    excluded: dict[str, str]
-    """Group value → why it was left out (too few personas, attribute unknown)."""
-    f: float | None
-    p: float | None
-    pairs: tuple[PairTest, ...]
-    note: str = ""
-    """Why ``f`` or ``p`` is None, when one is."""
-
-
-def _f_test(samples: Sequence[Sequence[float]]) -> tuple[float | None, float | None, str]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant input: scipy warns, we report it below
-        result = f_oneway(*samples)
-    f, p = float(result.statistic), float(result.pvalue)
-    if math.isnan(f):
-        return None, None, "every value is the same: there is no variance to compare"
-    if math.isinf(f):
-        return None, 0.0, "each group is constant and the groups differ: F is infinite"
-    return f, p, ""
-
-
-def anova(personas: Sequence[PersonaMetrics], key: str,
-          metric: str = "success_rate") -> AnovaResult:
-    """One-way ANOVA of a numeric per-persona metric across the groups of ``key``, overall
-    and for every pair of groups."""
-    kept: dict[str, list[float]] = {}
-    excluded: dict[str, str] = {}
-    for value, samples in values_by_group(personas, key, metric).items():
-        if value == UNKNOWN:
-            excluded[value] = "attribute not known"
-        elif len(samples) < MIN_PERSONAS:
-            excluded[value] = f"{len(samples)} persona value(s), needs {MIN_PERSONAS}"
-        else:
-            kept[value] = samples
-    groups = tuple(GroupSample(v, len(xs), fmean(xs)) for v, xs in kept.items())
-    if len(kept) < 2:
-        note = f"{len(kept)} group(s) with {MIN_PERSONAS}+ personas: nothing to compare"
-        return AnovaResult(key, metric, groups, excluded, None, None, (), note)
-    f, p, note = _f_test(list(kept.values()))
-    pairs = list(itertools.combinations(kept, 2))
-    tests = []
-    for a, b in pairs:
-        pf, pp, _ = _f_test([kept[a], kept[b]])
-        tests.append(PairTest(a, b, pf, pp, None if pp is None else min(1.0, pp * len(pairs))))
-    return AnovaResult(key, metric, groups, excluded, f, p, tuple(tests), note)
-
-
-# -- chi-squared test of independence ---------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ChiSquareResult(_JSON):
-    key: str
-    view: View
-    rows: tuple[str, ...]
-    """Group values, in the metrics' group order."""
-    columns: tuple[str, ...]
-    """Intents, most frequent first."""
-    table: tuple[tuple[int, ...], ...]
-    dropped_rows: tuple[str, ...]
-    """Groups without a count, and ``unknown`` (the attribute missing)."""
-    dropped_columns: tuple[str, ...]
-    n: int
-    chi2: float | None = None
-    p: float | None = None
-    dof: int | None = None
-    cramers_v: float | None = None
-    cramers_v_corrected: float | None = None
-    """Bergsma's bias-corrected V: raw V grows with the table's size even without any
-    association, which favours attributes with many groups (16 MBTI types vs 2 genders)."""
-    low_expected_share: float | None = None
-    """Share of cells whose expected count is below 5 (the χ² approximation is rough)."""
-    note: str = ""
-
-    @property
-    def degenerate(self) -> bool:
-        return self.chi2 is None
-
-
-def chi_square(personas: Sequence[PersonaMetrics], key: str,
-               view: View = "success") -> ChiSquareResult:
-    """χ² test of independence between the groups of ``key`` and intent counts; dropped
-    (and listed): the ``unknown`` group, the ``unknown`` intent of a success without one,
-    then all-zero rows and columns."""
-    counts = {g.value: dict(g.success_intent_counts if view == "success" else g.intent_counts)
-              for g in group_metrics(personas, key)}
-    totals: dict[str, int] = {}
-    for value, row in counts.items():
-        for intent, n in row.items():
-            totals[intent] = totals.get(intent, 0) + n * (value != UNKNOWN)
-    columns = sorted((i for i, n in totals.items() if i != UNKNOWN and n > 0),
-                     key=lambda i: (-totals[i], i))
-    rows = [v for v, row in counts.items()
-            if v != UNKNOWN and any(row.get(i, 0) for i in columns)]
-    table = tuple(tuple(counts[v].get(i, 0) for i in columns) for v in rows)
-    dropped_rows = tuple(v for v in counts if v not in rows)
-    dropped_cols = tuple(sorted(set(totals) - set(columns)))
-    n = sum(map(sum, table))
-    base = ChiSquareResult(key, view, tuple(rows), tuple(columns), table, dropped_rows,
-                           dropped_cols, n)
-    if len(rows) < 2 or len(columns) < 2:
-        return replace(base, note=(
-            f"degenerate table ({len(rows)} group(s) x {len(columns)} intent(s) with counts): "
-            "independence cannot be tested"))
-    observed = np.array(table, dtype=np.int64)
-    result = chi2_contingency(observed, correction=False)  # V below is of this statistic
-    chi2 = float(result.statistic)
-    return replace(
-        base, chi2=chi2, p=float(result.pvalue), dof=int(result.dof),
-        cramers_v=_finite(association(observed, method="cramer")),
-        cramers_v_corrected=_v_corrected(chi2, n, len(rows), len(columns)),
-        low_expected_share=float(np.mean(result.expected_freq < 5)))
-
-
-def _v_corrected(chi2: float, n: int, r: int, c: int) -> float | None:
-    """Bergsma (2013), J. Korean Stat. Soc. 42: V with the small-sample bias removed."""
-    if n < 2:
-        return None
-    phi2 = max(0.0, chi2 / n - (r - 1) * (c - 1) / (n - 1))
-    rows, cols = r - (r - 1) ** 2 / (n - 1), c - (c - 1) ** 2 / (n - 1)
-    denom = min(rows, cols) - 1
-    return math.sqrt(phi2 / denom) if denom > 0 else None
-
-
-# -- which attribute predicts the intent ------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class AttributeRank(_JSON):
-    key: str
-    label: str
-    groups: int
-    """Groups in the success-intent table."""
-    n: int
-    """Successful calls in it."""
-    cramers_v: float | None
-    cramers_v_corrected: float | None
-    p: float | None
-    dof: int | None
-    mentioned_v: float | None
-    """V of the intents the agent mentioned: mostly the agent's own strategy."""
-    mentioned_p: float | None
-    success_f: float | None
-    """One-way ANOVA of per-persona success rate across the groups."""
-    success_p: float | None
-    note: str = ""
-
-
-def _rank_row(key: str, success: ChiSquareResult, mentioned: ChiSquareResult,
-              rate: AnovaResult) -> AttributeRank:
-    return AttributeRank(
-        key=key, label=label(key), groups=len(success.rows), n=success.n,
-        cramers_v=success.cramers_v, cramers_v_corrected=success.cramers_v_corrected,
-        p=success.p, dof=success.dof, mentioned_v=mentioned.cramers_v,
-        mentioned_p=mentioned.p, success_f=rate.f, success_p=rate.p,
-        note=success.note or rate.note)
-
-
-def _ranked(rows: Iterable[AttributeRank]) -> list[AttributeRank]:
-    return sorted(rows, key=lambda r: (r.cramers_v is None, -(r.cramers_v or 0.0), r.key))
-
-
-def rank_attributes(dialogues: Sequence[Dialogue],
-                    keys: Sequence[str] = RANK_KEYS) -> list[AttributeRank]:
-    """Attributes ordered by how strongly they predict the intent a call succeeds with
-    (Cramér's V of attribute x success intent), strongest first; undefined V last."""
-    personas = personas_of(dialogues)
-    return _ranked(_rank_row(k, chi_square(personas, k, "success"),
-                             chi_square(personas, k, "mentioned"),
-                             anova(personas, k, "success_rate")) for k in keys)
-
-
 # -- the strategy table -----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class SectorStrategy(_JSON):
+class SectorStrategy(JSONRecord):
     sector: str
     intents: tuple[str, ...]
     """Most successes first; ties by mentions, then by name."""
@@ -304,7 +54,7 @@ class SectorStrategy(_JSON):
 
 
 @dataclass(frozen=True, slots=True)
-class DerivedStrategy(_JSON):
+class DerivedStrategy(JSONRecord):
     k: int
     min_successes: int
     entries: dict[str, SectorStrategy]
@@ -378,7 +128,8 @@ _SYSTEM = (
 )
 
 
-def _pct(share: float) -> str:
+def pct(share: float) -> str:
+    """A share as whole percent, without the sign ("35" for 0.35)."""
     return f"{100 * share:.0f}"
 
 
@@ -407,7 +158,7 @@ def _prompt(entry: SectorStrategy, domain: DomainPack) -> list[ChatMessage]:
     occupations = [*PAPER_OCCUPATIONS.get(entry.sector, ()),
                    *MORE_OCCUPATIONS.get(entry.sector, ())][:6]
     sheets = "\n".join(domain.product(i).sheet() for i in entry.intents)
-    shares = ", ".join(f"{domain.product(i).name} {_pct(s)}%"
+    shares = ", ".join(f"{domain.product(i).name} {pct(s)}%"
                        for i, s in zip(entry.intents, entry.shares, strict=True))
     user = (f"Sector: {SECTORS.get(entry.sector, entry.sector)}\n"
             f"Example occupations: {', '.join(occupations) or 'not listed'}\n"
@@ -479,101 +230,3 @@ async def strategy_program(parent: AgentProgram, dialogues: Sequence[Dialogue],
         return parent
     table = {**parent.strategy, **await write_rationales(changed, llm, domain)}
     return parent.evolve(CREATED_BY, strategy={s: table[s].model_dump() for s in sorted(table)})
-
-
-# -- report -----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class AttributeReport:
-    data: dict[str, Any]
-    """Every number, JSON-serialisable (``json.dumps(..., allow_nan=False)`` works)."""
-    sections: tuple[Section, ...]
-
-
-def _num(x: float | None, fmt: str = ".2f") -> str:
-    return "—" if x is None else format(x, fmt)
-
-
-def _p(x: float | None) -> str:
-    return "—" if x is None else f"{x:.3g}"
-
-
-def attribute_report(dialogues: Sequence[Dialogue], *, keys: Sequence[str] = RANK_KEYS,
-                     metrics: Sequence[str] = ANOVA_METRICS,
-                     derived: DerivedStrategy | None = None,
-                     program: AgentProgram | None = None) -> AttributeReport:
-    """The attribute analysis as numbers and report sections; ``derived`` adds the
-    strategy table (beside ``program``'s current one, when given)."""
-    personas = personas_of(dialogues)
-    anovas = {k: {m: anova(personas, k, m) for m in metrics} for k in keys}
-    chis = {k: {v: chi_square(personas, k, v) for v in ("success", "mentioned")}
-            for k in keys}
-    rate = {k: anovas[k].get("success_rate") or anova(personas, k) for k in keys}
-    ranking = _ranked(_rank_row(k, chis[k]["success"], chis[k]["mentioned"], rate[k])
-                      for k in keys)
-    data: dict[str, Any] = {
-        "ranking": [r.to_dict() for r in ranking],
-        "anova": {k: {m: a.to_dict() for m, a in by.items()} for k, by in anovas.items()},
-        "chi_square": {k: {v: c.to_dict() for v, c in by.items()} for k, by in chis.items()},
-    }
-    sections = [_ranking_section(ranking), _anova_section(anovas)]
-    if ranking and (top := ranking[0]).cramers_v is not None:
-        sections.append(_pairs_section(top.key, anovas[top.key]))
-    if derived is not None:
-        data["strategy"] = derived.to_dict()
-        sections.append(_strategy_section(derived, program))
-    return AttributeReport(data, tuple(sections))
-
-
-def _ranking_section(ranking: Sequence[AttributeRank]) -> Section:
-    rows = tuple((r.label, str(r.groups), str(r.n), _num(r.cramers_v, ".3f"),
-                  _num(r.cramers_v_corrected, ".3f"), _p(r.p), _num(r.mentioned_v, ".3f"),
-                  _num(r.success_f), _p(r.success_p)) for r in ranking)
-    return Section("Which attribute predicts the intent", (
-        "Cramér's V of attribute x intent of successful calls (χ² test of independence), "
-        "strongest first; the corrected V removes the bias of tables with many groups. "
-        "V of the intents mentioned mostly measures the agent's own strategy. F and p: "
-        "one-way ANOVA of per-persona success rate across the attribute's groups.",
-        Table(("attribute", "groups", "successes", "V", "V corrected", "χ² p",
-               "V mentioned", "F success", "p success"), rows)))
-
-
-def _anova_section(anovas: Mapping[str, Mapping[str, AnovaResult]]) -> Section:
-    rows = tuple((label(a.key), a.metric, str(len(a.groups)), _num(a.f), _p(a.p),
-                  "; ".join(f"{v}: {why}" for v, why in a.excluded.items()) or a.note or "—")
-                 for by in anovas.values() for a in by.values())
-    return Section("One-way ANOVA across groups", (
-        "Per-persona values compared across each attribute's groups (scipy f_oneway).",
-        Table(("attribute", "metric", "groups", "F", "p", "left out / note"), rows)))
-
-
-def _pairs_section(key: str, by_metric: Mapping[str, AnovaResult]) -> Section:
-    metrics = list(by_metric)
-    pairs: dict[tuple[str, str], dict[str, PairTest]] = {}
-    for metric, a in by_metric.items():
-        for t in a.pairs:
-            pairs.setdefault((t.a, t.b), {})[metric] = t
-    rows = tuple((f"{a} vs {b}", *(f"{_num(t.f)} (p {_p(t.p_bonferroni)})" if t else "—"
-                                   for t in (tests.get(m) for m in metrics)))
-                 for (a, b), tests in pairs.items())
-    return Section(f"Pairwise ANOVA by {label(key)}", (
-        "F for each pair of groups; p Bonferroni-adjusted for the number of pairs.",
-        Table(("pair", *metrics), rows)))
-
-
-def _strategy_section(derived: DerivedStrategy, program: AgentProgram | None) -> Section:
-    def shown(e: SectorStrategy) -> str:
-        return ", ".join(f"{i} {_pct(s)}%" for i, s in zip(e.intents, e.shares, strict=True))
-
-    rows = tuple((f"{s} · {SECTORS.get(s, s)}", str(e.n_dialogues), str(e.n_successes),
-                  shown(e),
-                  ", ".join(program.strategy[s].intents)
-                  if program is not None and s in program.strategy else "—")
-                 for s, e in derived.entries.items())
-    left = "; ".join(f"{s}: {why}" for s, why in derived.left_out.items())
-    blocks: list[Table | str] = [
-        f"Top {derived.k} products of successful calls per sector (share of the sector's "
-        "successful calls).",
-        Table(("sector", "calls", "successes", "derived", "current program"), rows)]
-    if left:
-        blocks.append(f"Left out (the program keeps its entry): {left}.")
-    return Section("Strategy derived per occupation sector", tuple(blocks))

@@ -177,6 +177,16 @@ def acceptance_rate(
     return fmean(_verdict(d, scores) for d in dialogues)
 
 
+def score_means(scores: Mapping[str, JudgeScores]) -> dict[str, float]:
+    """Each metric's mean over the judged dialogues and, under "mean", the mean of
+    their mean scores; empty without scores."""
+    if not scores:
+        return {}
+    out = {m: sum(getattr(s, m) for s in scores.values()) / len(scores) for m in METRICS}
+    out["mean"] = sum(s.mean for s in scores.values()) / len(scores)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Dropped:
     dialogue_id: str

@@ -16,20 +16,14 @@ rule agent, which only ever pitches what its table says).
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import time
 import tomllib
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, ValidationError
-from scipy.cluster.vq import kmeans2
 
 from agent.dialogue import Dialogue
 from agent.domain import DomainPack
@@ -37,19 +31,18 @@ from agent.program import AgentProgram, ProgramSet, load_program_set
 from models.config import StrictModel
 from models.errors import ConfigError, SalesvoiceError
 from models.llm.base import LLM
-from optimizer.attitude import (
-    AttitudeChain,
-    AttitudeClassifier,
-    AttitudeSpace,
+from optimizer.attitude import AttitudeChain, AttitudeClassifier, AttitudeSpace, load_attitudes
+from optimizer.attitude_stats import (
     average_entropy,
-    load_attitudes,
     normalized_entropy,
     transition_counts,
     transition_matrix,
 )
 from optimizer.attributes import exploration_programs, strategy_program
 from optimizer.evolve import Evolver
-from optimizer.judge import Judge, JudgeScores, acceptance_rate, filter_dialogues
+from optimizer.judge import Judge, JudgeScores, acceptance_rate, filter_dialogues, score_means
+from optimizer.lineage import Measured, OptimizeResult, write_lineage
+from optimizer.segments import StratifySettings, segment_route
 from simulator.batch import BatchConfig, PersonaSet, SimSettings, Toolkit, local_runner, run_batch
 from simulator.persona import Persona
 from simulator.runner import is_success
@@ -80,20 +73,6 @@ class EvolveSettings(StrictModel):
     min_successes: int = Field(20, ge=1)
     """Successful calls a sector needs before its strategy entry is replaced."""
     max_dialogues: int = Field(6, ge=1)
-
-
-class StratifySettings(StrictModel):
-    """Stratified evolution (beyond MADS, its limitation 3): one program per segment of
-    callers, picked when the call starts (``agent.program.ProgramSet``)."""
-
-    by: Literal["none", "sector", "coa"] = "none"
-    """sector: one segment per ISIC sector; coa: k-means over the personas'
-    attitude-transition behaviour, each sector routed to its personas' majority cluster."""
-    clusters: int = Field(3, ge=2, le=12)
-    """k for ``coa``."""
-    min_dialogues: int = Field(4, ge=1)
-    """Training calls a segment needs to get its own program."""
-    seed: int = 0
 
 
 class OptimizeConfig(StrictModel):
@@ -145,52 +124,6 @@ def load_optimize_config(path: Path) -> OptimizeConfig:
         raise ConfigError(f"optimize config {path} is invalid: {exc}") from None
     config.batch("check", config.train, {"p": config.program})  # fail early on [simulation]
     return config
-
-
-@dataclass
-class Measured:
-    """One program version's numbers."""
-
-    version: str
-    parent: str | None
-    created_by: str
-    iteration: int
-    program_file: str
-    heldout_success: float | None = None
-    heldout_n: int = 0
-    train_success: float | None = None
-    train_n: int = 0
-    tau: float | None = None
-    """Acceptance rate on the training calls (judge's verdict when judged)."""
-    h_avg: float | None = None
-    h_norm: float | None = None
-    judge_means: dict[str, float] = field(default_factory=dict)
-    segments: dict[str, str] = field(default_factory=dict)
-    """Segment → program version, for a stratified set."""
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(self).items()}
-
-
-@dataclass
-class OptimizeResult:
-    run_dir: Path
-    lineage: list[Measured]
-    stopped: str
-    """Why the loop ended: "target" (τ ≥ θ and H ≥ H_basic) or "iterations"."""
-    final: ProgramSet
-    best: Measured
-    h_basic: float | None
-    train_dialogues: list[Dialogue]
-    chains: list[AttitudeChain]
-    scores: dict[str, JudgeScores]
-    elapsed_s: float
-
-    @property
-    def improvement(self) -> float | None:
-        first, best = self.lineage[0].heldout_success, self.best.heldout_success
-        return None if first is None or best is None else best - first
 
 
 Status = Callable[[str], None]
@@ -285,7 +218,7 @@ class Optimizer:
         current = self._measured(program, 0, None)
         await self._heldout(current, program, held_people)
         lineage.append(current)
-        self._write_lineage(lineage)
+        write_lineage(self.dir, lineage)
         for k in range(1, c.iterations + 1):
             self.status(f"iteration {k}/{c.iterations}: simulating {program.version}")
             train = await self.simulate_set(f"train-{k}", c.train, program, train_people)
@@ -306,10 +239,10 @@ class Optimizer:
                 scores = await Judge(self.llm).score_all(train)
                 judged = [d for d in train if d.id in scores]
                 current.tau = acceptance_rate(judged, scores) if judged else None
-                current.judge_means = _judge_means(scores)
+                current.judge_means = score_means(scores)
             else:
                 current.tau = current.train_success
-            self._write_lineage(lineage)
+            write_lineage(self.dir, lineage)
             reached_h = h_basic is None or current.h_avg is None or current.h_avg >= h_basic
             if current.tau is not None and current.tau >= c.theta and reached_h:
                 stopped = "target"
@@ -321,13 +254,13 @@ class Optimizer:
             child = await self._evolve_set(program, train, chains, scores, train_people, k)
             if child is None:
                 current.notes.append("evolution changed nothing")
-                self._write_lineage(lineage)
+                write_lineage(self.dir, lineage)
                 break
             current = self._measured(child, k, program.version)
             program = child
             await self._heldout(current, program, held_people)
             lineage.append(current)
-            self._write_lineage(lineage)
+            write_lineage(self.dir, lineage)
         best = max(lineage, key=lambda m: (m.heldout_success or 0.0, -m.iteration))
         return OptimizeResult(self.dir, lineage, stopped, program, best, h_basic, train,
                               chains, scores, time.monotonic() - started)
@@ -425,56 +358,6 @@ class Optimizer:
             m.created_by = f"stratified by {self.config.stratify.by}"
             m.segments = {seg: p.version for seg, p in program.programs.items()}
         return m
-
-    def _write_lineage(self, lineage: list[Measured]) -> None:
-        path = self.dir / "lineage.jsonl"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(m.to_dict()) + "\n" for m in lineage))
-        tmp.replace(path)
-
-
-def segment_route(train: Sequence[Dialogue], chains: Sequence[AttitudeChain],
-                  st: StratifySettings, space: AttitudeSpace) -> dict[str, str]:
-    """ISIC sector → segment name. ``sector``: each sector its own segment. ``coa``:
-    k-means over each persona's coarse attitude-transition distribution (from its
-    chains); a sector goes to the cluster most of its personas fall in, because the
-    sector is what the agent can know when a call starts."""
-    sectors = sorted({d.caller.sector for d in train if d.caller.sector})
-    if st.by == "sector":
-        return {s: s for s in sectors}
-    persona_of = {d.id: (str(d.metadata.get("persona_id", d.id)), d.caller.sector)
-                  for d in train}
-    groups = list(space.groups)
-    feats: dict[str, np.ndarray] = {}
-    sector_of_persona: dict[str, str | None] = {}
-    for chain in chains:
-        pid, sector = persona_of.get(chain.dialogue_id, (chain.dialogue_id, None))
-        sector_of_persona[pid] = sector
-        f = feats.setdefault(pid, np.zeros(len(groups) ** 2))
-        coarse = [groups.index(space.group_of(x)) for x in chain.states]
-        for a, b in itertools.pairwise(coarse):
-            f[a * len(groups) + b] += 1
-    pids = [p for p, f in feats.items() if f.sum() > 0]
-    if len(pids) < st.clusters:
-        raise SalesvoiceError(f"stratify by coa needs at least {st.clusters} personas with "
-                              f"attitude transitions; {len(pids)} have them")
-    x = np.array([feats[p] / feats[p].sum() for p in pids])
-    _, labels = kmeans2(x, st.clusters, seed=st.seed, minit="++")
-    votes: dict[str, Counter[str]] = {}
-    for pid, label in zip(pids, labels, strict=True):
-        if (sector := sector_of_persona[pid]) is not None:
-            votes.setdefault(sector, Counter())[f"c{int(label) + 1}"] += 1
-    return {s: v.most_common(1)[0][0] for s, v in sorted(votes.items())}
-
-
-def _judge_means(scores: dict[str, JudgeScores]) -> dict[str, float]:
-    if not scores:
-        return {}
-    from optimizer.judge import METRICS
-
-    out = {m: sum(getattr(s, m) for s in scores.values()) / len(scores) for m in METRICS}
-    out["mean"] = sum(s.mean for s in scores.values()) / len(scores)
-    return out
 
 
 async def optimize(config: OptimizeConfig, settings: SimSettings, data_dir: Path, *,

@@ -27,16 +27,12 @@ from optimizer.attitude import (
     AttitudeSpace,
     by_group,
     chain_from_dialogue,
-    coa_section,
-    plot_groups,
-    plot_transitions,
-    summarize_chains,
-    transition_counts,
-    transition_matrix,
 )
-from optimizer.attributes import attribute_report
+from optimizer.attitude_report import coa_section, plot_groups, plot_transitions
+from optimizer.attitude_stats import summarize_chains, transition_counts, transition_matrix
+from optimizer.attribute_report import attribute_report
 from optimizer.judge import Judge, JudgeScores, evaluation_summary
-from optimizer.loop import OptimizeResult
+from optimizer.lineage import OptimizeResult
 from optimizer.strategies import (
     StrategyClassifier,
     StrategyUse,

@@ -18,12 +18,12 @@ from typing import Any, Literal
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from agent.dialogue import Dialogue
 from models.errors import SalesvoiceError
 from models.llm.base import LLM, ChatMessage, Sampling
-from optimizer.attitude import BUILTIN, GREEDY, load_spec
+from optimizer.spec import BUILTIN, GREEDY, Spec, load_spec
 from simulator.report import Image, Section, Table
 
 log = logging.getLogger(__name__)
@@ -47,22 +47,16 @@ class Strategy(BaseModel):
     description: str = Field(min_length=1)
 
 
-class StrategyTable(BaseModel):
-    """The strategy definitions the classifier chooses from, in a fixed order."""
+class StrategyTable(Spec):
+    """The strategy definitions the classifier chooses from, in a fixed order (at least
+    two: sigma and CV need two types)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    entry_words = ("strategies", "strategy codes")
 
-    name: str = Field(min_length=1)
     strategies: tuple[Strategy, ...]
 
-    @model_validator(mode="after")
-    def _check(self) -> StrategyTable:
-        if len(self.strategies) < 2:  # sigma and CV need two types
-            raise ValueError(f"needs at least 2 strategies, got {len(self.strategies)}")
-        codes = [s.code for s in self.strategies]
-        if dupes := sorted({c for c in codes if codes.count(c) > 1}):
-            raise ValueError(f"duplicate strategy codes: {', '.join(dupes)}")
-        return self
+    def entry_keys(self) -> Sequence[str]:
+        return self.codes
 
     @cached_property
     def codes(self) -> tuple[str, ...]:

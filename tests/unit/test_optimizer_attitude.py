@@ -23,15 +23,16 @@ from optimizer.attitude import (
     AttitudeError,
     AttitudeSpace,
     AttitudeState,
-    average_entropy,
     by_group,
     chain_from_dialogue,
-    js_divergence,
     label,
     load_attitudes,
+)
+from optimizer.attitude_report import plot_groups, plot_transitions
+from optimizer.attitude_stats import (
+    average_entropy,
+    js_divergence,
     normalized_entropy,
-    plot_groups,
-    plot_transitions,
     row_entropy,
     summarize_chains,
     transition_counts,

@@ -20,16 +20,14 @@ from agent.dialogue import CallerProfile, Dialogue, Outcome, Template, Thought, 
 from agent.domain import load_domain
 from agent.program import AgentProgram, load_program
 from models.llm.fake import FakeLLM
+from optimizer.attribute_report import attribute_report
+from optimizer.attribute_stats import anova, chi_square, rank_attributes
 from optimizer.attributes import (
     CREATED_BY,
     SectorStrategy,
-    anova,
-    attribute_report,
-    chi_square,
     data_rationale,
     derive_strategy,
     exploration_programs,
-    rank_attributes,
     strategy_program,
     write_rationales,
 )

@@ -10,8 +10,9 @@ from agent.dialogue import CallerProfile, Dialogue, Outcome, Turn
 from agent.domain import load_domain
 from agent.program import SOP_MAX_CHARS, load_program
 from models.llm.fake import FakeLLM
-from optimizer.evolve import CREATED_BY, EvolutionError, Evolver, parse_sop
+from optimizer.evolve import CREATED_BY, Evolver
 from optimizer.judge import METRICS, JudgeScores
+from optimizer.sop import EvolutionError, parse_sop
 
 DOMAIN = load_domain("insurance")
 PROGRAM = load_program()

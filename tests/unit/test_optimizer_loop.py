@@ -21,12 +21,11 @@ from optimizer.attitude import AttitudeChain, load_attitudes
 from optimizer.loop import (
     OptimizeConfig,
     Optimizer,
-    StratifySettings,
     load_optimize_config,
     optimize,
-    segment_route,
 )
 from optimizer.report import write_optimize_report
+from optimizer.segments import StratifySettings, segment_route
 from simulator.batch import Toolkit
 from simulator.users import load_world
 
