@@ -1,6 +1,7 @@
-"""The learned claim head: a linear softmax over sentence embeddings that flags what the
-word rules cannot reach (a promise, a statistic, urgency, a human pose or a leak said in
-words no rule lists).
+"""The learned claim head: a linear softmax over sentence embeddings (and, in heads
+trained with them, hashed words and word pairs) that flags what the word rules cannot
+reach (a promise, a statistic, urgency, a human pose or a leak said in words no rule
+lists).
 
 The head is a small, versioned artefact (JSON: classes, weights, threshold, the
 embedder it was trained on, and the sha256 of its weights); the optimizer trains it
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from agent.textfeatures import BUCKETS, word_rows
 from models.embed import Embedder, load_embedder
 from models.errors import ConfigError, IntegrityError
 
@@ -26,12 +28,14 @@ OK = "ok"
 
 def weights_sha256(
     classes: list[str], weights: NDArray[np.float64], bias: NDArray[np.float64],
-    threshold: float,
+    threshold: float, *, words: bool = False,
 ) -> str:
     """The head's identity: what it computes and where it draws the line."""
-    body = json.dumps({"classes": classes, "weights": np.round(weights, 6).tolist(),
-                       "bias": np.round(bias, 6).tolist(), "threshold": threshold},
-                      sort_keys=True)
+    identity: dict[str, Any] = {"classes": classes, "weights": np.round(weights, 6).tolist(),
+                                "bias": np.round(bias, 6).tolist(), "threshold": threshold}
+    if words:
+        identity["words"] = True
+    body = json.dumps(identity, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -40,11 +44,13 @@ class ClaimHead:
 
     def __init__(self, embedder: Embedder, classes: list[str], weights: NDArray[np.float64],
                  bias: NDArray[np.float64], threshold: float,
-                 meta: dict[str, Any] | None = None) -> None:
-        if weights.shape != (len(classes), embedder.dim) or bias.shape != (len(classes),):
+                 meta: dict[str, Any] | None = None, *, words: bool = False) -> None:
+        """``words``: the features are the embedding followed by ``textfeatures.words``."""
+        width = embedder.dim + (BUCKETS if words else 0)
+        if weights.shape != (len(classes), width) or bias.shape != (len(classes),):
             raise ConfigError(
                 f"claim head shape {weights.shape} does not fit {len(classes)} classes by "
-                f"{embedder.dim}-d embeddings")
+                f"{width} features")
         if OK not in classes:
             raise ConfigError(f"claim head classes {classes} lack {OK!r}")
         self.embedder = embedder
@@ -53,9 +59,11 @@ class ClaimHead:
         self.bias = bias
         self.threshold = threshold
         self.meta = meta or {}
+        self.words = words
 
     def probabilities(self, texts: list[str]) -> NDArray[np.float64]:
-        return softmax(self.embedder.embed(texts).astype(np.float64) @ self.weights.T + self.bias)
+        return softmax(features(self.embedder, texts, words=self.words) @ self.weights.T
+                       + self.bias)
 
     def flag(self, text: str) -> list[tuple[str, float]]:
         """The likeliest category when the clause is unlikely to be compliant:
@@ -70,17 +78,24 @@ class ClaimHead:
 
     def save(self, path: Path) -> None:
         self.meta["sha256"] = weights_sha256(self.classes, self.weights, self.bias,
-                                             self.threshold)
+                                             self.threshold, words=self.words)
         body = {
             **self.meta,
             "classes": self.classes,
             "threshold": self.threshold,
+            "words": self.words,
             "weights": np.round(self.weights, 6).tolist(),
             "bias": np.round(self.bias, 6).tolist(),
             "sha256": self.meta["sha256"],
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(body) + "\n")
+
+
+def features(embedder: Embedder, texts: list[str], *, words: bool) -> NDArray[np.float64]:
+    """A head's input rows: the embedding of each text, then its hashed words if asked."""
+    x = embedder.embed(texts).astype(np.float64)
+    return np.concatenate([x, word_rows(texts)], axis=1) if words else x
 
 
 def softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -113,9 +128,14 @@ def load_head(path: Path = DEFAULT, embedder: Embedder | None = None) -> ClaimHe
         bias = np.asarray(body["bias"], dtype=np.float64)
         threshold = float(body["threshold"])
         stamped = str(body["sha256"])
+        words = body.get("words", False)
+        if not isinstance(words, bool):
+            raise TypeError(f"'words' must be true or false, not {words!r}")
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"claim head {path} is malformed: {exc!r}") from None
-    if weights_sha256(classes, weights, bias, threshold) != stamped:
+    if weights_sha256(classes, weights, bias, threshold, words=words) != stamped:
         raise IntegrityError(f"claim head {path}: weights do not match their sha256 {stamped}")
-    meta = {k: v for k, v in body.items() if k not in ("classes", "weights", "bias", "threshold")}
-    return ClaimHead(embedder or load_embedder(), classes, weights, bias, threshold, meta)
+    meta = {k: v for k, v in body.items()
+            if k not in ("classes", "weights", "bias", "threshold", "words")}
+    return ClaimHead(embedder or load_embedder(), classes, weights, bias, threshold, meta,
+                     words=words)

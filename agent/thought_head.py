@@ -11,10 +11,7 @@ train`` and loaded by the agent program in the ``learned`` decoding mode.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-import re
-import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agent.claim_head import read_head_file, softmax
+from agent.textfeatures import BUCKETS, word_rows
 from models.embed import Embedder, load_embedder
 from models.errors import ConfigError, IntegrityError
 
@@ -47,30 +45,12 @@ def heads_sha256(fields: dict[str, FieldHead]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-BUCKETS = 2048
-"""Hashed word and word-pair features of the caller's line: sentence embeddings blur
-negation ("isn't really what I need" reads like "is what I need"), words do not."""
-_TOKEN = re.compile(r"[a-z']+")
-
-
-def words(text: str) -> NDArray[np.float64]:
-    """Unit-length counts of the caller's words and word pairs in BUCKETS hashed slots
-    ("isn't" also counts as "not")."""
-    tokens = _TOKEN.findall(text.lower().replace("n't", " not"))
-    grams = tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
-    v = np.zeros(BUCKETS)
-    for g in grams:
-        v[zlib.crc32(g.encode()) % BUCKETS] += 1.0
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm else v
-
-
 def features(embedder: Embedder, agent_lines: list[str], caller_lines: list[str]
              ) -> NDArray[np.float64]:
     """[caller embedding, agent embedding, caller words], one row per turn."""
     caller = embedder.embed(caller_lines).astype(np.float64)
     agent = embedder.embed([a or "(silence)" for a in agent_lines]).astype(np.float64)
-    return np.concatenate([caller, agent, np.array([words(c) for c in caller_lines])], axis=1)
+    return np.concatenate([caller, agent, word_rows(caller_lines)], axis=1)
 
 
 class ThoughtHead:

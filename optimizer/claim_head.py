@@ -15,12 +15,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
-from agent.claim_head import OK, ClaimHead, softmax
+from agent.claim_head import OK, ClaimHead, features, softmax
 from models.embed import Embedder
 
 _DATA = Path(__file__).parents[1] / "agent" / "data"
 TRAIN_FILES = (_DATA / "claims_train.jsonl", _DATA / "claims_train_more.jsonl",
-               _DATA / "claims_train_sheet.jsonl")
+               _DATA / "claims_train_sheet.jsonl", _DATA / "claims_train_indep.jsonl")
 """Labelled clauses written for training, by authors who never saw the evaluation sets."""
 INJECTION_TRAIN = _DATA / "injection_train.jsonl"
 """Caller lines labelled injection / ok, by an author who never saw the evaluation set."""
@@ -100,15 +100,18 @@ def pick_threshold(probs: NDArray[np.float64], y: NDArray[np.int64], ok: int,
 
 def train_head(
     embedder: Embedder, data: Sequence[Path] = TRAIN_FILES, *, l2: float = 1e-4, folds: int = 5,
-    seed: int = 0, max_fp: float = 0.02,
+    seed: int = 0, max_fp: float = 0.02, words: bool = True,
 ) -> tuple[ClaimHead, dict[str, Any]]:
-    """A head trained on ``data``, with its out-of-fold report (never the training fit)."""
+    """A head trained on ``data``, with its out-of-fold report (never the training fit).
+    ``words``: hashed words and word pairs beside the embedding (5-fold recall on the
+    training data, 2 % false-positive budget: denies_ai 0.36 → 0.62, leak 0.50 → 0.71,
+    unknown_product 0.34 → 0.55, measured with the four training files)."""
     files = [p for p in data if p.is_file()]
     if not files:
         raise ValueError(f"no training data: none of {[str(p) for p in data]} exists")
     rows = [row for path in files for row in read_labelled(path) if row[1] not in HEAD_SKIPS]
     classes = [OK, *sorted({label for _, label in rows} - {OK})]
-    x = embedder.embed([t for t, _ in rows]).astype(np.float64)
+    x = features(embedder, [t for t, _ in rows], words=words)
     y = np.array([classes.index(label) for _, label in rows], dtype=np.int64)
     probs = cross_validated(x, y, len(classes), l2, folds, seed)
     threshold = pick_threshold(probs, y, 0, max_fp)
@@ -121,4 +124,5 @@ def train_head(
     final = fit(x, y, len(classes), l2)
     meta = {"trained_on": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
             "embedder": embedder.name, "report": report}
-    return ClaimHead(embedder, classes, final.weights, final.bias, threshold, meta), report
+    head = ClaimHead(embedder, classes, final.weights, final.bias, threshold, meta, words=words)
+    return head, report

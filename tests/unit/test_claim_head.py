@@ -53,6 +53,21 @@ def test_a_saved_head_loads_and_a_tampered_one_is_refused(tmp_path: Path) -> Non
         load_head(path, embedder)
 
 
+def test_the_word_features_are_part_of_the_heads_identity(tmp_path: Path) -> None:
+    embedder = FakeEmbedder(dim=32)
+    head, _ = train_head(embedder, [write_rows(tmp_path)], folds=3, words=True)
+    plain, _ = train_head(embedder, [write_rows(tmp_path)], folds=3, words=False)
+    assert head.weights.shape[1] > plain.weights.shape[1] == 32
+    path = tmp_path / "head.json"
+    head.save(path)
+    assert load_head(path, embedder).words
+    body = json.loads(path.read_text())
+    body["words"] = False  # same weights read as another function: refused
+    path.write_text(json.dumps(body))
+    with pytest.raises((IntegrityError, ConfigError)):
+        load_head(path, embedder)
+
+
 def test_a_missing_or_malformed_head_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_head(tmp_path / "none.json", FakeEmbedder())
