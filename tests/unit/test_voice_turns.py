@@ -293,3 +293,113 @@ def test_is_complete_sentence_accepts_finished_sentences(text: str) -> None:
 )
 def test_is_complete_sentence_rejects_unfinished_or_one_word_text(text: str) -> None:
     assert not is_complete_sentence(text)
+
+
+# -- a completion probability with the partial (the turn-completion head) ------------------
+
+PROBABILISTIC = TurnConfig(hangover_s=0.55, early_hangover_s=0.3, late_hangover_s=1.0,
+                           complete_at=0.8, incomplete_below=0.2)
+
+
+def test_confidently_complete_partial_ends_early_even_without_punctuation() -> None:
+    feed = Feed(TurnDetector(PROBABILISTIC))
+    feed.run(SPEECH, 1.0)
+    feed.detector.on_partial("what does it cost", covers_until=1.0, complete=0.95)
+    feed.run(SILENCE, 1.5)
+    [end] = feed.ended()
+    assert end.reason == "early"
+    assert end.decided_at - end.speech_end == pytest.approx(0.3, abs=1e-6)
+
+
+def test_confidently_unfinished_partial_waits_the_late_hangover_despite_its_period() -> None:
+    feed = Feed(TurnDetector(PROBABILISTIC))
+    feed.run(SPEECH, 1.0)
+    # Whisper prints a period after the unfinished phrase; the probability says otherwise.
+    feed.detector.on_partial("I'd like to know about.", covers_until=1.0, complete=0.05)
+    feed.run(SILENCE, 0.98)
+    assert feed.ended() == []
+    feed.run(SILENCE, 0.02)
+    [end] = feed.ended()
+    assert end.reason == "late"
+    assert end.decided_at - end.speech_end == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_mid_sentence_pause_shorter_than_the_late_hangover_does_not_end_the_turn() -> None:
+    feed = Feed(TurnDetector(PROBABILISTIC))
+    feed.run(SPEECH, 1.0)
+    feed.detector.on_partial("I'd like to know about", covers_until=1.0, complete=0.05)
+    feed.run(SILENCE, 0.9)
+    feed.run(SPEECH, 0.6)
+    feed.detector.on_partial("I'd like to know about the price", covers_until=2.5, complete=0.9)
+    feed.run(SILENCE, 1.0)
+    [end] = feed.ended()
+    assert end.reason == "early"
+    assert end.speech_start == pytest.approx(0.0, abs=1e-9)
+    assert end.speech_end == pytest.approx(2.5, abs=1e-9)
+
+
+def test_an_undecided_probability_keeps_the_default_hangover() -> None:
+    feed = Feed(TurnDetector(PROBABILISTIC))
+    feed.run(SPEECH, 1.0)
+    feed.detector.on_partial("I want life insurance.", covers_until=1.0, complete=0.5)
+    feed.run(SILENCE, 1.5)
+    [end] = feed.ended()
+    assert end.reason == "hangover"
+    assert end.decided_at == pytest.approx(1.56, abs=1e-9)
+
+
+@pytest.mark.parametrize(("complete", "reason"), [(0.8, "early"), (0.7999, "hangover"),
+                                                  (0.2, "hangover"), (0.1999, "late")])
+def test_complete_at_is_inclusive_and_incomplete_below_is_strict(complete: float,
+                                                                 reason: str) -> None:
+    feed = Feed(TurnDetector(PROBABILISTIC))
+    feed.run(SPEECH, 1.0)
+    feed.detector.on_partial("some words", covers_until=1.0, complete=complete)
+    feed.run(SILENCE, 1.5)
+    assert [e.reason for e in feed.ended()] == [reason]
+
+
+def test_a_probability_for_a_partial_that_does_not_cover_the_pause_is_ignored() -> None:
+    feed = Feed(TurnDetector(PROBABILISTIC))
+    feed.run(SPEECH, 1.0)
+    feed.detector.on_partial("I'd like to know about", covers_until=0.8, complete=0.01)
+    feed.run(SILENCE, 1.5)
+    [end] = feed.ended()
+    assert end.reason == "hangover"
+
+
+def test_an_unfinished_verdict_is_forgotten_when_the_caller_resumes() -> None:
+    feed = Feed(TurnDetector(PROBABILISTIC))
+    feed.run(SPEECH, 1.0)
+    feed.detector.on_partial("I'd like to know about", covers_until=1.0, complete=0.01)
+    feed.run(SILENCE, 0.2)
+    feed.run(SPEECH, 0.5)  # no partial covers this second pause yet
+    feed.run(SILENCE, 1.5)
+    [end] = feed.ended()
+    assert end.reason == "hangover"
+    assert end.speech_end == pytest.approx(1.7, abs=1e-9)
+
+
+def test_a_late_hangover_no_longer_than_the_default_is_reported_as_the_default() -> None:
+    config = PROBABILISTIC.model_copy(update={"late_hangover_s": 0.4})
+    feed = Feed(TurnDetector(config))
+    feed.run(SPEECH, 1.0)
+    feed.detector.on_partial("I'd like to know about", covers_until=1.0, complete=0.01)
+    feed.run(SILENCE, 1.5)
+    [end] = feed.ended()
+    assert end.reason == "hangover"
+    assert end.decided_at - end.speech_end == pytest.approx(0.4, abs=1e-6)
+
+
+def test_without_a_probability_the_punctuation_rule_still_decides() -> None:
+    feed = Feed(TurnDetector(PROBABILISTIC))
+    feed.run(SPEECH, 1.0)
+    feed.detector.on_partial("I'd like to know about.", covers_until=1.0, complete=None)
+    feed.run(SILENCE, 1.5)
+    [end] = feed.ended()
+    assert end.reason == "early"
+
+
+def test_thresholds_out_of_order_are_rejected() -> None:
+    with pytest.raises(ValueError, match="incomplete_below"):
+        TurnConfig(complete_at=0.3, incomplete_below=0.6)
