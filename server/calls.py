@@ -78,7 +78,7 @@ class Call:
         self.agent = hub.new_agent(caller, call_id, variant)
         self.pipeline = VoicePipeline(
             vad=hub.vad, asr=hub.asr, tts=hub.tts, responder=self.agent,
-            config=hub.settings.voice, greetings=hub.greetings,
+            config=hub.settings.voice, greetings=hub.greetings, completion=hub.completion,
         )
         self.done = asyncio.Event()
         self.closed = asyncio.Event()

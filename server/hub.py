@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,8 @@ class Hub:
     calls: dict[str, Call] = field(default_factory=dict)
     """Live calls by id."""
     draining: bool = False
+    completion: Callable[[str], float] | None = None
+    """The turn-completion head's probability, when ``[voice] turn_head`` is on."""
 
     @classmethod
     async def create(cls, settings: Settings) -> Hub:
@@ -64,6 +67,10 @@ class Hub:
             else {None: load_program_set(s.server.program)}
         )
         hub = cls(s, vad, asr, tts, llm, store, programs)
+        if s.voice.turn_head:
+            from voice.endpoint import default_turn_head
+
+            hub.completion = (await asyncio.to_thread(default_turn_head)).probability
         for program in {p.version: p for ps in programs.values() for p in ps.members()}.values():
             probe = SalesAgent(program, llm, do_not_call=MemoryDoNotCall())
             probe.guard.check("The first check also runs the claim head once.")

@@ -142,8 +142,13 @@ async def run_pipeline_bench(
     if prefix is not None:  # as the server does at start-up
         with console.status("priming the agent's prompt..."):
             await llm.prime(prefix())
+    completion = None
+    if settings.voice.turn_head:
+        from voice.endpoint import default_turn_head
+
+        completion = default_turn_head().probability
     pipeline = VoicePipeline(vad=vad, asr=asr, tts=tts, responder=responder,
-                             config=settings.voice)
+                             config=settings.voice, completion=completion)
     completed: dict[int, TurnCompleted] = {}
     signals = {i: asyncio.Event() for i in range(turns + 1)}
 

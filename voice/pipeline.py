@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,9 @@ class PipelineConfig(StrictModel):
     listen: bool = True
     """Evaluate the caller's partial transcripts into the LLM while they speak (the turn
     end then pays only for the last words; on a CPU shared with the ASR it competes)."""
+    turn_head: bool = False
+    """Choose each pause's hang-over with the turn-completion head (``voice.endpoint``)
+    instead of the punctuation rule: short when the words are finished, long when not."""
 
 
 class VoicePipeline:
@@ -89,8 +92,12 @@ class VoicePipeline:
         config: PipelineConfig | None = None,
         clock: Clock | None = None,
         greetings: GreetingCache | None = None,
+        completion: Callable[[str], float] | None = None,
     ) -> None:
+        """``completion``: the probability that a partial transcript is a finished turn
+        (the turn-completion head), asked once per pause; None: the punctuation rule."""
         self.config = config or PipelineConfig()
+        self._completion = completion
         self._vad = vad.stream()
         self._asr = asr
         self._tts = tts
@@ -242,7 +249,10 @@ class VoicePipeline:
             # so far, so the end of the turn only pays for its last words.
             self._listening = True
             self._spawn(self._listen((self._carry + " " + text).strip()))
-        self._turns.on_partial(text, covers)
+        covers_pause = pause is not None and covers >= pause - 0.05
+        complete = (self._completion((self._carry + " " + text).strip())
+                    if self._completion is not None and covers_pause else None)
+        self._turns.on_partial(text, covers, complete)
         self._barge.on_partial(text)
         self._emit(UserTranscript(text, final=False))
 

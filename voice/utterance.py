@@ -28,6 +28,7 @@ class Utterance:
         self.paused_at: float | None = None
         self._held: list[PCM] = []  # caller audio during a pause, pushed if speech resumes
         self._last_partial = ""
+        self._pause_heard = False  # a partial covering the current pause was reported
         for frame in preroll:
             session.push(frame)
 
@@ -41,6 +42,7 @@ class Utterance:
     def pause(self, at: float) -> None:
         """The caller paused at ``at``: decode what they said so far."""
         self.paused_at = at
+        self._pause_heard = False
         self.session.prefetch()
 
     def resume(self) -> None:
@@ -51,9 +53,17 @@ class Utterance:
         self._held = []
 
     def new_partial(self) -> tuple[str, float] | None:
-        """A partial transcript not reported before, and the time its audio reaches."""
+        """A partial transcript not reported before, and the time its audio reaches; the
+        first one that reaches the pause is reported even if its words are unchanged (the
+        turn detector judges the pause by it)."""
         partial = self.session.partial()
-        if partial is None or partial.text == self._last_partial:
+        if partial is None or not partial.text.strip():
             return None
+        covers = self.started + partial.audio_s
+        reaches_pause = (self.paused_at is not None and not self._pause_heard
+                         and covers >= self.paused_at - 0.05)
+        if partial.text == self._last_partial and not reaches_pause:
+            return None
+        self._pause_heard = self._pause_heard or reaches_pause
         self._last_partial = partial.text
-        return partial.text, self.started + partial.audio_s
+        return partial.text, covers

@@ -76,6 +76,7 @@ async def make_call(
     barge_in: BargeInConfig | None = None,
     asr_delay: float = 0.1,
     greetings: GreetingCache | None = None,
+    completion: Callable[[str], float] | None = None,
 ) -> Call:
     clock = VirtualClock()
     script = list(replies)
@@ -104,6 +105,7 @@ async def make_call(
         config=config,
         clock=clock,
         greetings=greetings,
+        completion=completion,
     )
     call = Call(clock, pipeline, llm, tts, responder)
 
@@ -127,6 +129,31 @@ async def test_turn_ends_exactly_one_hangover_after_speech_stops() -> None:
     t = done.timings
     assert t.turn_decided - t.speech_end == pytest.approx(0.5, abs=1e-6)
     assert t.end_reason == "hangover"
+    await call.close()
+
+
+@pytest.mark.parametrize(("probability", "reason", "hang"),
+                         [(0.95, "early", 0.2), (0.02, "late", 1.0), (0.4, "hangover", 0.5)])
+async def test_the_turn_completion_head_sets_the_hangover_of_the_pause(
+    probability: float, reason: str, hang: float,
+) -> None:
+    asked: list[str] = []
+
+    def completion(text: str) -> float:
+        asked.append(text)
+        return probability
+
+    turn = TurnConfig(hangover_s=0.5, early_hangover_s=0.2, late_hangover_s=1.0)
+    call = await make_call([FakeReply("Sure.")], ["I want life insurance"], turn=turn,
+                           completion=completion)
+    await call.feed(SPEECH, 1.0)
+    await call.feed(SILENCE, 2.0)
+    (done,) = call.of(TurnCompleted)
+    t = done.timings
+    assert t.end_reason == reason
+    # The pause is judged once its decode is in; the ASR partial lags by a VAD window.
+    assert t.turn_decided - t.speech_end == pytest.approx(hang, abs=0.05)
+    assert asked and asked[-1] == "I want life"  # only partials that cover the pause
     await call.close()
 
 
