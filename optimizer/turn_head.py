@@ -1,4 +1,4 @@
-"""Train and measure the turn-completion head (``python -m optimizer.turn_head train|eval``).
+"""Train and measure the turn-completion head (``salesvoice turns train|eval``).
 
 Examples: a caller line is a finished turn; its prefixes cut at word boundaries are not,
 unless the cut falls at a sentence end inside the line. Each is rendered as Whisper might
@@ -16,9 +16,7 @@ another author (tests/data/thought_eval.jsonl) built the same way.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,40 +243,25 @@ def evaluate(head: TurnHead, lines: Sequence[str], *, complete_at: float,
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``train`` writes the packaged head (or ``--out``); ``eval`` measures one on
-    held-out lines at the thresholds its training chose."""
+def train_and_save(out: Path = DEFAULT, *, seed: int = 0) -> dict[str, Any]:
+    """Train the head on the packaged caller lines, write it to ``out``, return the report."""
     from models.embed import load_embedder
+
+    head, report = train_turn_head(load_embedder(), seed=seed)
+    head.save(out)
+    return {**report, "sha256": head.meta["sha256"], "out": str(out)}
+
+
+def evaluate_head(path: Path = DEFAULT, *, seed: int = 0) -> dict[str, Any]:
+    """A head measured on the held-out caller lines at the detector's thresholds."""
     from voice.endpoint import load_turn_head
     from voice.turns import TurnConfig
 
-    parser = argparse.ArgumentParser(prog="python -m optimizer.turn_head")
-    parser.add_argument("stage", choices=("train", "eval"))
-    parser.add_argument("--head", type=Path, default=DEFAULT, help="head JSON")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="eval: result JSON")
-    args = parser.parse_args(argv)
-    print(json.dumps(vars(args), default=str))
-    if args.stage == "train":
-        head, report = train_turn_head(load_embedder(), seed=args.seed)
-        head.save(args.head)
-        print(json.dumps(report, indent=2))
-        print(f"wrote {args.head} (sha256 {head.meta['sha256'][:12]})")
-        return 0
-    head = load_turn_head(args.head)
+    head = load_turn_head(path)
     config = TurnConfig()
     result = evaluate(head, read_lines([EVAL_SOURCE]), complete_at=config.complete_at,
-                      incomplete_below=config.incomplete_below, seed=args.seed,
+                      incomplete_below=config.incomplete_below, seed=seed,
                       train_lines=read_lines(TRAIN_SOURCES))
     result["trained_thresholds"] = {k: head.meta.get("report", {}).get(k)
                                     for k in ("complete_at", "incomplete_below")}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return result

@@ -18,6 +18,7 @@ from server.cli_bench import add_parsers as add_bench_parsers
 from server.cli_common import command, group, load_settings
 from server.cli_compliance import add_parsers as add_compliance_parsers
 from server.cli_thought import add_parsers as add_thought_parsers
+from server.cli_turns import add_parsers as add_turns_parsers
 
 KINDS = ("llm", "asr", "tts", "vad", "embed")
 
@@ -401,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = add_bench_parsers(sub)
     add_compliance_parsers(sub, bench)
     add_thought_parsers(sub, bench)
+    add_turns_parsers(sub, bench)
     return p
 
 

@@ -16,10 +16,7 @@ word timestamps). Deterministic: no wall clock enters a decision.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import hashlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +31,7 @@ from models import registry
 from models.asr import ASR
 from models.asr.base import Word
 from models.audio import HOUSE_RATE, PCM
-from models.config import ASRSettings, VADSettings, default_cache_dir
+from models.config import ASRSettings, VADSettings
 from models.vad import VAD
 from voice.bench import real_utterances
 from voice.pipeline import PipelineConfig
@@ -307,16 +304,6 @@ def print_table(console: Console, result: dict[str, Any]) -> None:
     console.print(table)
 
 
-@dataclass(slots=True)
-class DefaultSettings:
-    """The embedded defaults, for running the bench without the server's settings file."""
-
-    cache_dir: Path = field(default_factory=default_cache_dir)
-    asr: ASRSettings = field(default_factory=ASRSettings)
-    vad: VADSettings = field(default_factory=VADSettings)
-    voice: PipelineConfig = field(default_factory=PipelineConfig)
-
-
 def standard_rules(settings: TurnBenchSettings, head_path: Path | None = None
                    ) -> dict[str, Rule]:
     """(a) the punctuation rule, (b) the packaged turn-completion head."""
@@ -325,36 +312,3 @@ def standard_rules(settings: TurnBenchSettings, head_path: Path | None = None
 
     head = load_turn_head(head_path or DEFAULT, load_embedder(settings.cache_dir))
     return {"punctuation": lambda text: None, "classifier": head.probability}
-
-
-def main(argv: Sequence[str] | None = None, settings: TurnBenchSettings | None = None) -> int:
-    """Run the bench with the embedded defaults (or ``settings``) and write its JSON."""
-    parser = argparse.ArgumentParser(
-        prog="python -m voice.bench_turns",
-        description="false cut-ins and turn-end delay on real speech with spliced pauses",
-        epilog="example: python -m voice.bench_turns --out bench/results/turns.json")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/turns.json"))
-    parser.add_argument("--pauses", default=",".join(str(p) for p in PAUSES),
-                        help="spliced silences in seconds, comma-separated")
-    parser.add_argument("--asr-delay", type=float, default=ASR_DELAY_S,
-                        help="simulated seconds from a pause to its partial")
-    parser.add_argument("--head", type=Path, default=None, help="turn head JSON")
-    parser.add_argument("--clips", type=int, default=None, help="only the first N clips")
-    args = parser.parse_args(argv)
-    console = Console()
-    console.print(f"[dim]{json.dumps(vars(args), default=str)}[/]")
-    s = settings or DefaultSettings()
-    rules = standard_rules(s, args.head)
-    start = time.monotonic()
-    result = asyncio.run(run_turns_bench(
-        s, console, rules=rules, pauses=[float(p) for p in args.pauses.split(",")],
-        asr_delay_s=args.asr_delay, limit=args.clips))
-    result["wall_s"] = round(time.monotonic() - start, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -29,7 +29,7 @@ from models.embed import Embedder, load_embedder
 from models.errors import ConfigError, IntegrityError
 
 DEFAULT = Path(__file__).parent / "heads" / "turn.json"
-TRAIN_COMMAND = "python -m optimizer.turn_head train"
+TRAIN_COMMAND = "salesvoice turns train"
 FIELD = "complete"
 CLASSES = ["incomplete", "complete"]
 TAIL_BUCKETS = 1024

@@ -1,7 +1,7 @@
 """The packaged turn-completion head on the real embedder: clear cases written for this
 test (not by the training data's author) read the right way round, in a few ms each,
-and steer the turn detector's hang-over. `python -m optimizer.turn_head eval` measures it
-on the held-out caller lines; `python -m voice.bench_turns` on real speech."""
+and steer the turn detector's hang-over. `salesvoice turns eval` measures it
+on the held-out caller lines; `salesvoice bench turns` on real speech."""
 
 from __future__ import annotations
 
