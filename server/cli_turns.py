@@ -34,16 +34,31 @@ def cmd_eval(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, console: Console) -> int:
-    from voice.bench_turns import run_turns_bench, standard_rules
-
     settings = load_settings(args)
     start = time.monotonic()
-    result = asyncio.run(run_turns_bench(
-        settings, console, rules=standard_rules(settings, args.head),
-        pauses=[float(p) for p in args.pauses.split(",")], asr_delay_s=args.asr_delay,
-        limit=args.clips))
+    result = asyncio.run(_bench(args, settings, console))
     result["wall_s"] = round(time.monotonic() - start, 1)
     return write_result(result, args.out, console)
+
+
+async def _bench(args: argparse.Namespace, settings: Any, console: Console) -> dict[str, Any]:
+    from models import registry
+    from optimizer.turn_head import EVAL_SOURCE, read_lines
+    from voice.bench_turns import run_turns_bench, standard_rules, synthesized_clips
+
+    extra = []
+    if args.sales_lines:
+        # Held-out caller lines (the head never trained on them), in the caller's voice.
+        tts = registry.build_tts(settings.tts.model_copy(update={"backend": args.user_voice}),
+                                 settings.cache_dir)
+        try:
+            extra = await synthesized_clips(tts, read_lines([EVAL_SOURCE])[: args.sales_lines])
+        finally:
+            await tts.aclose()
+    return await run_turns_bench(
+        settings, console, rules=standard_rules(settings, args.head),
+        pauses=[float(p) for p in args.pauses.split(",")], asr_delay_s=args.asr_delay,
+        limit=args.clips, extra=extra)
 
 
 def add_parsers(sub: Any, bench: Any) -> None:
@@ -69,5 +84,10 @@ def add_parsers(sub: Any, bench: Any) -> None:
     b.add_argument("--asr-delay", type=float, default=0.4,
                    help="simulated seconds from a pause to its partial transcript")
     b.add_argument("--head", type=Path, default=None, help="head JSON (default: packaged)")
-    b.add_argument("--clips", type=int, default=None, help="only the first N clips")
+    b.add_argument("--clips", type=int, default=None,
+                   help="only the first N recorded clips")
+    b.add_argument("--sales-lines", type=int, default=12,
+                   help="also N held-out caller lines of sales calls, synthesized (0: none)")
+    b.add_argument("--user-voice", choices=("espeak-ng", "flite"), default="espeak-ng",
+                   help="the voice of the synthesized caller lines")
     b.add_argument("--out", type=Path, default=Path("bench/results/turns.json"))

@@ -32,6 +32,7 @@ from models.asr import ASR
 from models.asr.base import Word
 from models.audio import HOUSE_RATE, PCM
 from models.config import ASRSettings, VADSettings
+from models.tts import TTS
 from models.vad import VAD
 from voice.bench import real_utterances
 from voice.pipeline import PipelineConfig
@@ -147,19 +148,18 @@ async def simulate(run: Run, probs: Sequence[float], window_s: float, config: Pi
     pending: list[tuple[float, str, float]] = []  # (arrives, text, covers)
     decoder_free = 0.0
     session = 0.0
-    last = ""
     for i, p in enumerate(probs):
         now = (i + 1) * window_s
         while pending and pending[0][0] <= now + 1e-9:
+            # Each decode here is the one started at a pause, which the pipeline always
+            # passes on (a partial that reaches the pause, changed or not).
             at, text, covers = pending.pop(0)
-            if text != last:  # the pipeline passes on changed partials only
-                last = text
-                complete = rule(text)
-                detector.on_partial(text, covers, complete)
-                given.append(Partial(text, covers, at, complete))
+            complete = rule(text)
+            detector.on_partial(text, covers, complete)
+            given.append(Partial(text, covers, at, complete))
         for event in detector.on_vad(p, now, window_s):
             if isinstance(event, SpeechStarted):
-                session, last, pending = max(0.0, now - config.preroll_s), "", []
+                session, pending = max(0.0, now - config.preroll_s), []
             elif isinstance(event, SpeechPaused):
                 text = await decoder.text(run.pcm[round(session * HOUSE_RATE):
                                                   round(now * HOUSE_RATE)])
@@ -224,11 +224,28 @@ def summarise(records: list[dict[str, Any]], rule: str, pauses: Sequence[float],
     }
 
 
+Clip = tuple[PCM, str, str]
+"""16 kHz speech, its reference text, and the corpus it belongs to."""
+
+
+def recorded_clips(limit: int | None = None) -> list[Clip]:
+    """The real human speech of pocketsphinx-testdata (book prose and card names)."""
+    return [(pcm, text, "real speech") for pcm, text in real_utterances()[:limit]]
+
+
+async def synthesized_clips(tts: TTS, lines: Sequence[str]) -> list[Clip]:
+    """Caller lines of a sales call, spoken by ``tts`` (a voice other than the agent's)."""
+    from simulator.audio import speak
+
+    return [(await speak(tts, line), line, "sales lines (tts)") for line in lines]
+
+
 async def run_turns_bench(settings: TurnBenchSettings, console: Console, *,
                           rules: dict[str, Rule], pauses: Sequence[float] = PAUSES,
-                          asr_delay_s: float = ASR_DELAY_S, limit: int | None = None
-                          ) -> dict[str, Any]:
-    """Every rule on every run; prints a table and returns the JSON-able result."""
+                          asr_delay_s: float = ASR_DELAY_S, limit: int | None = None,
+                          extra: Sequence[Clip] = ()) -> dict[str, Any]:
+    """Every rule on every run of the recorded clips (the first ``limit``) and ``extra``;
+    prints a table per corpus and returns the JSON-able result."""
     with console.status("loading the VAD and the ASR..."):
         vad: VAD = registry.build_vad(settings.vad, settings.cache_dir)
         asr = registry.build_asr(settings.asr, settings.cache_dir)
@@ -246,10 +263,11 @@ async def run_turns_bench(settings: TurnBenchSettings, console: Console, *,
 
     rules = {name: timed(name, rule) for name, rule in rules.items()}
     records: list[dict[str, Any]] = []
-    natural = 0
+    natural: dict[str, int] = {}
     try:
-        clips = real_utterances()[:limit]
-        for n, (pcm, reference) in enumerate(clips):
+        clips = [*recorded_clips(limit), *extra]
+        for n, (pcm, reference, corpus) in enumerate(clips):
+            natural.setdefault(corpus, 0)
             words = (await asr.transcribe(pcm)).words
             name = f"{n:02d} {reference[:40]}"
             runs = runs_of(name, pcm, words, pauses) if words else []
@@ -258,8 +276,8 @@ async def run_turns_bench(settings: TurnBenchSettings, console: Console, *,
                 stream = vad.stream()
                 probs = stream.push(run.pcm)
                 if run.after is None:
-                    natural += _interior_pauses(probs, config.turn.end_threshold)
-                rec: dict[str, Any] = {"clip": run.clip, "after": run.after,
+                    natural[corpus] += _interior_pauses(probs, config.turn.end_threshold)
+                rec: dict[str, Any] = {"clip": run.clip, "corpus": corpus, "after": run.after,
                                        "pause_s": run.pause_s, "true_end": run.true_end,
                                        "after_words": " ".join(w.text.strip() for w in
                                                                words[: (run.after or -1) + 1])}
@@ -273,14 +291,18 @@ async def run_turns_bench(settings: TurnBenchSettings, console: Console, *,
                 records.append(rec)
     finally:
         await asr.aclose()
-    summary = {name: summarise(records, name, pauses, natural) for name in rules}
+    summary = {name: summarise(records, name, pauses, sum(natural.values())) for name in rules}
     for name, seconds in spent.items():
         summary[name]["rule_ms_p50"] = _pct([1000 * t for t in seconds], 50)
+    by_corpus = {corpus: {name: summarise([r for r in records if r["corpus"] == corpus], name,
+                                          pauses, count) for name in rules}
+                 for corpus, count in natural.items()}
     result = {
         "settings": {"pauses_s": list(pauses), "asr_delay_s": asr_delay_s,
                      "turn": config.turn.model_dump(), "preroll_s": config.preroll_s,
                      "asr_decode_wall_p50_s": _pct(decoder.seconds, 50)},
-        "runs": len(records), "summary": summary, "records": records,
+        "runs": len(records), "summary": summary, "by_corpus": by_corpus,
+        "records": records,
     }
     print_table(console, result)
     return result
@@ -288,16 +310,21 @@ async def run_turns_bench(settings: TurnBenchSettings, console: Console, *,
 
 def print_table(console: Console, result: dict[str, Any]) -> None:
     pauses = result["settings"]["pauses_s"]
-    table = Table(title=f"turn ends on real speech: {result['runs']} runs, partial "
+    table = Table(title=f"turn ends with pauses spliced in: {result['runs']} runs, partial "
                         f"{result['settings']['asr_delay_s']} s after each pause")
-    for col in ("rule", "false cut-ins at spliced pause " + " / ".join(f"{p}" for p in pauses)
-                + " s", "all spliced", "natural", "delay p50 / p95", "final ends"):
+    cut_in = "false cut-ins at spliced pause " + " / ".join(f"{p}" for p in pauses) + " s"
+    for col in ("corpus", "rule", cut_in, "all spliced", "natural", "delay p50 / p95",
+                "final ends"):
         table.add_column(col, justify="right")
-    for name, s in result["summary"].items():
+    rows = [(corpus, name, s) for corpus, per_rule in result["by_corpus"].items()
+            for name, s in per_rule.items()]
+    if len(result["by_corpus"]) > 1:
+        rows += [("all", name, s) for name, s in result["summary"].items()]
+    for corpus, name, s in rows:
         cuts = [s["cut_at_spliced_pause"][str(p)] for p in pauses]
         delay = "-" if s["delay_p50_s"] is None else \
             f"{s['delay_p50_s']:.2f} / {s['delay_p95_s']:.2f} s"
-        table.add_row(name, "  ".join(f"{k}/{n}" for k, n in cuts),
+        table.add_row(corpus, name, "  ".join(f"{k}/{n}" for k, n in cuts),
                       "{}/{}".format(*s["cut_at_spliced_pause_all"]),
                       "{}/{}".format(*s["cut_at_natural_pause"]), delay,
                       " ".join(f"{k} {v}" for k, v in sorted(s["final_reasons"].items())))
