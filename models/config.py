@@ -28,6 +28,12 @@ def default_cache_dir() -> Path:
     return Path(base) / "salesvoice"
 
 
+def default_data_dir() -> Path:
+    """Where calls and results live: $XDG_DATA_HOME/salesvoice (~/.local/share/salesvoice)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "salesvoice"
+
+
 # --- LLM -------------------------------------------------------------------------------
 
 

@@ -14,14 +14,10 @@ from models.config import (
     TTSSettings,
     VADSettings,
     default_cache_dir,
+    default_data_dir,
     load_settings,
 )
 from voice.pipeline import PipelineConfig
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "salesvoice"
 
 
 class VariantSettings(StrictModel):

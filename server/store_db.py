@@ -7,7 +7,6 @@ here too, since opening is where most of them start.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from models.config import StrictModel
+from models.config import StrictModel, default_data_dir
 from models.errors import MissingExtraError, SalesvoiceError
 from server.store_schema import SCHEMA_VERSION, ensure_schema
 from server.variants import check_weights
@@ -52,8 +51,7 @@ class StoreSettings(StrictModel):
     def database_url(self) -> str:
         if self.url is not None:
             return self.url
-        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        return f"sqlite:///{Path(base) / 'salesvoice' / 'calls.db'}"
+        return f"sqlite:///{default_data_dir() / 'calls.db'}"
 
 
 def open_database(url: str, clock: Callable[[], datetime]) -> Engine:
