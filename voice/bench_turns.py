@@ -45,6 +45,11 @@ this machine whatever the clip length (docs/architecture.md)."""
 TAIL_S = 2.0
 """Room tone after the last word, enough for the longest hang-over to elapse."""
 _FRAME = HOUSE_RATE // 100  # 10 ms
+END_SLACK_S = 0.3
+"""A turn end this close before the last word's end is the turn's end: whisper's word
+ends run past where the VAD hears the speech stop (measured: a synthesized line whose
+last word "ends" at 2.18 s, VAD silence from 2.02 s; with 0.1 s such runs counted as
+cut-ins and as undecided, 76 of 226 synthesized runs)."""
 
 
 class TurnBenchSettings(Protocol):
@@ -172,10 +177,10 @@ async def simulate(run: Run, probs: Sequence[float], window_s: float, config: Pi
 
 
 def _outcome(run: Run, ends: list[TurnEnded]) -> dict[str, Any]:
-    early = [e for e in ends if e.speech_end < run.true_end - 0.1]
+    early = [e for e in ends if e.speech_end < run.true_end - END_SLACK_S]
     at_splice = [e for e in early if run.after is not None
                  and run.word_end - 0.3 <= e.speech_end <= run.pause_at + run.pause_s]
-    final = [e for e in ends if e.speech_end >= run.true_end - 0.1]
+    final = [e for e in ends if e.speech_end >= run.true_end - END_SLACK_S]
     return {
         "cut_at_splice": bool(at_splice),
         "cut_elsewhere": len(early) - len(at_splice),
