@@ -7,6 +7,7 @@ through ``load_spec``, which turns every problem into a ConfigError.
 from __future__ import annotations
 
 import tomllib
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, Self, TypeVar
@@ -53,9 +54,9 @@ class Spec(BaseModel):
 
     name: str = Field(min_length=1)
 
+    @abstractmethod
     def entry_keys(self) -> Sequence[str]:
         """Each entry's key, in order."""
-        raise NotImplementedError
 
     @model_validator(mode="after")
     def _check_entries(self) -> Self:

@@ -239,18 +239,19 @@ class VoicePipeline:
             return
         text, covers = partial
         pause = utterance.paused_at
-        if pause is not None and pause != self._prepared_pause and covers >= pause - 0.05:
+        line = (self._carry + " " + text).strip()
+        covers_pause = pause is not None and covers >= pause - 0.05
+        if covers_pause and pause != self._prepared_pause:
             # The decode started at the pause is in: likely the whole user line.
             self._prepared_pause = pause
-            self._spawn(self._warm((self._carry + " " + text).strip()))
+            self._spawn(self._warm(line))
         elif (self.config.listen and pause is None and not self._listening
               and self._reply is None):
             # The caller is mid-sentence and the agent is quiet: evaluate what they said
             # so far, so the end of the turn only pays for its last words.
             self._listening = True
-            self._spawn(self._listen((self._carry + " " + text).strip()))
-        covers_pause = pause is not None and covers >= pause - 0.05
-        complete = (self._completion((self._carry + " " + text).strip())
+            self._spawn(self._listen(line))
+        complete = (self._completion(line)
                     if self._completion is not None and covers_pause else None)
         self._turns.on_partial(text, covers, complete)
         self._barge.on_partial(text)
