@@ -132,10 +132,12 @@ async def run_dialogue(
     verdict: tuple[Outcome, str | None] | None = None
     agent_view: Outcome | None = None
     ended_by = "max_utterances"
+    hints: list[dict[str, Any]] = []
     try:
         while utterances < max_utterances:
             line = await user.reply(heard.heard)
             utterances += 1
+            hints.append(dict(line.hints))
             if line.verdict is not None:
                 verdict = (line.verdict, line.intent)
             reply = await conversation.say(line.text)
@@ -166,6 +168,7 @@ async def run_dialogue(
         "agent_outcome": agent_outcome.value if agent_outcome else None,
         "agent_outcome_intent": agent_intent,
         "user_truth": user.truth(),
+        "user_hints": hints,
         "elapsed_s": round(time.monotonic() - started, 3),
     })
     return dialogue

@@ -1,5 +1,5 @@
-"""Simulated customers: LLM role-players (the MADS prompt or the first paper's) and a
-programmatic user with planted ground truth.
+"""Simulated customers: LLM role-players (a radio-play script, the MADS prompt or the first
+paper's) and a programmatic user with planted ground truth.
 
 A user hears one agent line at a time and answers with a ``UserLine``. A programmatic
 user also says what it decided (its verdict is the truth); an LLM user does not, and the
@@ -23,6 +23,8 @@ from agent.occupation import SECTORS
 from models.errors import ConfigError
 from models.llm.base import LLM, ChatMessage, Sampling
 from simulator.persona import Persona
+from simulator.roleplay import DIRECTIONS, customer_name, radio_messages, role_slips
+from simulator.wording import Speaker, Style, Wording
 
 BUILTIN = Path(__file__).parent / "specs"
 
@@ -98,12 +100,19 @@ def clean_line(text: str, max_sentences: int = 3) -> tuple[str, list[str]]:
     return line, tags
 
 
+UserStyle = Literal["mads", "paper", "radio"]
+
+
 class LLMUser:
     """A persona role-played by an LLM.
 
-    The call so far is shown to the model as a transcript in one message ("Ava: ... /
-    You: ..."), not as chat turns with the roles swapped: small instruction-tuned models
-    slip back into the assistant's role when the agent's lines arrive as "user" turns."""
+    ``mads`` and ``paper`` show the call so far as a transcript in one message ("Ava: ...
+    / You: ..."), not as chat turns with the roles swapped: small instruction-tuned models
+    slip back into the assistant's role when the agent's lines arrive as "user" turns.
+    ``radio`` (``simulator/roleplay.py``) asks for the next line of a radio-play script
+    and prefills the customer's cue; a backend that cannot continue an assistant message
+    falls back to ``mads`` (the ``style`` hint of each line says which ran).
+    Every line carries a ``role_slip`` hint: the slips ``role_slips`` found in it."""
 
     knows_truth = False
 
@@ -112,21 +121,37 @@ class LLMUser:
         persona: Persona,
         llm: LLM,
         *,
-        style: Literal["mads", "paper"] = "mads",
+        style: UserStyle = "mads",
         signifier: Signifier = "both",
         sampling: Sampling | None = None,
         session: str | None = None,
         agent_name: str = "Ava",
+        company: str = "an insurance company",
     ) -> None:
         self.persona = persona
         self._llm = llm
         self._sampling = sampling or Sampling(temperature=0.8, top_p=0.95, max_tokens=60)
         self._session = session
         self._agent = agent_name
-        self._system = ChatMessage("system", user_system_prompt(persona, style, signifier))
+        self._company = company
+        self.style: UserStyle = style
+        if style == "radio" and not llm.capabilities.grammar:
+            self.style = "mads"  # no assistant prefill: the chat-style fallback
+        prompt_style: Literal["mads", "paper"] = "paper" if style == "paper" else "mads"
+        self._system = ChatMessage("system", user_system_prompt(persona, prompt_style, signifier))
+        self._traits = _traits(persona, signifier)
+        self._name = customer_name(persona)
+        self._rng = random.Random(f"{persona.id}/{session}")
         self._transcript: list[tuple[str, str]] = []
+        self._direction = ""
 
     def messages(self) -> list[ChatMessage]:
+        if self.style == "radio":
+            script = [(self._name if who == "You" else who, text)
+                      for who, text in self._transcript]
+            return radio_messages(self.persona, script, name=self._name, agent=self._agent,
+                                  company=self._company, traits=self._traits,
+                                  direction=self._direction)
         lines = "\n".join(f"{who}: {text}" for who, text in self._transcript)
         return [self._system, ChatMessage(
             "user", f"The phone call so far:\n{lines}\n\nWhat do you say next? Reply with "
@@ -136,19 +161,35 @@ class LLMUser:
         self._transcript.append((self._agent, agent_text))
         said = {text for who, text in self._transcript if who == "You"}
         sampling = self._sampling
+        if self.style == "radio":  # the line ends at its closing quote
+            sampling = replace(sampling, stop=(*sampling.stop, '"', "\n"))
+        raw = ""
         for _ in range(2):  # small models loop; one retry, hotter, for a fresh line
+            self._direction = self._rng.choice(DIRECTIONS)
             out = await self._llm.complete(self.messages(), sampling, session=self._session)
-            text, tags = clean_line(out.text)
+            raw = out.text
+            text, tags = clean_line(raw)
             if text and text not in said:
                 break
             sampling = replace(sampling, temperature=min(2.0, (sampling.temperature or 0.7) + 0.4))
         if not text:
             text = "Sorry, what was that?"
         self._transcript.append(("You", text))
-        return UserLine(text, hints={"tags": tags} if tags else {})
+        hints: dict[str, object] = {"style": self.style,
+                                    "role_slip": role_slips(raw, agent_name=self._agent)}
+        if self.style == "radio":
+            hints["direction"] = self._direction
+        if tags:
+            hints["tags"] = tags
+        return UserLine(text, hints=hints)
 
     def truth(self) -> dict[str, object]:
         return {}
+
+
+def _traits(persona: Persona, signifier: Signifier) -> str:
+    return {"mbti": persona.mbti, "zodiac": persona.zodiac,
+            "both": f"{persona.mbti} and {persona.zodiac}", "none": "everyday"}[signifier]
 
 
 def user_system_prompt(persona: Persona, style: Literal["mads", "paper"],
@@ -159,11 +200,9 @@ def user_system_prompt(persona: Persona, style: Literal["mads", "paper"],
             f"your personality type is {persona.mbti}."
         )
         return PAPER_PROMPT.format(persona=about)
-    traits = {"mbti": persona.mbti, "zodiac": persona.zodiac,
-              "both": f"{persona.mbti} and {persona.zodiac}", "none": "everyday"}[signifier]
     return MADS_PROMPT.format(user_profile=persona.profile_text(),
                               business_attributes=persona.business_text(),
-                              personality_traits=traits)
+                              personality_traits=_traits(persona, signifier))
 
 
 # -- the programmatic user with planted truth ----------------------------------------------
@@ -184,6 +223,13 @@ class PlantedWorld(Record):
     """Wrong pitches tolerated before withdrawing (+1 for extraverts)."""
     idle_patience: int = Field(4, ge=0)
     """Small-talk turns tolerated before saying goodbye."""
+    wording: Style = "varied"
+    """varied: paraphrases, fillers, indirect job talk, ASR-like errors
+    (``simulator/wording.py``); plain: one template per line, said exactly."""
+    asr_error_rate: float = Field(0.05, ge=0, le=1)
+    """P(a varied line reaches the agent with an ASR-like error)."""
+    indirect_job_p: float = Field(0.5, ge=0, le=1)
+    """P(a varied user describes their work instead of naming the occupation)."""
 
     @model_validator(mode="after")
     def _check(self) -> PlantedWorld:
@@ -222,32 +268,31 @@ def load_world(name_or_path: str = "planted") -> PlantedWorld:
 _ASKS_WORK = re.compile(
     r"\b(what do you do|what you do|your (work|job|line of work|occupation|profession)|"
     r"for a living|where do you work|what kind of work)\b", re.I)
-_SMALL_TALK = (
-    "I'm fine, thanks. Busy week.", "Not bad. What's this about?", "Okay, go on.",
-    "Sure, I'm listening.", "It's been a long day, honestly.", "Alright. What did you want?",
-)
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 class ProgrammaticUser:
     """A rule-based customer with a hidden intent drawn from its sector's planted
     distribution. It accepts when the agent pitches that intent (with noise), tolerates a
     few wrong pitches and some small talk, and says when asked what it does for a living.
-    Deterministic given the seed."""
+
+    Deterministic given the seeds. The hidden intent comes from ``truth_seed`` (default
+    ``seed``): a batch passes one without the program variant, so every arm meets the same
+    truth for a persona (paired), while decisions and wording follow the full ``seed``."""
 
     knows_truth = True
 
     def __init__(self, persona: Persona, world: PlantedWorld, domain: DomainPack,
-                 seed: int | str = 0) -> None:
+                 seed: int | str = 0, truth_seed: int | str | None = None) -> None:
         self.persona = persona
         self._world = world
         self._domain = domain
-        self._rng = random.Random(f"{persona.id}/{seed}")
+        truth = random.Random(f"{persona.id}/{seed if truth_seed is None else truth_seed}")
         dist = world.distribution(persona.sector, domain.intent_ids)
-        self.hidden = self._rng.choices(list(dist), list(dist.values()))[0]
+        self.hidden = truth.choices(list(dist), list(dist.values()))[0]
+        self._rng = random.Random(f"{persona.id}/{seed}/decide")
+        self._speaker = Speaker(
+            Wording(world.wording, world.asr_error_rate, world.indirect_job_p),
+            random.Random(f"{persona.id}/{seed}/say"))
         self._patience = world.patience + (1 if persona.mbti.startswith("E") else 0)
         self._wrong = 0
         self._idle = 0
@@ -262,36 +307,38 @@ class ProgrammaticUser:
     def decide(self, agent_text: str) -> UserLine:
         """The reply, synchronously (the batch runner's fast path uses it directly)."""
         self._heard += 1
-        w, rng = self._world, self._rng
-        name = self._domain.product
+        w, rng, say = self._world, self._rng, self._speaker.say
         if self._heard == 1:
-            return UserLine("Hi. Sure, I have a minute.")
+            return UserLine(say("greeting"))
         # The pitch is the first product named: a line pitching travel cover that says it
         # "covers medical emergencies abroad" is not a medical pitch.
         mentioned = self._domain.mentioned(agent_text)
         if mentioned and mentioned[0] == self.hidden:
             if rng.random() < w.accept_p:
-                return UserLine(f"Yes, {name(self.hidden).name} is what I need. "
-                                "How do I sign up?", Outcome.ACCEPTED, self.hidden)
-            return UserLine(f"Hmm, {name(self.hidden).name}. Tell me a bit more.")
+                return UserLine(say("accept", product=self._name(self.hidden), keep=True),
+                                Outcome.ACCEPTED, self.hidden)
+            return UserLine(say("more", product=self._name(self.hidden)))
         if mentioned:
             other = mentioned[0]
             if rng.random() < w.false_accept_p:
-                return UserLine(f"Okay, {name(other).name} sounds good. Let's do it.",
+                return UserLine(say("accept", product=self._name(other), keep=True),
                                 Outcome.ACCEPTED, other)
             self._wrong += 1
             if self._wrong > self._patience:
-                return UserLine("No thanks, this isn't for me. Goodbye.", Outcome.WITHDREW)
-            return UserLine(f"Hmm, {name(other).name} isn't really what I need right now.",
+                return UserLine(say("withdraw"), Outcome.WITHDREW)
+            return UserLine(say("decline", product=self._name(other)),
                             hints={"declined": other})
         if _ASKS_WORK.search(agent_text):
-            occ = self.persona.occupation
-            return UserLine(f"I'm {_article(occ)} {occ}. I've done it for a few years now.")
+            text, named = self._speaker.job(self.persona.occupation, self.persona.sector)
+            return UserLine(text, hints={"job": "named" if named else "indirect"})
         self._idle += 1
         if rng.random() < w.reveal_p:
-            return UserLine(f"Actually, I've been meaning to look into "
-                            f"{name(self.hidden).name}. Can you tell me about it?",
+            return UserLine(say("reveal", product=self._name(self.hidden), keep=True),
                             Outcome.EXPLICIT_INTENT, self.hidden)
         if self._idle > w.idle_patience:
-            return UserLine("Sorry, I have to go now. Goodbye.", Outcome.GOODBYE)
-        return UserLine(rng.choice(_SMALL_TALK))
+            return UserLine(say("goodbye"), Outcome.GOODBYE)
+        return UserLine(say("small_talk"))
+
+    def _name(self, intent: str) -> str:
+        product = self._domain.product(intent)
+        return self._speaker.product_name(product.name, product.aliases)

@@ -52,12 +52,12 @@ def test_programmatic_user_draws_its_hidden_intent_from_its_sectors_planted_dist
 
 
 def test_programmatic_user_accepts_its_hidden_intent_when_pitched() -> None:
-    user = ProgrammaticUser(persona(), world(accept_p=1.0), DOMAIN, seed=1)
+    user = ProgrammaticUser(persona(), world(accept_p=1.0, wording="plain"), DOMAIN, seed=1)
     user.decide("Hello, got a minute?")
     name = DOMAIN.product(user.hidden).name
     line = user.decide(f"Have you thought about {name}?")
     assert line.verdict is Outcome.ACCEPTED and line.intent == user.hidden
-    assert "sign up" in line.text
+    assert line.text == f"Yes, {name} is what I need. How do I sign up?"
 
 
 def test_programmatic_user_withdraws_after_its_patience_runs_out() -> None:
@@ -74,8 +74,8 @@ def test_programmatic_user_withdraws_after_its_patience_runs_out() -> None:
 
 
 def test_programmatic_user_tells_its_occupation_when_asked_and_leaves_after_small_talk() -> None:
-    user = ProgrammaticUser(persona(occupation="actuary"), world(reveal_p=0.0, idle_patience=2),
-                            DOMAIN, seed=0)
+    user = ProgrammaticUser(persona(occupation="actuary"),
+                            world(reveal_p=0.0, idle_patience=2, wording="plain"), DOMAIN, seed=0)
     user.decide("Hi!")
     assert user.decide("What do you do for a living?").text.startswith("I'm an actuary.")
     verdicts = [user.decide("Lovely weather.").verdict for _ in range(3)]
@@ -113,8 +113,8 @@ async def test_rule_agent_without_metadata_asks_for_the_job_then_uses_it() -> No
 
 async def test_truth_from_a_programmatic_user_decides_the_outcome() -> None:
     p = persona(occupation="nurse")
-    user = ProgrammaticUser(p, world(accept_p=1.0, false_accept_p=0.0, patience=20), DOMAIN,
-                            seed=4)
+    user = ProgrammaticUser(p, world(accept_p=1.0, false_accept_p=0.0, patience=20,
+                                     wording="plain"), DOMAIN, seed=4)
     agent = RuleAgent(PROGRAM, domain=DOMAIN, caller=p.caller_profile(), session="s")
     d = await run_dialogue(LocalConversation(agent), user, max_utterances=40)
     assert d.outcome is Outcome.ACCEPTED and d.outcome_intent == user.hidden
@@ -156,7 +156,8 @@ async def test_llm_user_sees_the_call_as_a_transcript_and_retries_a_repeated_lin
     llm = FakeLLM(["You: Hi, who is this? [ACCEPT]", "Hi, who is this?", "Okay, what is it about?"])
     user = LLMUser(persona(), llm, session="u")
     first = await user.reply("Hello, this is Ava.")
-    assert first.text == "Hi, who is this?" and first.hints == {"tags": ["ACCEPT"]}
+    assert first.text == "Hi, who is this?"
+    assert first.hints == {"tags": ["ACCEPT"], "style": "mads", "role_slip": []}
     second = await user.reply("I'm calling from Acme Insurance.")
     assert second.text == "Okay, what is it about?"  # the repeat was resampled
     request: LLMRequest = llm.requests[-1]
