@@ -19,16 +19,16 @@ from agent.occupation import SECTORS
 from agent.program import AgentProgram
 from agent.single import thought_of
 from agent.speech import Note
-from agent.thought_head import ThoughtHead
 from models.llm.base import LLM, ChatMessage, Sampling
 
 
-def learned_fields(head: ThoughtHead, agent_line: str, user_text: str, *,
+def learned_fields(predicted: dict[str, tuple[str, float]], agent_line: str, *,
                    program: AgentProgram, domain: DomainPack, sector: str | None) -> list[str]:
-    """The thought from the learned head, as the single-model answer's leading fields
+    """The learned head's thought (``ThoughtHead.predict`` on the agent's last line,
+    ``agent_line``, and the caller's), as the single-model answer's leading fields
     (template, product, state, sector), made consistent with the call so far:
-    ``agent_line`` is the agent's last line, ``sector`` the caller's once it applies."""
-    p = {name: label for name, (label, _) in head.predict(agent_line, user_text).items()}
+    ``sector`` is the caller's once it applies."""
+    p = {name: label for name, (label, _) in predicted.items()}
     template, product = p["template"], p["product"]
     if product not in domain.intent_ids:
         product = "none"

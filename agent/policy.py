@@ -39,7 +39,7 @@ from agent.dialogue import (
 from agent.domain import DomainPack, load_domain
 from agent.injection import asks_for_instructions
 from agent.learned import learned_fields, plan_text, respond_to_thought, with_plan
-from agent.occupation import SectorTracker, infer_sector, talks_about_work
+from agent.occupation import SectorTracker, infer_sector, thought_evidence
 from agent.outcome import OutcomeDetector
 from agent.program import AgentProgram
 from agent.prompt import (
@@ -178,7 +178,7 @@ class SalesAgent:
             messages = self._prompt(user_text)[0]
             if (planned and self.program.decoding.mode == "learned"
                     and not is_opt_out(user_text)):
-                messages = with_plan(messages, self._learned_fields(user_text))
+                messages = with_plan(messages, self._learned_thought(user_text)[0])
             return messages
         finally:
             self.sectors = tracker
@@ -205,9 +205,9 @@ class SalesAgent:
         mode = self.program.decoding.mode
         pieces: AsyncIterator[str | Note]
         if mode == "learned":
-            fields = self._learned_fields(user_text)
+            fields, sector_p = self._learned_thought(user_text)
             pieces = self._respond_to_thought(with_plan(messages, fields), thought_of(fields),
-                                              fields[3], user_text)
+                                              fields[3], user_text, sector_p)
         elif mode == "single":
             pieces = self._single.stream(
                 messages, user_text,
@@ -284,9 +284,11 @@ class SalesAgent:
         extra = [ChatMessage("system", strategy)] if strategy else []
         return [*self._messages, *extra, ChatMessage("user", user_text)], strategy
 
-    def _note_thought(self, thought: Thought, sector: str, user_text: str) -> Note:
-        if sector != "?" and talks_about_work(user_text):
-            self.sectors.observe(sector, 0.4)  # the model's reading: weak evidence
+    def _note_thought(self, thought: Thought, sector: str, user_text: str,
+                      sector_p: float | None = None) -> Note:
+        """``sector_p``: the learned head's probability for ``sector`` (None: an LLM's)."""
+        if (evidence := thought_evidence(sector, user_text, sector_p)) is not None:
+            self.sectors.observe(*evidence)
         self._turn["thought"] = thought
         return {
             "thought": thought.model_dump(mode="json"),
@@ -315,11 +317,14 @@ class SalesAgent:
             "end_call": self.ended,
         }
 
-    def _learned_fields(self, user_text: str) -> list[str]:
-        """The learned head's thought fields for this line (``agent.learned``)."""
-        return learned_fields(self._thought_head or default_thought_head(), self._agent_line(),
-                              user_text, program=self.program, domain=self.domain,
-                              sector=self._sector_in_play())
+    def _learned_thought(self, user_text: str) -> tuple[list[str], float]:
+        """The learned head's thought fields for this line (``agent.learned``) and its
+        probability for the sector it read."""
+        agent_line = self._agent_line()
+        predicted = (self._thought_head or default_thought_head()).predict(agent_line, user_text)
+        fields = learned_fields(predicted, agent_line, program=self.program, domain=self.domain,
+                                sector=self._sector_in_play())
+        return fields, predicted["sector"][1]
 
     async def _two_model(
         self, messages: list[ChatMessage], user_text: str
@@ -349,13 +354,14 @@ class SalesAgent:
                 yield piece
 
     def _respond_to_thought(
-        self, messages: list[ChatMessage], thought: Thought, sector: str, user_text: str
+        self, messages: list[ChatMessage], thought: Thought, sector: str, user_text: str,
+        sector_p: float | None = None,
     ) -> AsyncGenerator[str | Note, None]:
         """The response, as plain text, to a thought already made and in ``messages``."""
         return respond_to_thought(
             self._llm, messages, self._sampling, session=self._session,
             grammar=self._plain_grammar,
-            note=lambda: self._note_thought(thought, sector, user_text))
+            note=lambda: self._note_thought(thought, sector, user_text, sector_p))
 
     def _product_in_focus(self, said: str) -> str:
         """The product the reply is about so far: the last one it named, else the one

@@ -45,8 +45,8 @@ def planted_turns(personas: Sequence[Persona], world: PlantedWorld, domain: Doma
                   seed: int = 0) -> list[dict[str, str]]:
     """Turns of programmatic users with their planted truth: the state their decision
     implies (a pitch turned down is a withdrawal from it, as the labelled sets define
-    it), its product when the user named one, and the sector when they said their
-    occupation ("" where the truth of a field is not planted)."""
+    it), its product when the user named one, and the sector when they said what they do,
+    by name or indirectly ("" where the truth of a field is not planted)."""
     rows = []
     for persona in personas:
         user = ProgrammaticUser(persona, world, domain, seed=seed)
@@ -60,10 +60,11 @@ def planted_turns(personas: Sequence[Persona], world: PlantedWorld, domain: Doma
             declined = str(line.hints.get("declined", ""))
             state = (_STATE.get(line.verdict, "engaged") if line.verdict
                      else "withdraw" if declined else "engaged")
-            occupation = persona.occupation.lower() in line.text.lower()
+            # The user said what they do, by name or indirectly: the sector is planted.
+            said_job = "job" in line.hints
             rows.append({"agent": agent_line, "caller": line.text, "state": state,
                          "product": line.intent or declined, "template": "",
-                         "sector": persona.sector if occupation else "?"})
+                         "sector": persona.sector if said_job else "?"})
             if line.verdict in _STATE:
                 break
     return rows

@@ -20,9 +20,9 @@ EVAL_FILE = Path(__file__).parents[1] / "tests" / "data" / "thought_eval.jsonl"
 def cmd_train(args: argparse.Namespace, console: Console) -> int:
     from agent.thought_head import DEFAULT
     from models.embed import load_embedder
-    from optimizer.thought_head import TRAIN_FILE, train_thought_head
+    from optimizer.thought_head import TRAIN_FILES, train_thought_head
 
-    files = args.data or [TRAIN_FILE]
+    files = args.data or list(TRAIN_FILES)
     missing = [str(p) for p in files if not p.is_file()]
     if missing:
         raise SalesvoiceError(f"labelled file(s) not found: {', '.join(missing)}")

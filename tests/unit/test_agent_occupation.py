@@ -11,6 +11,7 @@ from agent.occupation import (
     SectorTracker,
     infer_sector,
     sector_of,
+    thought_evidence,
 )
 
 # The first paper's 24 occupations, written out so the table cannot drift unnoticed.
@@ -151,3 +152,15 @@ def test_infer_sector_from_what_the_caller_says(
     text: str, expected: tuple[str, float] | None
 ) -> None:
     assert infer_sector(text) == expected
+
+
+def test_the_learned_heads_sector_counts_at_its_own_probability_on_any_line() -> None:
+    # The head's "?" class is its gate; talks_about_work is not asked.
+    assert thought_evidence("A", "we've got two hundred ewes on the hill", 0.83) == ("A", 0.83)
+    assert thought_evidence("?", "I'm a nurse", 0.99) is None
+
+
+def test_an_llm_thoughts_sector_is_weak_and_only_on_lines_about_work() -> None:
+    assert thought_evidence("Q", "I'm a nurse on nights") == ("Q", 0.4)
+    assert thought_evidence("Q", "my mum was in hospital") is None
+    assert thought_evidence("Z", "I work as a zookeeper") is None

@@ -19,7 +19,12 @@ from models.errors import ConfigError, IntegrityError
 from models.llm import FakeLLM
 from models.llm.base import Capabilities
 from optimizer.thought_bench import compare, planted_turns
-from optimizer.thought_head import evaluate, read_turns, train_thought_head
+from optimizer.thought_head import (
+    evaluate,
+    read_training_turns,
+    read_turns,
+    train_thought_head,
+)
 
 GREETING = "Hi, this is Ava. Do you have a minute?"
 TURNS = [
@@ -81,6 +86,42 @@ def test_a_missing_or_malformed_head_or_data_is_a_clear_error(tmp_path: Path) ->
     rows.write_text('{"agent": "hi", "caller": "yo"}\n')
     with pytest.raises(ValueError, match=r"rows\.jsonl:1"):
         read_turns(rows)
+    with pytest.raises(ValueError, match=r"rows\.jsonl:1: labels none of state"):
+        read_training_turns(rows)
+    rows.write_text('{"caller": "yo", "sector": "Q"}\n')
+    with pytest.raises(ValueError, match=r"rows\.jsonl:1: not a labelled line"):
+        read_training_turns(rows)
+
+
+SECTOR_ONLY = [
+    ("What do you do?", "I look after patients on a ward", "Q"),
+    ("What do you do?", "I run a classroom of thirty kids", "P"),
+    (GREETING, "I was at the hospital with my mum", "?"),
+    (GREETING, "I'm on the bus right now", "?"),
+]
+
+
+def test_a_file_may_label_only_some_fields_and_each_field_learns_from_its_rows(
+    tmp_path: Path,
+) -> None:
+    full = write_turns(tmp_path / "t.jsonl")
+    partial = tmp_path / "sector.jsonl"
+    rows = [{"agent": a, "caller": c, "sector": s} for a, c, s in SECTOR_ONLY] * 3
+    rows[0] = {**rows[0], "state": None}  # null: not labelled either
+    partial.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    alone, _ = train_thought_head(FakeEmbedder(dim=32), [full], folds=3)
+    both, report = train_thought_head(FakeEmbedder(dim=32), [full, partial], folds=3)
+    assert report["rows"] == 3 * (len(TURNS) + len(SECTOR_ONLY))
+    assert report["fields"]["state"]["rows"] == 3 * len(TURNS)
+    assert report["fields"]["sector"]["rows"] == report["rows"]
+    # Out-of-fold accuracy per file only where more than one file labels the field.
+    assert set(report["fields"]["sector"]["cv_accuracy_by_file"]) == {"t.jsonl", "sector.jsonl"}
+    assert "cv_accuracy_by_file" not in report["fields"]["state"]
+    # A field no row of the partial file labels is trained exactly as without it.
+    for name in ("state", "product", "template"):
+        assert both.fields[name].classes == alone.fields[name].classes
+        assert both.fields[name].weights == pytest.approx(alone.fields[name].weights)
+    assert both.predict("What do you do?", "I look after patients on a ward")["sector"][0] == "Q"
 
 
 class GrammarFakeLLM(FakeLLM):
@@ -139,6 +180,24 @@ async def test_learned_mode_primes_the_line_while_the_caller_speaks_and_the_plan
     assert heard.messages[-1].content == "I'm a teacher at a"  # the line so far, no plan
     # The cached prompt is the answer's: the reply pays only for its own tokens.
     assert paused.messages == answered.messages
+
+
+async def test_learned_mode_reads_the_sector_at_the_heads_own_probability(
+    tmp_path: Path,
+) -> None:
+    partial = tmp_path / "sector.jsonl"
+    partial.write_text("".join(json.dumps({"agent": a, "caller": c, "sector": s}) + "\n"
+                               for a, c, s in SECTOR_ONLY * 3))
+    head, _ = train_thought_head(FakeEmbedder(dim=32),
+                                 [write_turns(tmp_path / "t.jsonl"), partial], folds=3)
+    line = "I look after patients on a ward"  # no occupation the lexicon knows, no "work"
+    sector, p = head.predict("What do you do?", line)["sector"]
+    agent = learned_agent(FakeLLM(["Lovely."]), head)
+    notes = [n async for n in agent.reply(line) if not isinstance(n, str)]
+    assert sector == "Q" and 0.6 < p < 1
+    assert agent.sectors.guess.sector == "Q"
+    assert agent.sectors.guess.confidence == pytest.approx(p, abs=1e-3)
+    assert notes[0]["sector"]["confidence"] == agent.sectors.guess.confidence
 
 
 def test_planted_turns_carry_the_users_decision_and_sector() -> None:
