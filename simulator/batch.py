@@ -27,7 +27,7 @@ from models.config import ASRSettings, LLMSettings, StrictModel, TTSSettings
 from models.errors import ConfigError
 from models.llm.base import LLM, Sampling
 from models.tts.base import TTS
-from simulator.agents import RuleAgent, SimAgent
+from simulator.agents import HeadReader, Reader, RuleAgent, SimAgent, lexicon_reader
 from simulator.audio import AudioChannel, LineSettings
 from simulator.persona import Persona, PersonaSampler, describe, load_personas, load_spec
 from simulator.runner import Conversation, LocalConversation, is_success, run_dialogue
@@ -58,7 +58,10 @@ class PersonaSet(StrictModel):
 
 
 class UserSettings(StrictModel):
-    kind: Literal["programmatic", "mads", "paper"] = "mads"
+    kind: Literal["programmatic", "mads", "paper", "radio"] = "radio"
+    """programmatic: planted truth, no LLM; mads / paper: the papers' role-play prompts;
+    radio: the next line of a radio-play script, the customer's cue prefilled (the most
+    role-stable with small models; ``simulator/roleplay.py``)."""
     world: str = "planted"
     """Planted truth for programmatic users: built-in name or TOML file."""
     signifier: Signifier = "both"
@@ -74,6 +77,9 @@ class AgentSettings(StrictModel):
     """Variant name → program (built-in name or JSON file). Every persona meets each."""
     share_occupation: bool = True
     """Tell the agent the caller's occupation (as the first paper's strategy arm does)."""
+    reader: Literal["lexicon", "head"] = "lexicon"
+    """How the rule agent reads the caller: phrase lists (microseconds), or the live
+    agent's learned thought head (milliseconds; what the product's learned mode reads)."""
 
 
 class AudioSettings(StrictModel):
@@ -183,6 +189,7 @@ class Toolkit:
     asr: ASR | None = None
     dial_token: str | None = None
     _world: PlantedWorld | None = None
+    _reader: Reader | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @classmethod
@@ -223,13 +230,17 @@ class Toolkit:
         if u.kind == "programmatic":
             if self._world is None:
                 self._world = load_world(u.world)
-            return ProgrammaticUser(item.persona, self._world, self.domain, seed=item.id)
+            # The hidden truth is the persona's, the same in every arm (paired); only how
+            # the user words its lines varies with the full item id.
+            return ProgrammaticUser(item.persona, self._world, self.domain, seed=item.id,
+                                    truth_seed=f"s{item.seed}:k{item.index}")
         assert self.llm is not None
         return LLMUser(item.persona, self.llm, style=u.kind, signifier=u.signifier,
                        sampling=Sampling(temperature=u.temperature, top_p=0.95,
                                          max_tokens=u.max_tokens),
                        session=item.id + "/user",
-                       agent_name=self.programs[item.variant].agent_name)
+                       agent_name=self.programs[item.variant].agent_name,
+                       company=self.domain.company)
 
     def conversation(self, item: WorkItem) -> Conversation:
         caller = item.persona.caller_profile(share_occupation=self.config.agent.share_occupation)
@@ -252,8 +263,11 @@ class Toolkit:
     def _agent(self, item: WorkItem, caller: Any) -> SimAgent:
         program = self.programs[item.variant]
         if self.config.agent.kind == "rule":
+            if self._reader is None:
+                self._reader = (HeadReader() if self.config.agent.reader == "head"
+                                else lexicon_reader)
             return RuleAgent(program, domain=self.domain, caller=caller, session=item.id,
-                             variant=item.variant)
+                             variant=item.variant, reader=self._reader)
         from agent.policy import SalesAgent
 
         assert self.llm is not None
