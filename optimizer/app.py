@@ -26,7 +26,7 @@ from optimizer.lineage import OptimizeResult
 from optimizer.loop import OptimizeConfig, optimize
 from optimizer.report import analyze, write_files, write_optimize_report
 from simulator.batch import SimSettings
-from simulator.report import ReportPaths
+from simulator.report import ReportPaths, pct_ci
 from simulator.store import read_dialogues
 
 
@@ -64,13 +64,17 @@ async def run_optimize(config: OptimizeConfig, settings: AppSettings,
         paths = await write_optimize_report(result, load_attitudes(config.summary.attitudes),
                                             first=load_program(config.program), llm=None)
     for m in result.lineage:
-        held = "—" if m.heldout_success is None else f"{m.heldout_success:.1%}"
-        console.print(f"  {m.iteration}: {m.version} ({m.created_by}) held-out success {held} "
-                      f"over {m.heldout_n} dialogues", highlight=False)
-    gain = result.improvement
-    console.print(f"stopped: {result.stopped}; best {result.best.version}; change on held-out "
-                  f"personas {'—' if gain is None else f'{100 * gain:+.1f} points'}; "
-                  f"lineage {result.run_dir / 'lineage.jsonl'}", highlight=False)
+        mark = " (chosen)" if m is result.chosen else ""
+        console.print(f"  {m.iteration}: {m.version} ({m.created_by}){mark} success on the "
+                      f"selection personas {pct_ci(m.select)} over {m.select_n} dialogues",
+                      highlight=False)
+    gain = result.gain
+    shown = ("— (the start is handed back)" if gain is None else
+             f"{100 * gain.value:+.1f} points ({100 * gain.low:+.1f} to {100 * gain.high:+.1f}, "
+             f"{gain.n} paired personas)")
+    console.print(f"stopped: {result.stopped}; chosen {result.chosen.version}; gain on the "
+                  f"report personas {shown}; lineage {result.run_dir / 'lineage.jsonl'}",
+                  highlight=False)
     console.print(f"report: {paths.markdown} ({paths.html.name})", highlight=False)
     return result, paths
 

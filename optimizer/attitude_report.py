@@ -31,18 +31,25 @@ def coa_section(summary: CoASummary, image: str | None = None) -> Section:
     rows = tuple(
         (name, str(g.n_dialogues), str(g.n_transitions), f"{g.h_avg:.4f}", f"{g.h_norm:.4f}",
          change(g), "—" if g.js is None else f"{g.js:.4f}",
-         "—" if g.acceptance_rate is None else f"{100 * g.acceptance_rate:.1f}%")
-        for name, g in summary.groups.items())
+         _accepted(g)) for name, g in summary.groups.items())
     note = (f"Attitude space {summary.space} ({len(summary.states)} states). H_avg: mean "
             f"row entropy of the transition matrix (nats, max ln {len(summary.states)}); "
             f"H_norm = H_avg / ln |S|; JS: divergence of the joint transition distribution "
-            f"from the baseline {summary.baseline or '(none)'}.")
+            f"from the baseline {summary.baseline or '(none)'}. Accepted: share of the "
+            "dialogues the classifier judged, with its 95 % Wilson interval over them.")
     blocks: list[Table | Image | str] = [
         Table(("group", "dialogues", "transitions", "H_avg", "H_norm", "H_norm vs baseline",
                "JS", "accepted"), rows), note]
     if image is not None:
         blocks.append(Image(image, "attitude transition matrices"))
     return Section("Chain-of-Attitude", tuple(blocks))
+
+
+def _accepted(g: GroupCoA) -> str:
+    if g.acceptance_rate is None or g.acceptance_interval is None:
+        return "—"
+    low, high = g.acceptance_interval
+    return f"{100 * g.acceptance_rate:.1f}% ({100 * low:.1f} to {100 * high:.1f})"
 
 
 # -- plots (matplotlib objects, no pyplot) --------------------------------------------------

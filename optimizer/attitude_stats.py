@@ -13,7 +13,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict
 from scipy.special import entr, rel_entr
+from scipy.stats import norm
 
+from agent.stats import Estimate, wilson
 from optimizer.attitude import AttitudeChain, AttitudeError, AttitudeSpace
 
 
@@ -60,6 +62,35 @@ def normalized_entropy(matrix: ArrayLike) -> float:
     return average_entropy(matrix) / math.log(square_matrix(matrix).shape[0])
 
 
+def average_entropy_interval(units: Sequence[Sequence[AttitudeChain]],
+                             space: AttitudeSpace) -> Estimate:
+    """H_avg of all chains with a 95 % interval: H_avg ± 1.96 delete-one-unit jackknife
+    standard errors, a unit being one persona's chains (its calls are not independent).
+
+    Not a bootstrap: a resample repeats whole chains, which concentrates the counts and
+    biases the plug-in entropy downwards, so a percentile interval can miss the estimate
+    itself. With fewer than two units there is no spread to measure: the interval is the
+    value."""
+    counts = np.stack([transition_counts(u, space) for u in units]).astype(np.float64)
+    total = counts.sum(axis=0)
+    value = _h_avg(total)
+    n = len(units)
+    if n < 2:
+        return Estimate(value, value, value, n)
+    leave_one_out = _h_avg(total[None] - counts)
+    se = math.sqrt((n - 1) / n * float(((leave_one_out - leave_one_out.mean()) ** 2).sum()))
+    half = float(norm.isf(0.025)) * se
+    return Estimate(value, max(0.0, value - half), value + half, n)
+
+
+def _h_avg(counts: NDArray[np.float64]) -> Any:
+    """H_avg of one count matrix (a float) or of a stack of them (an array)."""
+    totals = counts.sum(axis=-1, keepdims=True)
+    t = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    h = entr(t).sum(axis=-1).mean(axis=-1)
+    return float(h) if np.ndim(h) == 0 else h
+
+
 def _joint(counts: ArrayLike) -> NDArray[np.float64]:
     n = square_matrix(counts)
     total = float(n.sum())
@@ -99,6 +130,8 @@ class GroupCoA(BaseModel):
     baseline, or when either side has no transitions."""
     acceptance_rate: float | None
     """Share of judged dialogues the classifier saw accepted."""
+    acceptance_interval: tuple[float, float] | None = None
+    """Its 95 % Wilson interval over the judged dialogues (chains carry no persona)."""
     state_freq: dict[str, float]
     """Share of labelled caller rounds in each state."""
     coarse_freq: dict[str, float]
@@ -145,6 +178,7 @@ def summarize_chains(chains_by_group: Mapping[str, Sequence[AttitudeChain]],
             h_norm=normalized_entropy(t),
             js=js_divergence(n, base) if comparable and base is not None else None,
             acceptance_rate=sum(judged) / len(judged) if judged else None,
+            acceptance_interval=wilson(sum(judged), len(judged)) if judged else None,
             state_freq=_shares(states, space.names),
             coarse_freq=_shares([space.group_of(s) for s in states], space.groups),
             counts=n.tolist(),

@@ -76,10 +76,14 @@ def _ranking_section(ranking: Sequence[AttributeRank]) -> Section:
                   _num(r.success_f), _p(r.success_p)) for r in ranking)
     return Section("Which attribute predicts the intent", (
         "Cramér's V of attribute x intent of successful calls (χ² test of independence), "
-        "strongest first; the corrected V removes the bias of tables with many groups. "
-        "V of the intents mentioned mostly measures the agent's own strategy. F and p: "
+        "strongest corrected V first: the corrected V removes the bias of small tables "
+        "with many groups. "
+        "The unit is the persona: each persona counts once, with the intent most of its "
+        "successful calls ended with (ties: the first by name), because one persona's "
+        "calls are not independent trials. V of the intents mentioned (each persona's "
+        "most-mentioned intent) mostly measures the agent's own strategy. F and p: "
         "one-way ANOVA of per-persona success rate across the attribute's groups.",
-        Table(("attribute", "groups", "successes", "V", "V corrected", "χ² p",
+        Table(("attribute", "groups", "personas", "V", "V corrected", "χ² p",
                "V mentioned", "F success", "p success"), rows)))
 
 

@@ -5,9 +5,11 @@ call ends with.
   groups of an attribute, overall and for every pair of groups.
 - ``chi_square``: χ² test of independence (``scipy.stats.chi2_contingency``) between an
   attribute and the intents of successful calls (or the intents the agent mentioned),
-  with Cramér's V as the effect size.
-- ``rank_attributes``: attributes ordered by that V; the paper finds occupation, grouped by
-  its ISIC sector, on top.
+  with Cramér's V as the effect size. The unit is the persona (one count each, its
+  majority intent), not the dialogue: a persona's calls share its intent and are not
+  independent trials.
+- ``rank_attributes``: attributes ordered by that V (bias-corrected: the tables are small);
+  the paper finds occupation, grouped by its ISIC sector, on top.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from statistics import fmean
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
-from scipy.stats import chi2_contingency, f_oneway
-from scipy.stats.contingency import association
+from scipy.stats import f_oneway
+from scipy.stats.contingency import association, expected_freq
 
 from agent.dialogue import Dialogue
+from agent.stats import chi2_units
 from simulator.metrics import (
     UNKNOWN,
     PersonaMetrics,
@@ -157,7 +160,9 @@ class ChiSquareResult(JSONRecord):
     dropped_rows: tuple[str, ...]
     """Groups without a count, and ``unknown`` (the attribute missing)."""
     dropped_columns: tuple[str, ...]
+    """Intents named only by personas of dropped groups."""
     n: int
+    """Personas counted: one each, with its majority intent."""
     chi2: float | None = None
     p: float | None = None
     dof: int | None = None
@@ -174,23 +179,40 @@ class ChiSquareResult(JSONRecord):
         return self.chi2 is None
 
 
+def majority_intent(counts: Mapping[str, int]) -> str | None:
+    """A persona's one unit in a χ² table: the intent most of its calls name (ties: the
+    first by name, which favours no attribute group); None without a known intent."""
+    known = {i: n for i, n in counts.items() if i != UNKNOWN and n > 0}
+    return min(known, key=lambda i: (-known[i], i)) if known else None
+
+
 def chi_square(personas: Sequence[PersonaMetrics], key: str,
                view: View = "success") -> ChiSquareResult:
-    """χ² test of independence between the groups of ``key`` and intent counts; dropped
-    (and listed): the ``unknown`` group, the ``unknown`` intent of a success without one,
-    then all-zero rows and columns."""
-    counts = {g.value: dict(g.success_intent_counts if view == "success" else g.intent_counts)
-              for g in group_metrics(personas, key)}
+    """χ² test of independence between the groups of ``key`` and intents, with the
+    *persona* as the unit: each persona counts once, with its majority intent (of its
+    successful calls, or of the intents the agent mentioned to it). A persona's several
+    dialogues are not independent trials, so counting them would overstate the evidence.
+
+    Dropped (and listed): the ``unknown`` group, personas without a known intent, then
+    all-zero rows and columns."""
+    units: dict[str, dict[str, int]] = {}
+    for p in personas:
+        intent = majority_intent(p.success_intent_counts if view == "success"
+                                 else p.intent_counts)
+        if intent is not None:
+            row = units.setdefault(p.groups.get(key, UNKNOWN), {})
+            row[intent] = row.get(intent, 0) + 1
+    order = [g.value for g in group_metrics(personas, key)]
+    counts = {v: units[v] for v in order if v in units}
     totals: dict[str, int] = {}
     for value, row in counts.items():
         for intent, n in row.items():
             totals[intent] = totals.get(intent, 0) + n * (value != UNKNOWN)
-    columns = sorted((i for i, n in totals.items() if i != UNKNOWN and n > 0),
-                     key=lambda i: (-totals[i], i))
+    columns = sorted((i for i, n in totals.items() if n > 0), key=lambda i: (-totals[i], i))
     rows = [v for v, row in counts.items()
             if v != UNKNOWN and any(row.get(i, 0) for i in columns)]
     table = tuple(tuple(counts[v].get(i, 0) for i in columns) for v in rows)
-    dropped_rows = tuple(v for v in counts if v not in rows)
+    dropped_rows = tuple(v for v in order if v not in rows)
     dropped_cols = tuple(sorted(set(totals) - set(columns)))
     n = sum(map(sum, table))
     base = ChiSquareResult(key, view, tuple(rows), tuple(columns), table, dropped_rows,
@@ -200,13 +222,13 @@ def chi_square(personas: Sequence[PersonaMetrics], key: str,
             f"degenerate table ({len(rows)} group(s) x {len(columns)} intent(s) with counts): "
             "independence cannot be tested"))
     observed = np.array(table, dtype=np.int64)
-    result = chi2_contingency(observed, correction=False)  # V below is of this statistic
-    chi2 = float(result.statistic)
+    chi2, p_value, dof = chi2_units(table)  # no Yates: V below is of this statistic
+    expected = expected_freq(observed)
     return replace(
-        base, chi2=chi2, p=float(result.pvalue), dof=int(result.dof),
+        base, chi2=chi2, p=p_value, dof=dof,
         cramers_v=_finite(association(observed, method="cramer")),
         cramers_v_corrected=_v_corrected(chi2, n, len(rows), len(columns)),
-        low_expected_share=float(np.mean(result.expected_freq < 5)))
+        low_expected_share=float(np.mean(expected < 5)))
 
 
 def _v_corrected(chi2: float, n: int, r: int, c: int) -> float | None:
@@ -227,7 +249,7 @@ class AttributeRank(JSONRecord):
     groups: int
     """Groups in the success-intent table."""
     n: int
-    """Successful calls in it."""
+    """Personas in it (each counted once, with its majority success intent)."""
     cramers_v: float | None
     cramers_v_corrected: float | None
     p: float | None
@@ -253,14 +275,22 @@ def attribute_rank(key: str, success: ChiSquareResult, mentioned: ChiSquareResul
 
 
 def by_strength(rows: Iterable[AttributeRank]) -> list[AttributeRank]:
-    """Strongest V first; undefined V last."""
-    return sorted(rows, key=lambda r: (r.cramers_v is None, -(r.cramers_v or 0.0), r.key))
+    """Strongest bias-corrected V first (raw V where it is undefined); undefined V last.
+
+    Raw V grows with the table's size even without any association, and with one unit
+    per persona the tables are small: 16 MBTI types on a hundred personas score a raw V
+    close to a real association's."""
+    def strength(r: AttributeRank) -> float | None:
+        return r.cramers_v_corrected if r.cramers_v_corrected is not None else r.cramers_v
+
+    return sorted(rows, key=lambda r: (strength(r) is None, -(strength(r) or 0.0), r.key))
 
 
 def rank_attributes(dialogues: Sequence[Dialogue],
                     keys: Sequence[str] = RANK_KEYS) -> list[AttributeRank]:
     """Attributes ordered by how strongly they predict the intent a call succeeds with
-    (Cramér's V of attribute x success intent), strongest first; undefined V last."""
+    (bias-corrected Cramér's V of attribute x success intent, one unit per persona),
+    strongest first; undefined V last."""
     personas = personas_of(dialogues)
     return by_strength(attribute_rank(k, chi_square(personas, k, "success"),
                                       chi_square(personas, k, "mentioned"),

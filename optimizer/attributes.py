@@ -8,7 +8,9 @@ fixed program show what that program pitches, not what callers want: the default
 never offers home cover to farmers, and its data never shows farmers taking it up.
 ``exploration_programs`` gives arms that, between them, pitch every product first, second
 and third equally often, for every sector alike; success intents pooled over the arms
-reflect the callers, and only the callers.
+reflect the callers, and only the callers, in the calls where the arm's table applied
+(``explored``): when the agent has not yet placed the caller's sector, it pitches its
+fallback order, which would credit that order's first products with every sector's sales.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.compliance import prompt_line_problems
-from agent.dialogue import Dialogue
+from agent.dialogue import Dialogue, Template
 from agent.domain import DomainPack
 from agent.occupation import MORE_OCCUPATIONS, PAPER_OCCUPATIONS, SECTORS
 from agent.program import AgentProgram, StrategyEntry
@@ -111,6 +113,19 @@ def exploration_programs(parent: AgentProgram, domain: DomainPack, *, width: int
         arms[f"explore-{i}"] = parent.evolve(f"{CREATED_BY}.explore",
                                              strategy=dict.fromkeys(sectors, entry))
     return arms
+
+
+def explored(dialogues: Iterable[Dialogue], *, threshold: float = 0.6) -> list[Dialogue]:
+    """The calls whose agent knew the caller's sector (confidence ≥ ``threshold``, so its
+    strategy table applied) when it first pitched a product, or never pitched one (the
+    caller named what they wanted): the calls in which an exploration arm explored."""
+    def knew(d: Dialogue) -> bool:
+        first = next((t for t in d.agent_turns
+                      if t.thought is not None and t.thought.template is Template.PIVOT), None)
+        return first is None or (first.sector is not None and first.sector.sector is not None
+                                 and first.sector.confidence >= threshold)
+
+    return [d for d in dialogues if knew(d)]
 
 
 # -- rationales -------------------------------------------------------------------------------

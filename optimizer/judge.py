@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from statistics import fmean, stdev
 from typing import Any, Literal, NamedTuple
 
@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.dialogue import Dialogue
 from models.errors import SalesvoiceError
 from models.llm.base import LLM, ChatMessage, Sampling
+from optimizer.evidence import dialogue_rate
 from optimizer.history import transcript
-from simulator.report import Section, Table
+from simulator.report import Section, Table, pct_ci
 from simulator.runner import is_success
 
 log = logging.getLogger(__name__)
@@ -242,10 +243,8 @@ class EvaluationSummary(NamedTuple):
     section: Section
 
 
-def _fmt(x: float | None, pct: bool = False) -> str:
-    if x is None:
-        return "—"
-    return f"{100 * x:.1f}%" if pct else f"{x:.2f}"
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
 
 
 def evaluation_summary(
@@ -288,16 +287,23 @@ def evaluation_summary(
     metric_rows = tuple(
         (name, _fmt(m["mean"]), _fmt(m["sd"])) for name, m in metrics.items()
     )
+    tau = dialogue_rate(judged, lambda d: scores[d.id].task_success)
+    recorded = dialogue_rate(dialogues, is_success)
+    agrees = dialogue_rate(judged, lambda d: scores[d.id].task_success == is_success(d))
+    data["intervals"] = {name: None if e is None else asdict(e) for name, e in (
+        ("acceptance_rate", tau), ("acceptance_rate_recorded", recorded),
+        ("verdict_agreement", agrees))}
     overview = (
         ("dialogues judged", f"{len(judged)} of {len(dialogues)}"),
-        ("τ acceptance (judge)", _fmt(data["acceptance_rate"], pct=True)),
-        ("τ acceptance (recorded outcome)", _fmt(data["acceptance_rate_recorded"], pct=True)),
-        ("judge agrees with outcome", _fmt(agreement, pct=True)),
+        ("τ acceptance (judge)", pct_ci(tau)),
+        ("τ acceptance (recorded outcome)", pct_ci(recorded)),
+        ("judge agrees with outcome", pct_ci(agrees)),
         ("filter threshold (mean)", _fmt(kept.threshold)),
         ("kept / dropped", f"{len(kept.kept)} / {len(kept.dropped)}"),
     )
     section = Section("Judge evaluation (MADS metrics)", (
-        "Scores 0-3 from the LLM judge; task success is its yes/no verdict.",
+        "Scores 0-3 from the LLM judge; task success is its yes/no verdict. Rates with "
+        "95 % intervals, the persona as the unit.",
         Table(("metric", "mean", "sd"), metric_rows),
         Table(("measure", "value"), overview),
     ))

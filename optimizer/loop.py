@@ -1,17 +1,44 @@
 """Algorithm 1 of MADS: simulate → summarise → evaluate → evolve, K times, until the
 acceptance rate reaches θ and the attitude entropy reaches H_basic.
 
-Every program version is measured on **held-out personas** that the evolution never
-sees, so the lineage says whether a change helped rather than whether it fitted its own
-training calls. Programs are saved as JSON under ``programs/``; ``lineage.jsonl`` holds
-one line per version with its scores; each iteration's dialogues are crash-safe JSONL
-stores (a rerun skips dialogues already simulated).
+Three persona sets, refused if any two share a persona:
 
-Evolution has two levers, each optional: the MADS optimization agent rewrites the SOP
-(needs an LLM), and the first paper's attribute analysis rewrites the occupation
-strategy table from the calls ("observed": the program's own calls; "explore": extra
-calls with one exploration program per product, needed when the agent is the scripted
-rule agent, which only ever pitches what its table says).
+- ``train``: the calls the evolution learns from;
+- ``select``: every version is measured here, and the version handed back is chosen here;
+- ``report``: the start and the chosen version meet these personas once, at the end,
+  paired (same personas, seeds and simulated users), and only these numbers report the
+  gain. Reporting on the set a version was chosen on would overstate it (the winner's
+  curse: the chosen version is also the one that was luckiest there).
+
+Decisions use 95 % intervals, not point estimates (``optimizer/evidence.py``):
+
+- **Stop at the target** once the *lower* bound of τ's interval is ≥ θ and the *upper*
+  bound of H_avg's interval reaches H_basic. "Target reached" is then a claim the calls
+  support: a lucky τ on a few calls costs another iteration, never a false stop. For H,
+  which MADS uses as a guard against attitudes collapsing, we ask only for no evidence
+  of a drop (at iteration 1 H_basic is that very H). Intervals have the persona as the
+  unit (Wilson, or a bootstrap over personas; a jackknife over personas for H).
+- **An improvement** is a version whose success on the select personas beats the version
+  chosen so far, paired persona by persona, with the whole interval above 0 (Newcombe's
+  paired interval and McNemar's test with one dialogue per persona, else a bootstrap
+  over personas and a sign-flip test). Noise and ties keep the earlier version. K
+  iterations are K such tests, so now and then a lucky version is chosen: the report set
+  is what shows it (its gain interval then covers 0).
+- Evolution continues from the latest version, chosen or not, as in MADS Algorithm 1.
+
+The real path by default: the agent is not told the caller's occupation (it asks and
+infers the sector; ``[simulation.agent] share_occupation = true`` tells it), versions are
+measured by the outcome the agent detected (``outcome = "truth"``: by a programmatic
+user's own verdict), and the evolution learns from the calls as the agent saw them
+(``evidence.agent_view``: detected outcomes, inferred sectors), as from live calls.
+
+Programs are saved as JSON under ``programs/``; ``lineage.jsonl`` holds one line per
+version with its numbers and intervals; each batch is a crash-safe JSONL store (a rerun
+skips dialogues already simulated). Evolution has two levers, each optional: the MADS
+optimization agent rewrites the SOP (needs an LLM), and the first paper's attribute
+analysis rewrites the occupation strategy table from the calls ("observed": the
+program's own calls; "explore": extra calls with one exploration program per product,
+needed when the agent is the scripted rule agent, which only pitches what its table says).
 """
 
 from __future__ import annotations
@@ -19,36 +46,45 @@ from __future__ import annotations
 import logging
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from agent.dialogue import Dialogue
 from agent.domain import DomainPack
-from agent.program import AgentProgram, ProgramSet, load_program_set
+from agent.program import ProgramSet, load_program_set
+from agent.stats import Estimate
 from models.config import StrictModel
 from models.errors import ConfigError, SalesvoiceError
 from models.llm.base import LLM
 from optimizer.attitude import AttitudeChain, AttitudeClassifier, AttitudeSpace, load_attitudes
 from optimizer.attitude_stats import (
-    average_entropy,
+    average_entropy_interval,
     normalized_entropy,
     transition_counts,
     transition_matrix,
 )
-from optimizer.attributes import exploration_programs, strategy_program
-from optimizer.evolve import Evolver
-from optimizer.judge import Judge, JudgeScores, acceptance_rate, filter_dialogues, score_means
+from optimizer.batches import Batches, Status, Tick
+from optimizer.evidence import (
+    dialogue_rate,
+    improves,
+    paired_success,
+    reached_target,
+    succeeded,
+)
+from optimizer.evolution import Evolution, agent_views
+from optimizer.judge import Judge, JudgeScores, score_means
 from optimizer.lineage import Measured, OptimizeResult, write_lineage
-from optimizer.segments import StratifySettings, segment_route
-from simulator.batch import BatchConfig, PersonaSet, SimSettings, Toolkit, local_runner, run_batch
+from optimizer.segments import StratifySettings
+from simulator.batch import BatchConfig, PersonaSet, SimSettings, Toolkit
+from simulator.evaluate import Evaluation, OutcomeSource, evaluate
+from simulator.metrics import persona_id
 from simulator.persona import Persona
-from simulator.runner import is_success
-from simulator.store import DialogueLog
 
 log = logging.getLogger(__name__)
+SETS = ("train", "select", "report")
 
 
 class SummarySettings(StrictModel):
@@ -84,13 +120,22 @@ class OptimizeConfig(StrictModel):
     iterations: int = Field(2, ge=1, le=50)
     """K."""
     theta: float = Field(0.5, ge=0, le=1)
-    """Target acceptance rate τ (stop once reached; also the paper's upper bound)."""
+    """Target acceptance rate τ: stop once the lower bound of τ's 95 % interval reaches it."""
     h_basic: float | None = Field(None, ge=0)
     """Baseline attitude entropy H_basic; None: the first iteration's H_avg."""
+    outcome: OutcomeSource = "detected"
+    """How versions are measured (training success, τ without the judge, selection,
+    report): ``detected``, the agent's reading of each call, as live; ``truth``, a
+    programmatic user's own verdict, what the calls really achieved. The evolution learns
+    from the calls as the agent saw them either way."""
     simulation: dict[str, Any] = Field(default_factory=dict)
     """Batch settings for GENDIALOGUE (as in a batch file, without name and personas)."""
     train: PersonaSet = PersonaSet(count=12, seed=1)
-    heldout: PersonaSet = PersonaSet(count=12, seed=2)
+    """The personas the evolution learns from."""
+    select: PersonaSet = PersonaSet(count=12, seed=2)
+    """The personas every version is measured and chosen on."""
+    report: PersonaSet = PersonaSet(count=40, seed=3)
+    """The personas the start and the chosen version meet at the end: the reported gain."""
     summary: SummarySettings = SummarySettings()
     judge: JudgeSettings = JudgeSettings()
     evolve: EvolveSettings = EvolveSettings()
@@ -98,9 +143,20 @@ class OptimizeConfig(StrictModel):
     output: str | None = None
     """Run directory; default ``<data_dir>/optimize/<name>/``."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "heldout" in data:
+            raise ValueError(
+                "[heldout] is now [select]: the personas versions are measured and chosen "
+                "on; the gain is reported on a separate [report] set. Rename [heldout] to "
+                "[select] and add a [report] set that shares no persona with [train] or "
+                "[select] (another seed)")
+        return data
+
     def batch(self, tag: str, personas: PersonaSet, programs: dict[str, str]) -> BatchConfig:
         sim = dict(self.simulation)
-        agent = {**sim.pop("agent", {}), "programs": programs}
+        agent = {"share_occupation": False, **sim.pop("agent", {}), "programs": programs}
         try:
             return BatchConfig.model_validate(
                 {**sim, "name": f"{self.name}.{tag}", "personas": personas, "agent": agent})
@@ -126,25 +182,23 @@ def load_optimize_config(path: Path) -> OptimizeConfig:
     return config
 
 
-Status = Callable[[str], None]
-"""Progress messages (the CLI shows them under its progress bar)."""
-Tick = Callable[[int, int], None]
-"""Dialogues done, dialogues planned, for the current simulation."""
-
-
 class Optimizer:
     """Runs Algorithm 1 on one toolkit (models loaded once for all iterations)."""
 
     def __init__(self, config: OptimizeConfig, kit: Toolkit, run_dir: Path, *,
                  status: Status | None = None, tick: Tick | None = None) -> None:
         self.config = config
-        self.kit = kit
         self.llm: LLM | None = kit.llm
         self.domain: DomainPack = kit.domain
         self.dir = run_dir
         self.status = status or (lambda msg: log.info("%s", msg))
         self.tick = tick
         self.space: AttitudeSpace = load_attitudes(config.summary.attitudes)
+        told = config.batch("probe", config.train, {"p": config.program}).agent.share_occupation
+        self.batches = Batches(kit, config.batch, run_dir, share_occupation=told,
+                               status=self.status, tick=tick)
+        self.evolution = Evolution(config, self.llm, self.domain, self.batches, self.space,
+                                   self.status)
         needs = [what for what, on in (("summary", config.summary.enabled),
                                        ("judge", config.judge.enabled),
                                        ("evolve.sop", config.evolve.sop)) if on]
@@ -154,210 +208,159 @@ class Optimizer:
         if not config.evolve.sop and config.evolve.strategy == "off":
             raise ConfigError("evolve: nothing to evolve (sop = false and strategy = 'off')")
 
-    # -- simulation ------------------------------------------------------------------
-    async def simulate(self, tag: str, personas: PersonaSet, programs: dict[str, AgentProgram],
-                       people: list[Persona]) -> list[Dialogue]:
-        """Every persona meets every program in ``programs`` (the variants)."""
-        files = {v: str(self._save(p)) for v, p in programs.items()}
-        config = self.config.batch(tag, personas, files)
-        self.kit.config, self.kit.programs = config, dict(programs)
-        if self.llm is not None and config.agent.kind == "llm":
-            from agent.policy import SalesAgent
-
-            for program in programs.values():
-                await self.llm.prime(SalesAgent(program, self.llm).prompt_prefix())
-        store = self.dir / "dialogues" / f"{tag}.jsonl"
-        with DialogueLog(store) as out:
-            def progress(r: Any) -> None:
-                if self.tick:
-                    self.tick(r.skipped + r.done + r.failed, r.planned)
-
-            result = await run_batch(config, people, out, local_runner(self.kit, config.workers),
-                                     progress=progress)
-            dialogues = [d for d in out.read() if d.metadata.get("batch") == config.name]
-        if result.failed:
-            self.status(f"{tag}: {result.failed} dialogues failed, e.g. {result.errors[0]}")
-        if not dialogues:
-            raise SalesvoiceError(f"{tag}: no dialogue completed ({result.errors[:3]})")
-        return dialogues
-
-    async def simulate_set(self, tag: str, personas: PersonaSet, pset: ProgramSet,
-                           people: list[Persona]) -> list[Dialogue]:
-        """Each persona meets the program its segment routes it to, as a live call would."""
-        by_segment: dict[str, list[Persona]] = {}
-        for persona in people:
-            by_segment.setdefault(pset.segment(persona.sector) or "default", []).append(persona)
-        dialogues: list[Dialogue] = []
-        for segment, members in sorted(by_segment.items()):
-            program = pset.programs.get(segment, pset.default)
-            name = tag if len(by_segment) == 1 else f"{tag}.{segment}"
-            dialogues += await self.simulate(name, personas, {segment: program}, members)
-        return dialogues
-
     # -- the loop --------------------------------------------------------------------
     async def run(self) -> OptimizeResult:
-        from simulator.batch import personas_for
-
         started = time.monotonic()
         c = self.config
-        train_people = await personas_for(c.batch("train", c.train, {"p": c.program}), self.llm)
-        held_people = await personas_for(c.batch("heldout", c.heldout, {"p": c.program}),
-                                         self.llm)
-        overlap = {p.id for p in train_people} & {p.id for p in held_people}
-        if overlap:
-            raise ConfigError(f"held-out personas overlap the training personas "
-                              f"({len(overlap)} shared, e.g. {sorted(overlap)[0]}): use "
-                              "another seed or spec for [heldout]")
-        program = load_program_set(c.program)
-        lineage: list[Measured] = []
+        people = await self._personas()
+        start = program = load_program_set(c.program)
         h_basic = c.h_basic
         stopped = "iterations"
         train: list[Dialogue] = []
         chains: list[AttitudeChain] = []
         scores: dict[str, JudgeScores] = {}
         current = self._measured(program, 0, None)
-        await self._heldout(current, program, held_people)
-        lineage.append(current)
+        selected = {program.version: await self._select(current, program, people["select"])}
+        lineage = [current]
+        chosen, chosen_program = current, program
         write_lineage(self.dir, lineage)
         for k in range(1, c.iterations + 1):
             self.status(f"iteration {k}/{c.iterations}: simulating {program.version}")
-            train = await self.simulate_set(f"train-{k}", c.train, program, train_people)
+            train = await self.batches.simulate_sets(f"train-{k}", c.train,
+                                                     {program.version: program},
+                                                     people["train"])
             current.train_n = len(train)
-            current.train_success = sum(map(is_success, train)) / len(train)
-            chains, scores = [], {}
-            if c.summary.enabled:
-                self.status(f"iteration {k}: chain-of-attitude over {len(train)} dialogues")
-                chains = await self._summarise(train)
-                t = transition_matrix(transition_counts(chains, self.space))
-                current.h_avg, current.h_norm = average_entropy(t), normalized_entropy(t)
-                if h_basic is None:
-                    h_basic = current.h_avg
-                    current.notes.append("H_basic taken from this iteration")
+            current.train = dialogue_rate(train, lambda d: succeeded(d, c.outcome))
+            chains, scores = await self._summarise(current, train, k), {}
+            if current.h_avg is not None and h_basic is None:
+                h_basic = current.h_avg.value
+                current.notes.append("H_basic taken from this iteration")
             if c.judge.enabled:
                 self.status(f"iteration {k}: judging {len(train)} dialogues")
                 assert self.llm is not None
                 scores = await Judge(self.llm).score_all(train)
-                judged = [d for d in train if d.id in scores]
-                current.tau = acceptance_rate(judged, scores) if judged else None
+                current.tau = _judged_rate(train, scores)
                 current.judge_means = score_means(scores)
             else:
-                current.tau = current.train_success
+                current.tau = current.train
             write_lineage(self.dir, lineage)
-            reached_h = h_basic is None or current.h_avg is None or current.h_avg >= h_basic
-            if current.tau is not None and current.tau >= c.theta and reached_h:
+            if reason := reached_target(current.tau, c.theta, current.h_avg, h_basic):
                 stopped = "target"
-                h = ("H not measured" if current.h_avg is None
-                     else f"H {current.h_avg:.3f} ≥ H_basic {h_basic:.3f}")
-                self.status(f"iteration {k}: τ {current.tau:.2f} ≥ θ {c.theta}, {h}: stop")
+                self.status(f"iteration {k}: {reason}: stop")
                 break
             self.status(f"iteration {k}: evolving")
-            child = await self._evolve_set(program, train, chains, scores, train_people, k)
+            child = await self.evolution.next_set(
+                program, agent_views(train, program.default), chains, scores,
+                people["train"], k)
             if child is None:
                 current.notes.append("evolution changed nothing")
+                stopped = "unchanged"
                 write_lineage(self.dir, lineage)
                 break
             current = self._measured(child, k, program.version)
             program = child
-            await self._heldout(current, program, held_people)
+            selected[child.version] = await self._select(current, child, people["select"])
+            self._judge_improvement(current, chosen, selected)
+            if current.improved:
+                chosen, chosen_program = current, child
             lineage.append(current)
             write_lineage(self.dir, lineage)
-        best = max(lineage, key=lambda m: (m.heldout_success or 0.0, -m.iteration))
-        return OptimizeResult(self.dir, lineage, stopped, program, best, h_basic, train,
-                              chains, scores, time.monotonic() - started)
+        report = await self._report(start, chosen_program, people["report"])
+        return OptimizeResult(self.dir, lineage, stopped, program, chosen, chosen_program,
+                              report, h_basic, train, chains, scores,
+                              time.monotonic() - started)
 
     # -- steps -----------------------------------------------------------------------
-    async def _heldout(self, m: Measured, program: ProgramSet, people: list[Persona]) -> None:
-        self.status(f"held-out personas: measuring {program.version}")
-        dialogues = await self.simulate_set(f"heldout-{program.version}", self.config.heldout,
-                                            program, people)
-        m.heldout_n = len(dialogues)
-        m.heldout_success = sum(map(is_success, dialogues)) / len(dialogues)
+    async def _personas(self) -> dict[str, list[Persona]]:
+        """The three persona sets; ConfigError when any two share a persona."""
+        from simulator.batch import personas_for
 
-    async def _summarise(self, dialogues: Sequence[Dialogue]) -> list[AttitudeChain]:
+        c = self.config
+        people = {name: await personas_for(c.batch(name, getattr(c, name), {"p": c.program}),
+                                           self.llm) for name in SETS}
+        for i, a in enumerate(SETS):
+            for b in SETS[i + 1:]:
+                shared = {p.id for p in people[a]} & {p.id for p in people[b]}
+                if shared:
+                    raise ConfigError(
+                        f"the [{a}] and [{b}] personas overlap ({len(shared)} shared, e.g. "
+                        f"{sorted(shared)[0]}): use another seed or spec for one of them; "
+                        "train, select and report must be disjoint")
+        return people
+
+    async def _select(self, m: Measured, program: ProgramSet,
+                      people: list[Persona]) -> list[Dialogue]:
+        self.status(f"selection personas: measuring {program.version}")
+        dialogues = await self.batches.simulate_sets(f"select-{program.version}",
+                                                     self.config.select,
+                                                     {program.version: program}, people)
+        m.select_n = len(dialogues)
+        m.select = dialogue_rate(dialogues, lambda d: succeeded(d, self.config.outcome))
+        return dialogues
+
+    def _judge_improvement(self, m: Measured, chosen: Measured,
+                           selected: dict[str, list[Dialogue]]) -> None:
+        """Compare ``m`` with the version chosen so far on the select personas, paired."""
+        m.versus = chosen.version
+        m.difference = paired_success(selected[chosen.version], selected[m.version],
+                                      source=self.config.outcome)
+        m.improved = improves(m.difference)
+        d = m.difference
+        self.status(f"{m.version} vs {chosen.version} on the selection personas: "
+                    + ("—" if d is None else f"{100 * d.value:+.1f} points "
+                       f"({100 * d.low:+.1f} to {100 * d.high:+.1f})")
+                    + ("; chosen" if m.improved else "; not an improvement"))
+
+    async def _report(self, start: ProgramSet, chosen: ProgramSet,
+                      people: list[Persona]) -> Evaluation:
+        """The start and the chosen version on the report personas, once, paired (both
+        arms in one batch: the same seeds and simulated users)."""
+        arms = {"start": start} if chosen.version == start.version else {
+            "start": start, "chosen": chosen}
+        self.status(f"report personas: {' vs '.join(s.version for s in arms.values())}")
+        dialogues = await self.batches.simulate_sets("report", self.config.report, arms, people)
+        return evaluate(dialogues, baseline="start", source=self.config.outcome)
+
+    async def _summarise(self, m: Measured, train: Sequence[Dialogue],
+                         k: int) -> list[AttitudeChain]:
+        if not self.config.summary.enabled:
+            return []
         assert self.llm is not None
+        self.status(f"iteration {k}: chain-of-attitude over {len(train)} dialogues")
         classifier = AttitudeClassifier(self.llm, self.space)
         chains = []
-        for n, d in enumerate(dialogues, 1):
+        for n, d in enumerate(train, 1):
             try:
                 chains.append(await classifier.classify(d))
             except SalesvoiceError as exc:
                 log.warning("attitudes of %s not classified: %s", d.id, exc)
             if self.tick:
-                self.tick(n, len(dialogues))
+                self.tick(n, len(train))
+        if chains:
+            owner = {d.id: persona_id(d) for d in train}
+            units: dict[str, list[AttitudeChain]] = {}
+            for chain in chains:
+                units.setdefault(owner[chain.dialogue_id], []).append(chain)
+            m.h_avg = average_entropy_interval([units[p] for p in sorted(units)], self.space)
+            m.h_norm = normalized_entropy(transition_matrix(transition_counts(chains,
+                                                                              self.space)))
         return chains
-
-    async def _evolve_set(self, pset: ProgramSet, train: list[Dialogue],
-                          chains: list[AttitudeChain], scores: dict[str, JudgeScores],
-                          people: list[Persona], k: int) -> ProgramSet | None:
-        """The next set: the default program evolved on every call and, when stratified,
-        each segment's program evolved on its own segment's calls."""
-        st = self.config.stratify
-        default = await self._evolve(pset.default, train, scores, people, k, "all")
-        if st.by == "none":
-            return None if default is None else ProgramSet(default=default)
-        route = pset.route or segment_route(train, chains, st, self.space)
-        programs: dict[str, AgentProgram] = {}
-        for segment in sorted(set(route.values())):
-            sectors = {s for s, seg in route.items() if seg == segment}
-            mine = [d for d in train if d.caller.sector in sectors]
-            base = pset.programs.get(segment, pset.default)
-            if len(mine) < st.min_dialogues:
-                self.status(f"iteration {k}: segment {segment} has {len(mine)} calls "
-                            f"(< {st.min_dialogues}): it keeps its program")
-                programs[segment] = base
-                continue
-            who = {p.id for p in people if p.sector in sectors}
-            evolved = await self._evolve(base, mine, scores,
-                                         [p for p in people if p.id in who], k, segment)
-            programs[segment] = evolved or base
-        child = ProgramSet(default=default or pset.default, programs=programs, route=route)
-        return None if child.version == pset.version else child
-
-    async def _evolve(self, program: AgentProgram, train: list[Dialogue],
-                      scores: dict[str, JudgeScores], people: list[Persona],
-                      k: int, segment: str) -> AgentProgram | None:
-        c = self.config
-        child = program
-        if c.evolve.strategy != "off":
-            evidence = train
-            if c.evolve.strategy == "explore":
-                explore = exploration_programs(program, self.domain)
-                evidence = await self.simulate(f"explore-{k}.{segment}", c.train, explore,
-                                               people)
-            child = await strategy_program(child, evidence, self.llm, self.domain,
-                                           min_successes=c.evolve.min_successes)
-        if c.evolve.sop:
-            assert self.llm is not None
-            kept: Sequence[Dialogue] = train
-            if scores and (c.judge.min_mean is not None or c.judge.quantile is not None):
-                kept = filter_dialogues(train, scores, min_mean=c.judge.min_mean,
-                                        quantile=c.judge.quantile).kept
-            evolver = Evolver(self.llm, self.domain, max_dialogues=c.evolve.max_dialogues)
-            try:
-                evolution = await evolver.evolve(child, kept, scores or None)
-            except SalesvoiceError as exc:
-                self.status(f"iteration {k}: the SOP of {segment} was not evolved: {exc}")
-            else:
-                child = evolution.program
-        return None if child.version == program.version else child
-
-    # -- files -----------------------------------------------------------------------
-    def _save(self, program: AgentProgram | ProgramSet) -> Path:
-        path = self.dir / "programs" / f"{program.version}.json"
-        if isinstance(program, ProgramSet) and not program.programs:
-            return self._save(program.default)
-        if not path.exists():
-            program.save(path)
-        return path
 
     def _measured(self, program: ProgramSet, k: int, parent: str | None) -> Measured:
         head = program.default
         m = Measured(program.version, parent if k else head.parent, head.created_by, k,
-                     str(self._save(program)))
+                     str(self.batches.save(program)))
         if program.programs:
             m.created_by = f"stratified by {self.config.stratify.by}"
             m.segments = {seg: p.version for seg, p in program.programs.items()}
         return m
+
+
+def _judged_rate(dialogues: Sequence[Dialogue],
+                 scores: dict[str, JudgeScores]) -> Estimate | None:
+    """τ by the judge's verdicts, over the dialogues it judged."""
+    judged = [d for d in dialogues if d.id in scores]
+    return dialogue_rate(judged, lambda d: scores[d.id].task_success)
 
 
 async def optimize(config: OptimizeConfig, settings: SimSettings, data_dir: Path, *,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from agent.dialogue import Dialogue
 from agent.program import AgentProgram, ProgramSet
+from agent.stats import Difference, Estimate
 from models.errors import SalesvoiceError
 from models.llm.base import LLM
 from optimizer.attitude import (
@@ -41,7 +42,17 @@ from optimizer.strategies import (
     strategy_section,
     strategy_table,
 )
-from simulator.report import Image, ReportPaths, Section, Table, render_html, render_markdown
+from simulator.evaluate_report import sections as evaluation_sections
+from simulator.report import (
+    Image,
+    ReportPaths,
+    Section,
+    Table,
+    pct_ci,
+    render_html,
+    render_markdown,
+)
+from simulator.report_plots import error_bars
 
 log = logging.getLogger(__name__)
 Tick = Callable[[str, int, int], None]
@@ -156,32 +167,74 @@ async def analyze(dialogues: Sequence[Dialogue], out_dir: Path, *, llm: LLM | No
 
 
 # -- the Algorithm 1 run ---------------------------------------------------------------------
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}%"
-
-
 def _num(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"
 
 
+def _h(e: Estimate | None) -> str:
+    return "—" if e is None else f"{e.value:.3f} ({e.low:.3f} to {e.high:.3f})"
+
+
+def _points(d: Difference | None) -> str:
+    if d is None:
+        return "—"
+    return (f"{100 * d.value:+.1f} pt ({100 * d.low:+.1f} to {100 * d.high:+.1f}), "
+            f"p {d.p:.3g}")
+
+
 def plot_lineage(result: OptimizeResult, path: Path) -> Path:
+    """Success on the selection personas and τ per version, with 95 % error bars; the
+    chosen version starred."""
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
-    xs = range(len(result.lineage))
-    ax.plot(xs, [m.heldout_success or 0.0 for m in result.lineage], "o-",
-            label="held-out success")
-    ax.plot(xs, [m.tau if m.tau is not None else float("nan") for m in result.lineage], "s--",
-            label="τ on training calls")
-    ax.set_xticks(list(xs), [f"{m.iteration}\n{m.version}" for m in result.lineage], fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("rate")
+    xs = list(range(len(result.lineage)))
+    for shift, label, marker, values in (
+        (-0.06, "success, selection personas", "o-", [m.select for m in result.lineage]),
+        (0.06, "τ on training calls", "s--", [m.tau for m in result.lineage]),
+    ):
+        shown = [(x + shift, e) for x, e in zip(xs, values, strict=True) if e is not None]
+        if shown:
+            ax.errorbar([x for x, _ in shown], [e.value for _, e in shown],
+                        yerr=error_bars([e for _, e in shown]), fmt=marker, capsize=3,
+                        label=label)
+    chosen = next(i for i, m in enumerate(result.lineage) if m is result.chosen)
+    if result.chosen.select is not None:
+        ax.plot([chosen - 0.06], [result.chosen.select.value], "*", markersize=14,
+                color="#dd8452", label="chosen version")
+    ax.set_xticks(xs, [f"{m.iteration}\n{m.version}" for m in result.lineage], fontsize=7)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("rate (95 % CI)")
     ax.set_title("Program versions (Algorithm 1)")
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     return path
 
 
+def _lineage_rows(result: OptimizeResult) -> tuple[tuple[str, ...], ...]:
+    return tuple((
+        str(m.iteration), m.version, m.parent or "—", m.created_by,
+        f"{pct_ci(m.select)} [{m.select_n}]",
+        "—" if m.versus is None else f"{_points(m.difference)} vs {m.versus}",
+        "yes" if m is result.chosen else "",
+        f"{pct_ci(m.train)} [{m.train_n}]" if m.train_n else "—",
+        pct_ci(m.tau), _h(m.h_avg), _num(m.h_norm), _num(m.judge_means.get("mean")),
+    ) for m in result.lineage)
+
+
+def _gain_text(result: OptimizeResult) -> str:
+    gain = result.gain
+    if gain is None:
+        return ("No version improved on the start on the selection personas: the start "
+                "is handed back, and the report personas measure it alone.")
+    shown = "an improvement" if gain.low > 0 else (
+        "no difference shown (the interval covers 0)" if gain.covers_zero else "worse")
+    return (f"Gain of the chosen version over the start on the report personas, which "
+            f"took no part in training or choosing: {_points(gain)}, {gain.n} paired "
+            f"personas ({gain.method}): {shown}.")
+
+
 def _program_section(first: AgentProgram, final: ProgramSet) -> Section:
+    """How ``final`` (the chosen set) differs from the start."""
     blocks: list[Table | Image | str] = []
     for name, program in [("all callers", final.default), *sorted(final.programs.items())]:
         if name != "all callers":
@@ -201,7 +254,7 @@ def _program_section(first: AgentProgram, final: ProgramSet) -> Section:
                 (s, cell(first, s), cell(program, s),
                  program.strategy[s].rationale if s in program.strategy else "")
                 for s in changed)))
-    return Section("What changed", tuple(blocks) or ("Nothing: the final version is P0.",))
+    return Section("What changed", tuple(blocks) or ("Nothing: the chosen version is P0.",))
 
 
 async def write_optimize_report(result: OptimizeResult, space: AttitudeSpace, *,
@@ -209,34 +262,39 @@ async def write_optimize_report(result: OptimizeResult, space: AttitudeSpace, *,
                                 tick: Tick | None = None) -> ReportPaths:
     out_dir = result.run_dir / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = tuple((str(m.iteration), m.version, m.parent or "—", m.created_by,
-                  f"{_pct(m.heldout_success)} ({m.heldout_n})",
-                  f"{_pct(m.train_success)} ({m.train_n})" if m.train_n else "—",
-                  _pct(m.tau), _num(m.h_avg), _num(m.h_norm),
-                  _num(m.judge_means.get("mean"))) for m in result.lineage)
-    improvement = result.improvement
     lineage_plot = plot_lineage(result, out_dir / "lineage.png")
     overview = Section("Algorithm 1", (
-        Table(("iteration", "version", "parent", "created by", "held-out success",
-               "training success", "τ", "H_avg", "H_norm", "judge mean"), rows),
-        f"Stopped: {result.stopped}. H_basic: {_num(result.h_basic)}. Best on held-out "
-        f"personas: {result.best.version} ({_pct(result.best.heldout_success)}); change "
-        f"from P0: {'—' if improvement is None else f'{100 * improvement:+.1f} points'}. "
-        f"Elapsed {result.elapsed_s:.0f} s.",
-        Image(lineage_plot.name, "held-out success per version"),
+        Table(("iteration", "version", "parent", "created by",
+               "success, selection personas [dialogues]", "paired difference", "chosen",
+               "training success [dialogues]", "τ", "H_avg", "H_norm", "judge mean"),
+              _lineage_rows(result)),
+        "Rates with 95 % intervals, the persona as the unit. A version is chosen when "
+        "its success on the selection personas beats the version chosen before it, "
+        "paired persona by persona, with the whole interval above 0; the run stops at "
+        "the target when τ's lower bound reaches θ and H_avg's upper bound reaches "
+        f"H_basic. Stopped: {result.stopped}. H_basic: {_num(result.h_basic)}. Chosen: "
+        f"{result.chosen.version}. Elapsed {result.elapsed_s:.0f} s.",
+        Image(lineage_plot.name, "success and τ per version, 95 % intervals"),
     ))
-    final_sections = [overview, _program_section(first, result.final)]
+    gain = Section("Gain on the report personas", (_gain_text(result),))
+    report_sections = [Section(f"Report personas: {s.title}", s.blocks)
+                       for s in evaluation_sections(result.report, None)]
+    final_sections = [overview, gain, *report_sections,
+                      _program_section(first, result.chosen_program)]
     analysis = await analyze(result.train_dialogues, out_dir, llm=llm, space=space,
                              chains=result.chains, scores=result.scores or None,
                              coa=bool(result.chains), judge=bool(result.scores),
                              strategies=strategies and llm is not None, tick=tick)
     data = {
         "stopped": result.stopped, "h_basic": result.h_basic,
-        "best": result.best.to_dict(), "improvement": improvement,
+        "chosen": result.chosen.to_dict(),
+        "gain": None if result.gain is None else asdict(result.gain),
+        "report": result.report.model_dump(mode="json"),
         "lineage": [m.to_dict() for m in result.lineage],
         "final_program": result.final.version,
-        "segments": {seg: p.version for seg, p in result.final.programs.items()},
-        "route": result.final.route,
+        "chosen_program": result.chosen_program.version,
+        "segments": {seg: p.version for seg, p in result.chosen_program.programs.items()},
+        "route": result.chosen_program.route,
         "last_iteration": analysis.data,
     }
     final_sections += [Section(f"Last training iteration: {s.title}", s.blocks)

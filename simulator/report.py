@@ -3,6 +3,13 @@
 The tables and plots follow the first paper: per-sector intent and success-intent
 distributions (its figure 2), success rate per sector, outcome rates, and the per-persona
 metrics averaged per attribute group. Same dialogues in, same bytes out.
+
+Every rate carries its 95 % interval with the *persona* as the unit (``persona_rate``):
+Wilson when each persona had one dialogue, else a bootstrap that resamples personas,
+since one persona's dialogues are not independent trials.
+
+Markdown gets plain text (with Markdown's own metacharacters backslash-escaped, so a
+persona value cannot inject markup); HTML gets HTML-escaped text.
 """
 
 from __future__ import annotations
@@ -10,18 +17,34 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
-from matplotlib import colormaps
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-
 from agent.dialogue import Dialogue
-from agent.occupation import SECTORS
-from simulator.metrics import DEFAULT_GROUP_BY, GroupMetrics, Stats, Summary, group_metrics, summary
+from agent.stats import Estimate, cluster_mean, rate
+from simulator.metrics import (
+    DEFAULT_GROUP_BY,
+    UNKNOWN,
+    DialogueMetrics,
+    GroupMetrics,
+    Stats,
+    Summary,
+    dialogue_metrics,
+    group_metrics,
+    summary,
+)
+from simulator.report_plots import (
+    num,
+    pct,
+    plot_intents,
+    plot_outcomes,
+    plot_success,
+    plot_turns,
+    sector_label,
+)
 
 TOP_INTENTS = 3
 """Intents listed per sector in the table."""
@@ -53,6 +76,50 @@ class Section:
     blocks: tuple[Table | Image | str, ...]
 
 
+# -- rates with intervals ------------------------------------------------------------------
+def persona_rate(units: Sequence[Sequence[float]], *, persona_mean: bool = False,
+                 n_boot: int = 2000) -> Estimate:
+    """A rate over personas' 0/1 values (one list per persona) with its 95 % interval.
+
+    Wilson when every persona has one value; else a bootstrap over personas, except that
+    a rate at 0 or 1 (nothing to resample) counts each persona as one trial. The value
+    pools the dialogues, or with ``persona_mean`` averages the personas' own rates (the
+    paper's group means). One persona of several dialogues says nothing about others:
+    its interval is [0, 1]."""
+    if not units or any(not u for u in units):
+        raise ValueError("a rate needs at least one persona, each with a value")
+    if all(len(u) == 1 for u in units):
+        return rate(round(sum(u[0] for u in units)), len(units))
+    values = {x for u in units for x in u}
+    if len(values) == 1:
+        return rate(len(units) * round(values.pop()), len(units))
+    if len(units) == 1:
+        return Estimate(fmean(units[0]), 0.0, 1.0, 1)
+    return cluster_mean([[fmean(u)] for u in units] if persona_mean else units, n_boot=n_boot)
+
+
+def by_persona(metrics: Sequence[DialogueMetrics],
+               value: Callable[[DialogueMetrics], float]) -> list[list[float]]:
+    """One list of values per persona (sorted by persona id, so the bootstrap is stable)."""
+    out: dict[str, list[float]] = {}
+    for m in metrics:
+        out.setdefault(m.persona_id, []).append(value(m))
+    return [out[p] for p in sorted(out)]
+
+
+def pct_ci(e: Estimate | None) -> str:
+    """"41.7% (22.1 to 64.1)": the rate and its 95 % interval."""
+    if e is None:
+        return "—"
+    return f"{100 * e.value:.1f}% ({100 * e.low:.1f} to {100 * e.high:.1f})"
+
+
+def _success(metrics: Sequence[DialogueMetrics], *, persona_mean: bool = False) -> Estimate:
+    return persona_rate(by_persona(metrics, lambda m: float(m.success)),
+                        persona_mean=persona_mean)
+
+
+# -- the report ------------------------------------------------------------------------------
 def write_report(
     dialogues: Sequence[Dialogue],
     out_dir: Path,
@@ -71,14 +138,16 @@ def write_report(
     summary_path = out_dir / "summary.json"
     summary_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
+    metrics = [dialogue_metrics(d) for d in dialogues]
     plots: list[Path] = []
-    sections = [_overall_section(s, out_dir, plots)]
+    sections = [_overall_section(s, metrics, out_dir, plots)]
     if s.overall is not None:
         if len(s.variants) > 1:
-            sections.append(_variants_section(s.variants))
+            sections.append(_variants_section(s.variants, metrics))
         sectors = s.groups.get("sector") or group_metrics(s.personas, "sector")
-        sections.append(_sector_section(sectors, out_dir, plots))
-        sections += [_group_section(key, s.groups[key], out_dir, plots) for key in s.groups]
+        sections.append(_sector_section(sectors, metrics, out_dir, plots))
+        sections += [_group_section(key, s.groups[key], metrics, out_dir, plots)
+                     for key in s.groups]
     sections += _extra_sections(extra or {})
 
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
@@ -88,74 +157,88 @@ def write_report(
 
 
 # -- sections ------------------------------------------------------------------------------
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}%"
-
-
-def _num(x: float | None) -> str:
-    return "—" if x is None else f"{x:.2f}"
-
-
-def _sector_label(value: str) -> str:
-    return f"{value} · {SECTORS[value]}" if value in SECTORS else value
-
-
 def _top(counts: Mapping[str, int], k: int = TOP_INTENTS) -> str:
     total = sum(counts.values())
-    return ", ".join(f"{i} {_pct(n / total)}" for i, n in list(counts.items())[:k]) or "—"
+    return ", ".join(f"{i} {pct(n / total)}" for i, n in list(counts.items())[:k]) or "—"
 
 
-_METRIC_COLUMNS = ("success", "avg turns", "turns (success)", "continue micro",
+_METRIC_COLUMNS = ("success (95% CI)", "avg turns", "turns (success)", "continue micro",
                    "continue macro", "switches", "strict switches")
+_CI_NOTE = ("Rates carry a 95 % interval with the persona as the unit: Wilson with one "
+            "dialogue per persona, else a bootstrap over personas.")
 
 
-def _metric_cells(m: Stats) -> tuple[str, ...]:
-    return (_pct(m.success_rate), _num(m.avg_turns), _num(m.avg_turns_success),
-            _pct(m.continue_micro), _pct(m.continue_macro), _num(m.mean_switches),
-            _num(m.mean_strict_switches))
+def _metric_cells(m: Stats, success: Estimate) -> tuple[str, ...]:
+    return (pct_ci(success), num(m.avg_turns), num(m.avg_turns_success),
+            pct(m.continue_micro), pct(m.continue_macro), num(m.mean_switches),
+            num(m.mean_strict_switches))
 
 
-def _overall_section(s: Summary, out_dir: Path, plots: list[Path]) -> Section:
+def _is_outcome(outcome: str) -> Callable[[DialogueMetrics], float]:
+    def value(m: DialogueMetrics) -> float:
+        return float((m.outcome.value if m.outcome else "none") == outcome)
+
+    return value
+
+
+def _in_group(metrics: Sequence[DialogueMetrics], key: str,
+              value: str) -> list[DialogueMetrics]:
+    return [m for m in metrics if m.groups.get(key, UNKNOWN) == value]
+
+
+def _overall_section(s: Summary, metrics: Sequence[DialogueMetrics], out_dir: Path,
+                     plots: list[Path]) -> Section:
     if s.overall is None:
         return Section("Overall", ("No dialogues.",))
     o = s.overall
+    outcomes = {k: persona_rate(by_persona(metrics, _is_outcome(k))) for k in s.outcome_rates}
     rows = [("dialogues", str(s.n_dialogues)), ("personas", str(s.n_personas)),
-            *zip(_METRIC_COLUMNS, _metric_cells(o), strict=True),
-            *((f"outcome: {k}", _pct(v)) for k, v in s.outcome_rates.items())]
-    plots.append(_plot_outcomes(s.outcome_rates, out_dir / "outcomes.png"))
+            *zip(_METRIC_COLUMNS, _metric_cells(o, _success(metrics)), strict=True),
+            *((f"outcome: {k} (95% CI)", pct_ci(e)) for k, e in outcomes.items())]
+    plots.append(plot_outcomes(outcomes, out_dir / "outcomes.png"))
     note = ("Turns are utterances of both sides. Continue micro pools all agent thoughts; "
             "macro averages per dialogue. Strict switches also count every return from "
-            "chit-chat to a product.")
+            "chit-chat to a product. " + _CI_NOTE)
     return Section("Overall", (Table(("metric", "value"), tuple(rows)), note,
                                Image("outcomes.png", "outcome rates")))
 
 
-def _variants_section(variants: Mapping[str, Stats]) -> Section:
-    rows = tuple((v, str(m.n_dialogues), *_metric_cells(m)) for v, m in variants.items())
+def _variants_section(variants: Mapping[str, Stats],
+                      metrics: Sequence[DialogueMetrics]) -> Section:
+    rows = tuple((v, str(m.n_dialogues),
+                  *_metric_cells(m, _success([d for d in metrics if d.variant == v])))
+                 for v, m in variants.items())
     return Section("Per agent variant", (
-        "The batch holds several agent programs; the sections below pool them.",
+        "The batch holds several agent programs; the sections below pool them. Variants "
+        "met the same personas: compare them paired (salesvoice evaluate), not by these "
+        "separate intervals.",
         Table(("variant", "dialogues", *_METRIC_COLUMNS), rows)))
 
 
-def _sector_section(sectors: list[GroupMetrics], out_dir: Path, plots: list[Path]) -> Section:
-    plots.append(_plot_success(sectors, out_dir / "success_by_sector.png"))
-    plots.append(_plot_intents(sectors, out_dir / "intents_by_sector.png"))
-    rows = tuple((_sector_label(g.value), str(g.n_personas), str(g.n_dialogues),
-                  _pct(g.success_rate), _top(g.success_intent_counts), _top(g.intent_counts))
-                 for g in sectors)
+def _sector_section(sectors: list[GroupMetrics], metrics: Sequence[DialogueMetrics],
+                    out_dir: Path, plots: list[Path]) -> Section:
+    success = [_success(_in_group(metrics, "sector", g.value), persona_mean=True)
+               for g in sectors]
+    plots.append(plot_success(sectors, success, out_dir / "success_by_sector.png"))
+    plots.append(plot_intents(sectors, out_dir / "intents_by_sector.png"))
+    rows = tuple((sector_label(g.value), str(g.n_personas), str(g.n_dialogues), pct_ci(e),
+                  _top(g.success_intent_counts), _top(g.intent_counts))
+                 for g, e in zip(sectors, success, strict=True))
     return Section("Sectors", (
         Image("success_by_sector.png", "success rate per sector"),
         Image("intents_by_sector.png", "intent distribution per sector"),
-        Table(("sector", "personas", "dialogues", "success", "top success intents",
+        Table(("sector", "personas", "dialogues", "success (95% CI)", "top success intents",
                "top intents mentioned"), rows)))
 
 
-def _group_section(key: str, groups: list[GroupMetrics], out_dir: Path,
-                   plots: list[Path]) -> Section:
+def _group_section(key: str, groups: list[GroupMetrics], metrics: Sequence[DialogueMetrics],
+                   out_dir: Path, plots: list[Path]) -> Section:
     name = f"turns_by_{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.png"
-    plots.append(_plot_turns(key, groups, out_dir / name))
-    label = _sector_label if key == "sector" else str
-    rows = tuple((label(g.value), str(g.n_personas), str(g.n_dialogues), *_metric_cells(g))
+    plots.append(plot_turns(key, groups, out_dir / name))
+    label = sector_label if key == "sector" else str
+    rows = tuple((label(g.value), str(g.n_personas), str(g.n_dialogues),
+                  *_metric_cells(g, _success(_in_group(metrics, key, g.value),
+                                             persona_mean=True)))
                  for g in groups)
     return Section(f"By {key}", (
         "Means of per-persona values.",
@@ -179,23 +262,29 @@ def _extra_sections(extra: Mapping[str, Any]) -> list[Section]:
 
 
 # -- rendering -----------------------------------------------------------------------------
-def _md_cell(text: str) -> str:
-    return html.escape(" ".join(text.split())).replace("|", "\\|")
+_MD_META = re.compile(r"[\\`*\[\]<>|]|&(?=#?\w+;)")
+"""What Markdown would read as markup in running text or a table cell: backslash escapes,
+code, emphasis, links, raw HTML, cell breaks, and an ``&`` that would start an entity."""
+
+
+def md_text(text: str) -> str:
+    """Plain text as Markdown shows it literally, on one line."""
+    return _MD_META.sub(lambda m: "\\" + m.group(0), " ".join(text.split()))
 
 
 def render_markdown(title: str, sections: Sequence[Section]) -> str:
-    lines = [f"# {_md_cell(title)}", ""]
+    lines = [f"# {md_text(title)}", ""]
     for section in sections:
-        lines += [f"## {_md_cell(section.title)}", ""]
+        lines += [f"## {md_text(section.title)}", ""]
         for block in section.blocks:
             if isinstance(block, Table):
-                lines.append("| " + " | ".join(map(_md_cell, block.headers)) + " |")
+                lines.append("| " + " | ".join(map(md_text, block.headers)) + " |")
                 lines.append("|" + "---|" * len(block.headers))
-                lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in block.rows]
+                lines += ["| " + " | ".join(map(md_text, row)) + " |" for row in block.rows]
             elif isinstance(block, Image):
-                lines.append(f"![{_md_cell(block.alt)}]({block.file})")
+                lines.append(f"![{md_text(block.alt)}]({block.file})")
             else:
-                lines.append(_md_cell(block))
+                lines.append(md_text(block))
             lines.append("")
     return "\n".join(lines)
 
@@ -227,100 +316,3 @@ def render_html(title: str, sections: Sequence[Section]) -> str:
                 parts.append(f"<p>{e(block)}</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-# -- plots (matplotlib objects, no pyplot: no global state, no display) ----------------------
-def _text(label: str) -> str:
-    """A label as matplotlib shows it literally ($ would start mathtext)."""
-    return label.replace("$", r"\$")
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=100, metadata={"Software": None})  # no version: same bytes
-    return path
-
-
-def _plot_outcomes(rates: Mapping[str, float], path: Path) -> Path:
-    fig = Figure(figsize=(7, 3.5), layout="constrained")
-    ax = fig.add_subplot()
-    bars = ax.bar([_text(k) for k in rates], list(rates.values()), color="#4c72b0")
-    ax.bar_label(bars, labels=[_pct(v) for v in rates.values()], fontsize=8)
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("share of dialogues")
-    ax.set_title("Outcomes")
-    ax.tick_params(axis="x", labelrotation=30)
-    return _save(fig, path)
-
-
-def _plot_success(sectors: Sequence[GroupMetrics], path: Path) -> Path:
-    fig = Figure(figsize=(8, 0.45 * len(sectors) + 1.5), layout="constrained")
-    ax = fig.add_subplot()
-    labels = [_text(_sector_label(g.value)) for g in sectors]
-    bars = ax.barh(labels, [g.success_rate for g in sectors], color="#55a868")
-    ax.bar_label(bars, labels=[f"{_pct(g.success_rate)} (n={g.n_dialogues})" for g in sectors],
-                 fontsize=8, padding=3)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1.3)
-    ax.set_xlabel("success rate (mean over personas)")
-    ax.set_title("Success rate per sector")
-    return _save(fig, path)
-
-
-def _plot_intents(sectors: Sequence[GroupMetrics], path: Path) -> Path:
-    """The paper's figure 2: per sector, the share of each intent among the intents
-    mentioned and among the successes (mentioned intents where a sector has none)."""
-    totals: dict[str, int] = {}
-    for g in sectors:
-        for counts in (g.intent_counts, g.success_intent_counts):
-            for intent, n in counts.items():
-                totals[intent] = totals.get(intent, 0) + n
-    intents = sorted(totals, key=lambda i: (-totals[i], i))
-    cmap = colormaps["tab20"]
-    colors = {i: cmap(k % 20) for k, i in enumerate(intents)}
-    fig = Figure(figsize=(12, 0.5 * len(sectors) + 2.2), layout="constrained")
-    panels = fig.subplots(1, 2)
-    for ax, which in zip(panels, ("success", "mentioned"), strict=True):
-        labels = []
-        for row, g in enumerate(sectors):
-            counts = g.intent_counts if which == "mentioned" else g.success_intent_counts
-            fallback = which == "success" and not counts
-            counts = g.intent_counts if fallback else counts
-            labels.append(_text(g.value + (" (mentioned)" if fallback else "")))
-            total, left = sum(counts.values()), 0.0
-            for intent in intents:
-                share = counts.get(intent, 0) / total if total else 0.0
-                if share:
-                    ax.barh(row, share, left=left, color=colors[intent])
-                    left += share
-        # Sector names only once, on the left; the right panel's rows line up with them.
-        ax.set_yticks(range(len(sectors)), labels)
-        ax.tick_params(axis="y", labelleft=which == "success")
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("share")
-        ax.set_title("success intents" if which == "success" else "intents mentioned")
-    handles = [Patch(color=colors[i]) for i in intents]
-    fig.legend(handles, [_text(i) for i in intents], loc="outside lower center",
-               ncols=min(len(intents), 6) or 1, fontsize=8)
-    fig.suptitle("Intent distribution per sector")
-    return _save(fig, path)
-
-
-def _plot_turns(key: str, groups: Sequence[GroupMetrics], path: Path) -> Path:
-    fig = Figure(figsize=(8, 0.5 * len(groups) + 1.9), layout="constrained")
-    ax = fig.add_subplot()
-    rows = range(len(groups))
-    for shift, label, values, color in (
-        (-0.2, "all dialogues", [g.avg_turns for g in groups], "#4c72b0"),
-        (0.2, "successful", [g.avg_turns_success for g in groups], "#55a868"),
-    ):
-        bars = ax.barh([r + shift for r in rows], [v or 0.0 for v in values], height=0.4,
-                       label=label, color=color)
-        ax.bar_label(bars, labels=[_num(v) for v in values], fontsize=7, padding=2)
-    ax.set_yticks(list(rows), [_text(g.value) for g in groups])
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1.15 * max(g.avg_turns for g in groups) + 0.5)
-    ax.set_xlabel("average turns (utterances, mean over personas)")
-    ax.set_title(_text(f"Average turns by {key}"))
-    fig.legend(loc="outside lower center", ncols=2, fontsize=8)
-    return _save(fig, path)

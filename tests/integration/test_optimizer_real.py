@@ -1,6 +1,7 @@
 """One short Algorithm 1 iteration on the embedded LLM: the product agent talks to MADS
 users, the same model labels attitudes, judges the calls and rewrites the SOP; the new
-version is measured on held-out personas and lands in the lineage and the report."""
+version is measured on selection personas and lands in the lineage and the report; the
+start (and the chosen version, if any) meet the report personas."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ async def test_one_real_iteration_makes_a_new_program_version_lineage_and_report
         "name": "real-k1", "iterations": 1, "theta": 1.0, "h_basic": 1e6,
         "simulation": {"mode": "text", "dialogues_per_persona": 1, "max_utterances": 4,
                        "workers": 2, "user": {"kind": "mads"}, "agent": {"kind": "llm"}},
-        "train": {"count": 2, "seed": 31}, "heldout": {"count": 1, "seed": 32},
+        "train": {"count": 2, "seed": 31}, "select": {"count": 1, "seed": 32},
+        "report": {"count": 1, "seed": 33},
         "summary": {"enabled": True}, "judge": {"enabled": True},
         "evolve": {"sop": True, "strategy": "off"}, "output": str(tmp_path / "run"),
     })
@@ -42,7 +44,8 @@ async def test_one_real_iteration_makes_a_new_program_version_lineage_and_report
     assert program.sop.startswith("Business SOP") and "Step 1" in program.sop
     assert program.greeting == p0.greeting and program.system_prompt == p0.system_prompt
     first = result.lineage[0]
-    assert first.train_n == 2 and first.heldout_n == child.heldout_n == 1
+    assert first.train_n == 2 and first.select_n == child.select_n == 1
+    assert result.report.arms[0].arm == "start"  # the report personas
     assert first.h_avg is not None and first.tau is not None and first.judge_means
     lines = [json.loads(line) for line in (tmp_path / "run" / "lineage.jsonl").open()]
     assert [m["version"] for m in lines] == [first.version, child.version]

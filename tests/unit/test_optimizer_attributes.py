@@ -1,15 +1,12 @@
-"""The first paper's attribute analysis: the statistics against scipy and by hand, and the
-planted-truth loop (explore, find the sectors' products, rewrite the strategy table, sell
-more to callers the analysis never saw)."""
+"""The first paper's attribute analysis: the statistics against scipy and by hand (one
+unit per persona), the derived strategy table and its rationales. The planted-truth runs
+are in ``test_optimizer_planted.py``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,36 +15,20 @@ from scipy.stats.contingency import association
 
 from agent.dialogue import CallerProfile, Dialogue, Outcome, Template, Thought, Turn
 from agent.domain import load_domain
-from agent.program import AgentProgram, load_program
+from agent.program import load_program
 from models.llm.fake import FakeLLM
-from optimizer.attribute_report import attribute_report
-from optimizer.attribute_stats import anova, chi_square, rank_attributes
+from optimizer.attribute_stats import anova, chi_square, majority_intent
 from optimizer.attributes import (
-    CREATED_BY,
     SectorStrategy,
     data_rationale,
     derive_strategy,
-    exploration_programs,
     strategy_program,
     write_rationales,
 )
-from simulator.batch import (
-    AgentSettings,
-    BatchConfig,
-    PersonaSet,
-    Toolkit,
-    UserSettings,
-    personas_for,
-    plan,
-    run_item,
-)
-from simulator.metrics import PersonaMetrics, summary
-from simulator.report import Table, render_markdown
-from simulator.users import load_world
+from simulator.metrics import PersonaMetrics
 
 DOMAIN = load_domain("insurance")
 DEFAULT = load_program("insurance-default")
-WORLD = load_world("planted")
 
 
 # -- hand-made inputs -------------------------------------------------------------------------
@@ -113,33 +94,51 @@ def test_anova_leaves_out_small_and_unknown_groups_and_lists_them() -> None:
     json.dumps(result.to_dict(), allow_nan=False)
 
 
-def test_chi_square_matches_scipy_and_a_hand_computed_cramers_v() -> None:
-    # By hand, 2x2: chi2 = n (ad - bc)^2 / (row and column totals) = 80 * 800^2 / 40^4 = 20,
-    # V = sqrt(20 / 80) = 0.5, p = P(chi2_1 > 20) = erfc(sqrt(10)).
-    two = chi_square([persona("a", {"sector": "A"}, success_intents={"home": 30, "auto": 10}),
-                      persona("j", {"sector": "J"}, success_intents={"home": 10, "auto": 30})],
-                     "sector")
+def test_chi_square_counts_each_persona_once_with_its_majority_intent() -> None:
+    # By hand, 2x2 of personas: chi2 = n (ad - bc)^2 / (row and column totals)
+    # = 80 * 800^2 / 40^4 = 20, V = sqrt(20 / 80) = 0.5, p = P(chi2_1 > 20) = erfc(sqrt(10)).
+    # Each persona had several calls: counting calls would make n 250 and p far smaller.
+    people = [
+        *(persona(f"a{i}", {"sector": "A"}, success_intents={"home": 3, "auto": 1})
+          for i in range(30)),
+        *(persona(f"b{i}", {"sector": "A"}, success_intents={"auto": 2}) for i in range(10)),
+        *(persona(f"j{i}", {"sector": "J"}, success_intents={"home": 2, "unknown": 4})
+          for i in range(10)),
+        *(persona(f"k{i}", {"sector": "J"}, success_intents={"auto": 2, "home": 1})
+          for i in range(30)),
+    ]
+    two = chi_square(people, "sector")
+    assert two.columns == ("auto", "home") and two.table == ((10, 30), (30, 10))
     assert two.chi2 == pytest.approx(20.0)
     assert two.cramers_v == pytest.approx(0.5)
     assert two.p == pytest.approx(math.erfc(math.sqrt(10)))
     assert (two.dof, two.n) == (1, 80)
 
+    assert majority_intent({"home": 2, "auto": 2}) == "auto"  # a tie: the first by name
+    assert majority_intent({"unknown": 5, "home": 1}) == "home"
+    assert majority_intent({"unknown": 5}) is None and majority_intent({}) is None
+
+
+def test_chi_square_matches_scipy_on_the_persona_table_and_lists_what_it_dropped() -> None:
     people = [
         persona("a1", {"sector": "A"}, success_intents={"home": 12, "auto": 7, "unknown": 3}),
         persona("a2", {"sector": "A"}, success_intents={"home": 9, "travel": 2}),
+        persona("a3", {"sector": "A"}, success_intents={"auto": 1}),
         persona("j1", {"sector": "J"}, success_intents={"term_life": 15, "travel": 8}),
-        persona("q1", {"sector": "Q"}, success_intents={"accident": 11, "travel": 6,
-                                                        "home": 2}),
+        persona("j2", {"sector": "J"}, success_intents={"travel": 3}),
+        persona("j3", {"sector": "J"}, success_intents={"travel": 2, "home": 1}),
+        persona("q1", {"sector": "Q"}, success_intents={"accident": 11, "travel": 6}),
+        persona("q2", {"sector": "Q"}, success_intents={"home": 2}),
         persona("r1", {"sector": "R"}, intents={"medical": 4}),  # mentioned, never won
         persona("x1", {}, success_intents={"medical": 5, "home": 1}),
     ]
     result = chi_square(people, "sector", "success")
     assert result.rows == ("A", "J", "Q")
-    assert result.columns == ("home", "travel", "term_life", "accident", "auto")
+    assert result.columns == ("home", "travel", "accident", "auto", "term_life")
     assert set(result.dropped_rows) == {"R", "unknown"}
-    assert set(result.dropped_columns) == {"medical", "unknown"}
-    table = np.array([[21, 2, 0, 0, 7], [0, 8, 15, 0, 0], [2, 6, 0, 11, 0]])
-    assert np.array_equal(np.array(result.table), table)
+    assert result.dropped_columns == ("medical",)  # named only by the unknown group
+    table = np.array([[2, 0, 0, 1, 0], [0, 2, 0, 0, 1], [1, 0, 1, 0, 0]])
+    assert np.array_equal(np.array(result.table), table) and result.n == 8
     expected = chi2_contingency(table, correction=False)
     assert result.chi2 == pytest.approx(expected.statistic)
     assert result.p == pytest.approx(expected.pvalue)
@@ -148,12 +147,12 @@ def test_chi_square_matches_scipy_and_a_hand_computed_cramers_v() -> None:
     assert result.low_expected_share == pytest.approx(np.mean(expected.expected_freq < 5))
     json.dumps(result.to_dict(), allow_nan=False)
     mentioned = chi_square(people, "sector", "mentioned")  # the agent's intents, not the wins
-    assert (mentioned.rows, mentioned.columns, mentioned.table) == (("R",), ("medical",), ((4,),))
+    assert (mentioned.rows, mentioned.columns, mentioned.table) == (("R",), ("medical",), ((1,),))
 
 
 def test_degenerate_tables_and_samples_give_a_clear_result_not_an_exception() -> None:
-    one_group = chi_square([persona("a", {"sector": "A"}, success_intents={"home": 3,
-                                                                           "auto": 1})],
+    one_group = chi_square([persona("a", {"sector": "A"}, success_intents={"home": 3}),
+                            persona("b", {"sector": "A"}, success_intents={"auto": 1})],
                            "sector")
     one_intent = chi_square([persona("a", {"sector": "A"}, success_intents={"home": 3}),
                              persona("j", {"sector": "J"}, success_intents={"home": 5})],
@@ -250,119 +249,6 @@ async def test_llm_rationale_with_invented_numbers_or_bad_output_falls_back_to_t
         "Cover was taken up most often.")
 
 
-# -- the planted-truth loop ------------------------------------------------------------------
-@dataclass(frozen=True)
-class Planted:
-    default: list[Dialogue]
-    """The hand-written program, 1 call per grid persona."""
-    explore: list[Dialogue]
-    """The exploration arms (one per product), 1 call per grid persona each."""
-    sectors: frozenset[str]
-
-
-def run_grid(programs: dict[str, AgentProgram], *, seed: int, per_persona: int,
-             tmp: Path) -> list[Dialogue]:
-    """Rule agent x programmatic users (planted world) on the paper's grid, in process."""
-    paths = {}
-    for variant, program in programs.items():
-        paths[variant] = str(tmp / f"{variant}.json")
-        program.save(Path(paths[variant]))
-    config = BatchConfig(
-        name=f"planted-{seed}", dialogues_per_persona=per_persona, workers=1,
-        personas=PersonaSet(grid=True, seed=seed),
-        user=UserSettings(kind="programmatic", world="planted"),
-        agent=AgentSettings(kind="rule", programs=paths))
-
-    async def run() -> list[Dialogue]:
-        kit = await Toolkit.build(config, settings=None)  # type: ignore[arg-type]  # no models
-        personas = await personas_for(config, None)
-        try:
-            return [await run_item(kit, item) for item in plan(config, personas)]
-        finally:
-            await kit.aclose()
-
-    return asyncio.run(run())
-
-
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> Planted:
-    tmp = tmp_path_factory.mktemp("planted")
-    default = run_grid({"default": DEFAULT}, seed=0, per_persona=1, tmp=tmp)
-    explore = run_grid(exploration_programs(DEFAULT, DOMAIN), seed=0, per_persona=1, tmp=tmp)
-    sectors = frozenset(d.caller.sector for d in explore if d.caller.sector)
-    assert len(default) == 480 and len(explore) == 480 * 8
-    return Planted(default, explore, sectors)
-
-
-def test_exploration_arms_pitch_every_product_in_every_leading_place_once() -> None:
-    arms = exploration_programs(DEFAULT, DOMAIN)
-    assert len(arms) == len(DOMAIN.intent_ids) == 8
-    for place in range(3):
-        leading = sorted(arm.strategy["A"].intents[place] for arm in arms.values())
-        assert leading == sorted(DOMAIN.intent_ids)
-    for arm in arms.values():
-        assert arm.parent == DEFAULT.version
-        assert len({tuple(e.intents) for e in arm.strategy.values()}) == 1  # sectors alike
-
-
-def test_occupation_sector_predicts_the_success_intent_best(planted: Planted) -> None:
-    ranking = rank_attributes(planted.explore)
-    print("ranking:", [(r.label, round(r.cramers_v or 0, 3)) for r in ranking])
-    assert (ranking[0].key, ranking[0].label) == ("sector", "occupation sector")
-    assert {r.key for r in ranking} == {"sector", "gender", "age_bucket", "mbti"}
-    top, runner_up = ranking[0], ranking[1]
-    assert top.cramers_v is not None and runner_up.cramers_v is not None
-    assert top.cramers_v > 2.5 * runner_up.cramers_v  # a clear margin, not a photo finish
-    assert top.p is not None and top.p < 1e-10
-    others = [r.cramers_v_corrected or 0.0 for r in ranking[1:]]
-    assert (top.cramers_v_corrected or 0.0) > 4 * max(others)
-
-
-def test_one_programs_calls_only_show_what_that_program_pitches(planted: Planted) -> None:
-    """Why exploration exists: the default table never offers farmers home or car cover,
-    so its calls cannot show that farmers want them."""
-    derived = derive_strategy(planted.default, min_successes=5, intents=DOMAIN.intent_ids)
-    assert set(derived.entries["A"].intents) != set(WORLD.top("A"))
-    assert not {"home", "auto"} & set(derived.entries["A"].intents)
-
-
-def test_derive_strategy_names_the_planted_top2_of_every_sector(planted: Planted) -> None:
-    derived = derive_strategy(planted.explore, k=2, intents=DOMAIN.intent_ids)
-    assert set(derived.entries) == planted.sectors == set("AJKPQR")
-    for sector, entry in derived.entries.items():
-        print(sector, entry.intents, [round(s, 2) for s in entry.shares], WORLD.top(sector))
-        assert set(entry.intents) == set(WORLD.top(sector, 2)), sector
-    # In order too, except where the environment tilts it (see the module report): K's
-    # medical also wins on travel pitches (the travel summary says "medical"), and P's
-    # term_life gets the rule agent's fixed fallback pitch from extraverts.
-    for sector in "AJQR":
-        assert list(derived.entries[sector].intents) == WORLD.top(sector, 2), sector
-
-
-async def test_the_derived_program_sells_more_to_callers_it_never_saw(
-        planted: Planted, tmp_path: Path) -> None:
-    new = await strategy_program(DEFAULT, planted.explore, None, DOMAIN, k=2)
-    assert new.parent == DEFAULT.version and new.version != DEFAULT.version
-    assert new.created_by == CREATED_BY
-    assert load_program("insurance-default") == DEFAULT  # the parent is untouched
-    for sector in planted.sectors:
-        assert set(new.strategy[sector].intents) == set(WORLD.top(sector, 2)), sector
-        assert "simulated calls" in new.strategy[sector].rationale
-    for sector in set(DEFAULT.strategy) - planted.sectors:  # no evidence: parent's entry
-        assert new.strategy[sector] == DEFAULT.strategy[sector]
-
-    fresh = await asyncio.to_thread(run_grid, {"default": DEFAULT, "derived": new}, seed=1,
-                                    per_persona=1, tmp=tmp_path)
-    assert not {d.metadata["persona_id"] for d in fresh} & {
-        d.metadata["persona_id"] for d in planted.explore}
-    by_variant = summary(fresh).variants
-    before, after = by_variant["default"], by_variant["derived"]
-    print(f"success {before.success_rate:.3f} -> {after.success_rate:.3f}, "
-          f"turns {before.avg_turns:.2f} -> {after.avg_turns:.2f}")
-    assert after.success_rate > before.success_rate + 0.2
-    assert after.avg_turns < before.avg_turns
-
-
 async def test_strategy_program_without_new_evidence_returns_the_parent_and_says_so(
         caplog: pytest.LogCaptureFixture) -> None:
     few = [call("p1", "P", ["home"], "home"), call("p2", "P", ["home"], None)]
@@ -374,20 +260,3 @@ async def test_strategy_program_without_new_evidence_returns_the_parent_and_says
     assert await strategy_program(DEFAULT, same, None, DOMAIN) is DEFAULT
     with pytest.raises(ValueError, match="for domain 'insurance', not 'sgd'"):
         await strategy_program(DEFAULT, same, None, load_domain("sgd"))
-
-
-def test_attribute_report_is_plain_json_and_renders_its_tables(planted: Planted) -> None:
-    derived = derive_strategy(planted.explore, intents=DOMAIN.intent_ids)
-    report = attribute_report(planted.explore, derived=derived, program=DEFAULT)
-    text = json.dumps(report.data, allow_nan=False)
-    assert json.loads(text)["ranking"][0]["key"] == "sector"
-    assert set(report.data["anova"]["sector"]) >= {"success_rate", "avg_turns"}
-    titles = [s.title for s in report.sections]
-    assert titles == ["Which attribute predicts the intent", "One-way ANOVA across groups",
-                      "Pairwise ANOVA by occupation sector",
-                      "Strategy derived per occupation sector"]
-    pairs = next(b for b in report.sections[2].blocks if isinstance(b, Table))
-    assert len(pairs.rows) == 15  # every pair of the six sectors
-    markdown = render_markdown("Attributes", report.sections)
-    assert "| occupation sector | 6 |" in markdown
-    assert "| A · Agriculture, forestry and fishing |" in markdown

@@ -149,5 +149,6 @@ def test_evaluation_summary_reports_metric_means_tau_agreement_and_filter_counts
     tables = [b for b in section.blocks if isinstance(b, Table)]
     assert ("human_likeness", "2.00", "1.41") in tables[0].rows
     markdown = render_markdown("run", [section])
-    assert "τ acceptance (judge) | 100.0%" in markdown
+    assert "τ acceptance (judge) | 100.0% (" in markdown  # with its interval
+    assert data["intervals"]["acceptance_rate"]["n"] == 2  # personas: each call its own
     assert "kept / dropped | 1 / 2" in markdown

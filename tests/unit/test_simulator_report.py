@@ -4,11 +4,20 @@ reads back, the same bytes for the same dialogues."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from agent.dialogue import Dialogue, Outcome, Template
+from agent.stats import cluster_mean, rate
 from simulator.metrics import Summary, summarize
-from simulator.report import write_report
+from simulator.report import (
+    Section,
+    Table,
+    persona_rate,
+    render_html,
+    render_markdown,
+    write_report,
+)
 from tests.unit.test_simulator_metrics import make_dialogue, three_dialogues
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -49,9 +58,10 @@ def test_html_has_the_tables_and_escapes_persona_values(tmp_path: Path) -> None:
     assert "<script" not in page
     assert "<title>A &amp; B &lt;test&gt;</title>" in page
     markdown = paths.markdown.read_text()
-    assert "&lt;script&gt;" in markdown and "<script" not in markdown
+    assert r"| \<script\>alert(1)\</script\> |" in markdown  # literal text, no markup
+    assert not re.search(r"(?<!\\)<script", markdown) and "&lt;" not in markdown
     assert "| dialogues | 4 |" in markdown
-    assert "| success | 50.0% |" in markdown  # d1 and d4 of four
+    assert "| success (95% CI) | 50.0% (" in markdown  # d1 and d4 of four
 
 
 def test_summary_json_round_trips_and_carries_extra(tmp_path: Path) -> None:
@@ -92,8 +102,8 @@ def test_a_sector_without_successes_falls_back_to_mentioned_intents(tmp_path: Pa
                         groups={"sector": "A"})]
     paths = write_report(ds, tmp_path, title="t", group_by=())
     assert (tmp_path / "intents_by_sector.png").read_bytes().startswith(PNG_MAGIC)
-    assert "| A · Agriculture, forestry and fishing | 1 | 1 | 0.0% | — | medical 100.0% |" in (
-        paths.markdown.read_text())
+    row = "| A · Agriculture, forestry and fishing | 1 | 1 | 0.0% (0.0 to 79.3) | — |"
+    assert f"{row} medical 100.0% |" in paths.markdown.read_text()
 
 
 def test_report_of_no_dialogues_says_so_and_draws_nothing(tmp_path: Path) -> None:
@@ -101,3 +111,29 @@ def test_report_of_no_dialogues_says_so_and_draws_nothing(tmp_path: Path) -> Non
     assert paths.plots == ()
     assert "No dialogues." in paths.markdown.read_text()
     assert json.loads(paths.summary.read_text())["n_dialogues"] == 0
+
+
+def test_markdown_shows_plain_text_and_html_shows_escaped_text() -> None:
+    section = Section("Cramér's V & friends", (
+        "Cramér's V of attribute x intent; p < 0.05 for A & B.",
+        Table(("attribute", "note"), (("sector", "a|b *not bold* [no link](x) &amp;"),))))
+    markdown = render_markdown("Tom's report", [section])
+    assert "# Tom's report" in markdown and "## Cramér's V & friends" in markdown
+    assert "Cramér's V of attribute x intent; p \\< 0.05 for A & B." in markdown
+    assert r"| sector | a\|b \*not bold\* \[no link\](x) \&amp; |" in markdown
+    assert "&#x27;" not in markdown and "&amp; friends" not in markdown
+    page = render_html("Tom's report", [section])
+    assert "<h2>Cramér&#x27;s V &amp; friends</h2>" in page
+    assert "p &lt; 0.05 for A &amp; B." in page
+
+
+def test_persona_rates_are_wilson_per_persona_or_a_bootstrap_over_personas() -> None:
+    assert persona_rate([[1.0], [0.0], [1.0], [1.0]]) == rate(3, 4)
+    several = [[1.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+    assert persona_rate(several) == cluster_mean(several)
+    assert persona_rate([[1.0, 0.0, 0.0], [1.0]], persona_mean=True) == cluster_mean(
+        [[1 / 3], [1.0]])
+    # Nothing to resample: every persona counts as one trial (not a zero-width interval).
+    assert persona_rate([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]) == rate(0, 3)
+    one = persona_rate([[1.0, 0.0]])
+    assert (one.value, one.low, one.high, one.n) == (0.5, 0.0, 1.0, 1)
