@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import fmean
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +72,27 @@ def rate(k: int, n: int) -> Estimate:
     _check_count(k, n)
     low, high = wilson(k, n)
     return Estimate(k / n, low, high, n)
+
+
+def persona_rate(units: Sequence[Sequence[float]], *, persona_mean: bool = False,
+                 n_boot: int = 2000) -> Estimate:
+    """A rate over personas' 0/1 values (one list per persona) with its 95 % interval.
+
+    Wilson when every persona has one value; else a bootstrap over personas, except that
+    a rate at 0 or 1 (nothing to resample) counts each persona as one trial. The value
+    pools the dialogues, or with ``persona_mean`` averages the personas' own rates (the
+    paper's group means). One persona of several dialogues says nothing about others:
+    its interval is [0, 1]."""
+    if not units or any(not u for u in units):
+        raise ValueError("a rate needs at least one persona, each with a value")
+    if all(len(u) == 1 for u in units):
+        return rate(round(sum(u[0] for u in units)), len(units))
+    values = {x for u in units for x in u}
+    if len(values) == 1:
+        return rate(len(units) * round(values.pop()), len(units))
+    if len(units) == 1:
+        return Estimate(fmean(units[0]), 0.0, 1.0, 1)
+    return cluster_mean([[fmean(u)] for u in units] if persona_mean else units, n_boot=n_boot)
 
 
 def paired_rates(a: Sequence[bool], b: Sequence[bool]) -> Difference:
@@ -162,6 +184,18 @@ def paired_means(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], *,
                             alternative="two-sided", rng=rng)
     return Difference(float(d.mean()), float(ci.low), float(ci.high), float(test.pvalue),
                       len(d), "paired-bootstrap+sign-flip")
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (same order): several arms compared with one
+    baseline at a family-wise 5 %."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def power_two_rates(p1: float, p2: float, n: float, *, alpha: float = 0.05) -> float:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from agent.dialogue import Dialogue, Outcome
-from agent.stats import Difference, Estimate, paired_means, paired_rates
+from agent.stats import Difference, Estimate, paired_means, paired_rates, persona_rate
 from simulator.evaluate import Evaluation, OutcomeSource, evaluate, outcome_of, truth_of
 from simulator.metrics import groups_of, persona_id
-from simulator.report import pct_ci, persona_rate
+from simulator.report import pct_ci
 from simulator.runner import SUCCESS
 
 _SUCCESS = frozenset(o.value for o in SUCCESS)
@@ -68,7 +68,7 @@ def _units(dialogues: Sequence[Dialogue],
 def dialogue_rate(dialogues: Sequence[Dialogue],
                   verdict: Callable[[Dialogue], bool]) -> Estimate | None:
     """The share of ``dialogues`` with a yes ``verdict``, the persona as the unit of the
-    interval (``simulator.report.persona_rate``); None for no dialogues."""
+    interval (``agent.stats.persona_rate``); None for no dialogues."""
     units = _units(dialogues, verdict)
     return persona_rate([units[p] for p in sorted(units)]) if units else None
 

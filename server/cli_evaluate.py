@@ -57,6 +57,15 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         f"{n} personas (each meeting every arm) detect a success difference of "
         f"{100 * args.difference:g} points from {100 * args.baseline_rate:g} % with "
         f"{100 * args.power:g} % power (two-sided 5 %).", highlight=False)
+    if args.discordant:
+        from agent.stats import sample_size_paired
+
+        only_a, only_b = args.discordant
+        pairs = sample_size_paired(only_a, only_b, power=args.power)
+        console.print(
+            f"From a pilot's discordant shares ({100 * only_a:g} % of personas won only "
+            f"with the baseline, {100 * only_b:g} % only with the other arm): {pairs} "
+            "personas for McNemar's test (Connor 1987).", highlight=False)
     if args.personas:
         d = detectable_difference(args.baseline_rate, args.personas, power=args.power)
         what = "no difference" if d is None else f"about {100 * d:.1f} points"
@@ -92,7 +101,7 @@ def add_parsers(sub: Any, bench: Any) -> None:
                   "--baseline default --out report/")
     rep.add_argument("dialogues", type=Path, nargs="+", help="JSON-lines dialogue files")
     rep.add_argument("--out", type=Path, required=True)
-    rep.add_argument("--baseline", default=None, help="arm to compare with (default: first)")
+    rep.add_argument("--baseline", required=True, help="the arm the others are compared with")
     rep.add_argument("--outcome", choices=("detected", "truth"), default="detected")
     rep.add_argument("--bootstrap", type=int, default=2000)
     rep.add_argument("--title", default=None)
@@ -102,6 +111,10 @@ def add_parsers(sub: Any, bench: Any) -> None:
                       help="the baseline arm's success rate (from a pilot run)")
     plan.add_argument("--difference", type=float, default=0.1)
     plan.add_argument("--power", type=float, default=0.8)
+    plan.add_argument("--discordant", type=float, nargs=2, default=None,
+                      metavar=("ONLY_BASELINE", "ONLY_OTHER"),
+                      help="from a pilot: shares of personas who succeeded only with the "
+                      "baseline / only with the other arm (sizes the paired test itself)")
     plan.add_argument("--personas", type=int, default=None,
                       help="also: the difference this many personas detect")
     b = command(bench, "evaluate", cmd_bench,

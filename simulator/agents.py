@@ -94,14 +94,20 @@ class HeadReader:
         pending, self._pending = self._pending, []
         try:
             read = self._head.predict_many([a for a, _, _ in pending], [u for _, u, _ in pending])
+            if len(read) != len(pending):
+                raise RuntimeError(f"the head read {len(read)} of {len(pending)} lines")
         except Exception as exc:  # every waiting dialogue gets the error, none hangs
             for *_, future in pending:
                 if not future.done():
                     future.set_exception(exc)
             return
         for (_, user_text, future), p in zip(pending, read, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            try:
                 future.set_result(self._reading(user_text, p))
+            except Exception as exc:  # this dialogue fails; the others still get theirs
+                future.set_exception(exc)
 
     @staticmethod
     def _reading(user_text: str, p: dict[str, tuple[str, float]]) -> Reading:

@@ -26,10 +26,11 @@ from agent.stats import (
     Difference,
     Estimate,
     cluster_mean,
+    holm,
     paired_means,
     paired_rates,
+    persona_rate,
     power_two_rates,
-    rate,
     sample_size_two_rates,
 )
 from simulator.metrics import dialogue_metrics, persona_id, utterances_of, variant_of
@@ -54,6 +55,8 @@ class Metric:
 
 METRICS: tuple[Metric, ...] = (
     Metric("success", "rate", "success (accepted or explicit intent)", "higher"),
+    Metric("success_truth", "rate", "success by the user's own verdict (programmatic users)",
+           "higher"),
     Metric("accepted", "rate", "accepted", "higher"),
     Metric("opted_out", "rate", "opt-out", "lower"),
     Metric("turns", "mean", "utterances per dialogue (both sides)"),
@@ -102,8 +105,10 @@ def scores(dialogue: Dialogue, source: OutcomeSource,
     replies = [t for t in dialogue.agent_turns[1:] if t.text.strip()]  # greeting excluded
     user_lines = [t.text for t in dialogue.turns if t.speaker == "user" and t.text.strip()]
     m = dialogue_metrics(dialogue)
+    truth = truth_of(dialogue)
     return {
         "success": float(outcome in success),
+        "success_truth": None if truth is None else float(truth in success),
         "accepted": float(outcome == Outcome.ACCEPTED.value),
         "opted_out": float(outcome == Outcome.OPTED_OUT.value),
         "turns": float(utterances_of(dialogue)),
@@ -153,6 +158,8 @@ class Delta(_Result):
     p: float
     n: int
     method: str
+    p_holm: float | None = None
+    """``p`` adjusted for comparing several arms with one baseline (Holm); None for two."""
 
     @classmethod
     def of(cls, d: Difference) -> Delta:
@@ -171,6 +178,10 @@ class ArmResult(_Result):
     vs_baseline: dict[str, Delta]
     """This arm minus the baseline, paired by persona (empty for the baseline)."""
     outcomes: dict[str, int]
+    confusion: dict[str, dict[str, int]]
+    """This arm's calls: the user's truth → the agent's reading → dialogues (programmatic
+    users only). Per arm: a detector that misreads one arm's calls more than another's
+    would otherwise pass for a difference between the arms."""
 
 
 class Evaluation(_Result):
@@ -206,7 +217,8 @@ def evaluate(
     table: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list)))
     outcomes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    confusion: dict[str, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(int)))
     for d in dialogues:
         arm, unit = variant_of(d), persona_id(d)
         for name, value in scores(d, source, role_slip).items():
@@ -215,7 +227,7 @@ def evaluate(
         outcomes[arm][outcome_of(d, source)] += 1
         truth = truth_of(d)
         if truth is not None:
-            confusion[truth][outcome_of(d, "detected")] += 1
+            confusion[arm][truth][outcome_of(d, "detected")] += 1
     arms = list(table)
     base = baseline or arms[0]
     if base not in table:
@@ -229,25 +241,47 @@ def evaluate(
             metrics=_arm_metrics(table[arm], n_boot, seed),
             vs_baseline={} if arm == base else _differences(
                 table[base], table[arm], shared, n_boot, seed),
-            outcomes=dict(sorted(outcomes[arm].items())))
+            outcomes=dict(sorted(outcomes[arm].items())),
+            confusion=_sorted(confusion[arm]))
         for arm in [base, *(a for a in arms if a != base)]
     ]
-    agree = sum(row.get(t, 0) for t, row in confusion.items())
-    total = sum(sum(row.values()) for row in confusion.values())
+    results = _holm(results)
+    pooled: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for by_arm in confusion.values():
+        for t, row in by_arm.items():
+            for detected, k in row.items():
+                pooled[t][detected] += k
+    agree = sum(row.get(t, 0) for t, row in pooled.items())
+    total = sum(sum(row.values()) for row in pooled.values())
     base_rate = results[0].metrics[PRIMARY].value if PRIMARY in results[0].metrics else None
     return Evaluation(
         arms=results, baseline=base, outcome_source=source, paired_personas=len(shared),
         dialogues_per_persona=round(per_unit, 3),
-        confusion={t: dict(sorted(row.items())) for t, row in sorted(confusion.items())},
+        confusion=_sorted(pooled),
         detector_agreement=agree / total if total else None,
         detectable_difference=(detectable_difference(base_rate, len(shared))
                                if base_rate is not None and shared else None),
     )
 
 
-def _single(units: Mapping[str, Mapping[str, list[float]]], name: str) -> bool:
-    """One value per persona for this metric (so a rate is a plain binomial count)."""
-    return all(len(v.get(name, [])) <= 1 for v in units.values())
+def _sorted(table: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    return {t: dict(sorted(row.items())) for t, row in sorted(table.items())}
+
+
+def _holm(results: list[ArmResult]) -> list[ArmResult]:
+    """With three or more arms, each metric's p-values adjusted over the comparisons."""
+    others = results[1:]
+    if len(others) < 2:
+        return results
+    for m in METRICS:
+        deltas = [a.vs_baseline.get(m.name) for a in others]
+        present = [d for d in deltas if d is not None]
+        adjusted = iter(holm([d.p for d in present]))
+        for a in others:
+            d = a.vs_baseline.get(m.name)
+            if d is not None:
+                a.vs_baseline[m.name] = d.model_copy(update={"p_holm": next(adjusted)})
+    return results
 
 
 def _arm_metrics(units: Mapping[str, Mapping[str, list[float]]], n_boot: int,
@@ -257,9 +291,8 @@ def _arm_metrics(units: Mapping[str, Mapping[str, list[float]]], n_boot: int,
         values = [v[m.name] for v in units.values() if v.get(m.name)]
         if not values:
             continue
-        if m.kind == "rate" and _single(units, m.name):
-            flat = [x[0] for x in values]
-            out[m.name] = Interval.of(rate(int(sum(flat)), len(flat)))
+        if m.kind == "rate":
+            out[m.name] = Interval.of(persona_rate(values, n_boot=n_boot))
         else:
             out[m.name] = Interval.of(cluster_mean(values, n_boot=n_boot, seed=seed))
     return out

@@ -7,8 +7,8 @@ programmatic users speak with varied wording:
 - **power**: arm A follows the planted world's strategy table; arm B the same except a
   few sectors served with the hand-written table. The sectors are chosen on a pilot so
   that B loses about ``difference`` in success, and the difference is then measured on
-  fresh personas; ``replicates`` evaluations at the recommended size, each on fresh
-  personas, count how often the difference is detected (interval above 0);
+  fresh personas; ``replicates`` evaluations at the size ``evaluate plan`` recommends
+  for that difference, each on fresh personas, count how often it is detected;
 - **null**: two identical arms, ``replicates`` times: how often the interval covers 0.
 
 A benchmark, not a test: it prints what it measured.
@@ -116,7 +116,8 @@ async def plant(world: World, base: AgentProgram, difference: float, *, personas
 class Check:
     replicates: int
     hits: int
-    """Power: evaluations that detected the difference; null: intervals covering 0."""
+    """Power: evaluations whose interval excludes 0 and whose test rejects (the report's
+    "higher"); null: intervals covering 0."""
     mcnemar_hits: int
     """The same, read from the paired test at 5 % instead of the interval."""
 
@@ -136,8 +137,8 @@ async def check(world: World, programs: dict[str, AgentProgram], *, personas: in
     for r in range(replicates):
         dialogues = await world.dialogues(programs, personas=personas, seed=first_seed + r)
         d = evaluate(dialogues, baseline=base, n_boot=n_boot, seed=r).arms[1].vs_baseline[PRIMARY]
-        if expect == "higher":
-            hits += d.low > 0
+        if expect == "higher":  # as the report's verdict reads it: interval and test
+            hits += d.low > 0 and d.p < 0.05
             by_test += d.p < 0.05 and d.value > 0
         else:
             hits += d.covers_zero
@@ -156,10 +157,12 @@ async def run_bench(*, replicates: int, truth_personas: int, pilot_personas: int
     better = planted_program(world.planted, base, version="planted")
     worse = planted_program(world.planted, base, keep_base=reverted, version="planted-reverted")
     arms = {"reverted": worse, "planted": better}
-    truth = evaluate(await world.dialogues(arms, personas=truth_personas, seed=2), n_boot=200)
+    truth = evaluate(await world.dialogues(arms, personas=truth_personas, seed=2),
+                     baseline="reverted", n_boot=200)
     true_diff = truth.arms[1].vs_baseline[PRIMARY]
     base_rate = truth.arms[0].metrics[PRIMARY].value
-    n = recommended_personas(base_rate, difference)
+    # Sized for the difference actually planted (the pilot only aims near ``difference``).
+    n = recommended_personas(base_rate, true_diff.value)
     power = await check(world, arms, personas=n, replicates=replicates, expect="higher",
                         first_seed=1000, tick=(lambda k: tick("power", k)) if tick else None)
     twin = better.model_copy(update={"version": "planted-twin"})
@@ -173,6 +176,7 @@ async def run_bench(*, replicates: int, truth_personas: int, pilot_personas: int
                   "difference": round(true_diff.value, 4),
                   "interval": [round(true_diff.low, 4), round(true_diff.high, 4)],
                   "detector_agreement": truth.detector_agreement},
-        "recommended_personas": n, "designed_for_difference": difference,
+        "recommended_personas": n, "sized_for_difference": round(true_diff.value, 4),
+        "aimed_at_difference": difference,
         "power": power.as_dict(), "null_coverage": null.as_dict(),
     }

@@ -27,19 +27,25 @@ def _delta(name: str, d: Delta) -> str:
 
 
 def verdict(ev: Evaluation, arm: str) -> str:
-    """One sentence a reader can act on, about the primary metric."""
+    """One sentence a reader can act on, about the primary metric: a direction only when
+    the interval excludes 0 *and* the paired test (Holm-adjusted with several arms)
+    rejects at 5 %."""
     d = ev.arm(arm).vs_baseline.get(PRIMARY)
     if d is None:
         return f"{arm}: no persona met both arms; nothing to compare."
-    if d.covers_zero:
-        size = (f"; this many personas detect a difference of about "
-                f"{100 * ev.detectable_difference:.0f} points with 80 % power"
-                if ev.detectable_difference else "")
-        return (f"{arm} vs {ev.baseline}: no difference shown in success "
-                f"({_delta(PRIMARY, d)}, {d.n} paired personas{size}).")
-    side = "higher" if d.value > 0 else "lower"
-    return (f"{arm} vs {ev.baseline}: success is {side} ({_delta(PRIMARY, d)}, "
-            f"{d.n} paired personas).")
+    p = d.p if d.p_holm is None else d.p_holm
+    holm_note = "" if d.p_holm is None else f", Holm p={p:.3g}"
+    said = f"({_delta(PRIMARY, d)}{holm_note}, {d.n} paired personas"
+    if not d.covers_zero and p < 0.05:
+        side = "higher" if d.value > 0 else "lower"
+        return f"{arm} vs {ev.baseline}: success is {side} {said})."
+    if not d.covers_zero or p < 0.05:
+        return (f"{arm} vs {ev.baseline}: borderline, the interval and the paired test "
+                f"disagree {said}); treat as no difference shown.")
+    size = (f"; this many personas detect a difference of about "
+            f"{100 * ev.detectable_difference:.0f} points with 80 % power"
+            if ev.detectable_difference else "")
+    return f"{arm} vs {ev.baseline}: no difference shown in success {said}{size})."
 
 
 def sections(ev: Evaluation, plot: str | None) -> list[Section]:
@@ -61,20 +67,24 @@ def sections(ev: Evaluation, plot: str | None) -> list[Section]:
             f"dialogues per persona and arm; outcomes {ev.outcome_source} "
             "(detected: the agent's reading; truth: the simulated user's own verdict).")),
         Section("Differences from the baseline (paired by persona, 95 % intervals)", (
-            diffs, "methods: " + ", ".join(sorted(method)),
+            diffs, "methods: " + ", ".join(sorted(method)) + (
+                "; with several dialogues per persona a difference is the mean of the "
+                "personas' own differences, while a per-arm rate pools the dialogues"
+                if ev.dialogues_per_persona > 1 else ""),
             *((Image(plot, "differences from the baseline"),) if plot else ()))),
         Section("Outcomes per arm", (Table(("arm", "outcome", "dialogues"), tuple(
             (a.arm, o, str(k)) for a in ev.arms for o, k in a.outcomes.items())),)),
     ]
     if ev.confusion:
-        detected = sorted({d for row in ev.confusion.values() for d in row})
+        detected = sorted({d for a in ev.arms for row in a.confusion.values() for d in row})
         agreement = ("" if ev.detector_agreement is None
-                     else f"The agent read {100 * ev.detector_agreement:.1f} % of outcomes "
-                          "as the user meant them.")
-        out.append(Section("Outcome detector: the user's truth (rows) vs the agent's reading", (
-            Table(("truth", *detected), tuple(
-                (t, *(str(row.get(d, 0)) for d in detected))
-                for t, row in ev.confusion.items())), agreement)))
+                     else f"Over all arms the agent read {100 * ev.detector_agreement:.1f} % "
+                          "of outcomes as the user meant them.")
+        out.append(Section(
+            "Outcome detector per arm: the user's truth (rows) vs the agent's reading", (
+                Table(("arm", "truth", *detected), tuple(
+                    (a.arm, t, *(str(row.get(d, 0)) for d in detected))
+                    for a in ev.arms for t, row in a.confusion.items())), agreement)))
     return out
 
 

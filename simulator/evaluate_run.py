@@ -20,7 +20,7 @@ from rich.console import Console
 from agent.program import AgentProgram, load_program
 from models.config import StrictModel
 from models.errors import ConfigError
-from simulator.batch import BatchConfig, PersonaSet
+from simulator.batch import BatchConfig, PersonaSet, plan
 from simulator.evaluate import Evaluation, OutcomeSource, evaluate
 from simulator.metrics import persona_id
 from simulator.persona import Persona
@@ -171,17 +171,37 @@ async def run_evaluation(config: EvaluateConfig, settings: Any, console: Console
 
     batch = config.batch(settings.data_dir)
     save_programs(config, batch)
-    check_disjoint(await personas_for(batch, None), config.exclude)
+    personas = await personas_for(batch, None)
+    check_disjoint(personas, config.exclude)
+    check_design(batch, config.run_dir(settings.data_dir) / "design.json")
     result = await simulate(batch, settings, console, report=False)
     if result.failed:
         raise ConfigError(f"{result.failed} dialogues failed (rerun to retry them): "
                           f"{result.errors[0]}")
     store = batch.store_path(settings.data_dir)
-    ev = evaluate(read_dialogues(store), baseline=config.baseline or next(iter(config.arms)),
+    planned = {item.id for item in plan(batch, personas)}
+    dialogues = [d for d in read_dialogues(store) if d.id in planned]
+    ev = evaluate(dialogues, baseline=config.baseline or next(iter(config.arms)),
                   source=config.outcome, role_slip=role_slip_check(), n_boot=config.bootstrap)
     paths = write_evaluation(ev, store.parent / "report", title=f"evaluation {config.name}")
     console.print(f"report: {paths[0]}")
     return ev
+
+
+def check_design(batch: BatchConfig, path: Path) -> None:
+    """A run folder holds one design: a rerun with other personas, users or settings
+    (anything but the number of workers) is refused, not mixed into the old dialogues."""
+    design = batch.model_dump(mode="json", exclude={"workers"})
+    if path.is_file():
+        kept = json.loads(path.read_text())
+        if kept != design:
+            changed = sorted(k for k in {*kept, *design} if kept.get(k) != design.get(k))
+            raise ConfigError(
+                f"{path.parent} holds an evaluation with other settings ({', '.join(changed)} "
+                "changed): use a new evaluation name (or output)")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(design, indent=2) + "\n")
 
 
 def save_programs(config: EvaluateConfig, batch: BatchConfig) -> None:

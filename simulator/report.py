@@ -20,11 +20,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
 from agent.dialogue import Dialogue
-from agent.stats import Estimate, cluster_mean, rate
+from agent.stats import Estimate, persona_rate
 from simulator.metrics import (
     DEFAULT_GROUP_BY,
     UNKNOWN,
@@ -77,27 +76,6 @@ class Section:
 
 
 # -- rates with intervals ------------------------------------------------------------------
-def persona_rate(units: Sequence[Sequence[float]], *, persona_mean: bool = False,
-                 n_boot: int = 2000) -> Estimate:
-    """A rate over personas' 0/1 values (one list per persona) with its 95 % interval.
-
-    Wilson when every persona has one value; else a bootstrap over personas, except that
-    a rate at 0 or 1 (nothing to resample) counts each persona as one trial. The value
-    pools the dialogues, or with ``persona_mean`` averages the personas' own rates (the
-    paper's group means). One persona of several dialogues says nothing about others:
-    its interval is [0, 1]."""
-    if not units or any(not u for u in units):
-        raise ValueError("a rate needs at least one persona, each with a value")
-    if all(len(u) == 1 for u in units):
-        return rate(round(sum(u[0] for u in units)), len(units))
-    values = {x for u in units for x in u}
-    if len(values) == 1:
-        return rate(len(units) * round(values.pop()), len(units))
-    if len(units) == 1:
-        return Estimate(fmean(units[0]), 0.0, 1.0, 1)
-    return cluster_mean([[fmean(u)] for u in units] if persona_mean else units, n_boot=n_boot)
-
-
 def by_persona(metrics: Sequence[DialogueMetrics],
                value: Callable[[DialogueMetrics], float]) -> list[list[float]]:
     """One list of values per persona (sorted by persona id, so the bootstrap is stable)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.power import NormalIndPower
@@ -13,8 +15,12 @@ from statsmodels.stats.proportion import proportion_confint, proportion_effectsi
 from agent.dialogue import Dialogue
 from agent.program import AgentProgram, load_program
 from agent.stats import rate
-from models.errors import ConfigError
+from agent.textfeatures import BUCKETS
+from agent.thought_head import FIELDS, FieldHead, ThoughtHead
+from models.embed import FakeEmbedder
+from models.errors import ConfigError, ModelRuntimeError
 from server.cli import main
+from simulator.agents import HeadReader
 from simulator.evaluate import (
     PRIMARY,
     detectable_difference,
@@ -24,7 +30,7 @@ from simulator.evaluate import (
     truth_of,
 )
 from simulator.evaluate_bench import World, check, closest_subset, plant, planted_program
-from simulator.evaluate_report import write_evaluation
+from simulator.evaluate_report import verdict, write_evaluation
 from simulator.evaluate_run import EvaluateConfig, check_disjoint, load_evaluate_config
 from simulator.persona import PersonaSampler, load_spec
 from simulator.users import load_world
@@ -93,9 +99,11 @@ async def test_a_planted_ten_point_difference_is_detected_at_the_recommended_siz
     reverted = await plant(FAST, BASE, 0.10, personas=3000, seed=1)
     worse = planted_program(PLANTED_WORLD, BASE, keep_base=reverted, version="reverted")
     arms = {"reverted": worse, "planted": PLANTED}
-    truth = evaluate(await FAST.dialogues(arms, personas=2500, seed=2), n_boot=200)
-    assert truth.arms[1].vs_baseline[PRIMARY].value == pytest.approx(0.10, abs=0.03)
-    n = recommended_personas(truth.arms[0].metrics[PRIMARY].value, 0.10)
+    truth = evaluate(await FAST.dialogues(arms, personas=2500, seed=2), baseline="reverted",
+                     n_boot=200)
+    planted = truth.arms[1].vs_baseline[PRIMARY].value
+    assert planted == pytest.approx(0.10, abs=0.03)
+    n = recommended_personas(truth.arms[0].metrics[PRIMARY].value, planted)
     result = await check(FAST, arms, personas=n, replicates=10, expect="higher",
                          first_seed=1000)
     assert rate(result.hits, result.replicates).high >= 0.80, result
@@ -185,6 +193,11 @@ agent = {{ kind = "rule" }}
     assert len(store.read_text().splitlines()) == 50
     report = tmp_path / "run" / "report" / "evaluation.json"
     assert json.loads(report.read_text())["paired_personas"] == 25
+    # Other personas in the same run folder would mix two designs: refused, nothing run.
+    config.write_text(config.read_text().replace("count = 25", "count = 30"))
+    assert main(["evaluate", "run", "--config", str(config)]) == 2
+    assert "other settings (personas changed)" in capsys.readouterr().out
+    assert len(store.read_text().splitlines()) == 50
 
 
 def test_evaluate_plan_prints_the_size(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -211,3 +224,32 @@ def test_an_arm_can_change_program_fields_and_bad_fields_are_named() -> None:
         arm_program(Arm(set={"decoding.bogus": 1}))
     with pytest.raises(ConfigError, match="invalid"):
         arm_program(Arm(set={"decoding.mode": "telepathy"}))
+
+
+class _BrokenEmbedder(FakeEmbedder):
+    """An embedder whose model fails mid-run."""
+
+    def _embed(self, texts):  # type: ignore[no-untyped-def]
+        raise RuntimeError("onnxruntime: out of memory")
+
+
+async def test_a_failing_head_fails_every_waiting_dialogue_and_hangs_none() -> None:
+    fields = {name: FieldHead(["?", "x"], np.zeros((2, 2 * 8 + BUCKETS)), np.zeros(2))
+              for name in FIELDS}
+    reader = HeadReader(ThoughtHead(_BrokenEmbedder(dim=8), fields))
+    results = await asyncio.wait_for(asyncio.gather(
+        *(reader("Hi", f"line {k}") for k in range(3)), return_exceptions=True), timeout=5)
+    assert all(isinstance(r, ModelRuntimeError) and "out of memory" in str(r) for r in results)
+
+
+async def test_three_arms_get_holm_adjusted_p_values_and_a_verdict_each() -> None:
+    twin = PLANTED.model_copy(update={"version": "twin"})
+    dialogues = await simulate_arms({"base": BASE, "planted": PLANTED, "twin": twin},
+                                    personas=80, seed=8)
+    ev = evaluate(dialogues, baseline="base", n_boot=200)
+    deltas = [ev.arm(a).vs_baseline[PRIMARY] for a in ("planted", "twin")]
+    assert all(d.p_holm is not None and d.p <= d.p_holm <= 1 for d in deltas)
+    assert max(d.p_holm or 0 for d in deltas) == pytest.approx(max(d.p for d in deltas))
+    for arm in ("planted", "twin"):
+        assert verdict(ev, arm).startswith(f"{arm} vs base: ")
+        assert "Holm p=" in verdict(ev, arm)

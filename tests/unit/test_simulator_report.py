@@ -8,12 +8,11 @@ import re
 from pathlib import Path
 
 from agent.dialogue import Dialogue, Outcome, Template
-from agent.stats import cluster_mean, rate
+from agent.stats import cluster_mean, persona_rate, rate
 from simulator.metrics import Summary, summarize
 from simulator.report import (
     Section,
     Table,
-    persona_rate,
     render_html,
     render_markdown,
     write_report,

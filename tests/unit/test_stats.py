@@ -268,3 +268,12 @@ def test_difference_covers_zero_includes_the_boundary() -> None:
     assert Difference(0.1, 0.0, 0.2, 0.05, 10, "x").covers_zero
     assert not Difference(0.1, 0.01, 0.2, 0.01, 10, "x").covers_zero
     assert not Difference(-0.1, -0.2, -0.01, 0.01, 10, "x").covers_zero
+
+
+def test_holm_adjustment_equals_statsmodels() -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from agent.stats import holm
+
+    for ps in ([0.01, 0.04, 0.03], [0.5, 0.001, 0.2, 0.049], [0.3], [0.02, 0.02]):
+        assert holm(ps) == pytest.approx(list(multipletests(ps, method="holm")[1]))
