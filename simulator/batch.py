@@ -75,8 +75,9 @@ class AgentSettings(StrictModel):
     """llm: the product agent (SalesAgent); rule: the scripted RuleAgent (no LLM)."""
     programs: dict[str, str] = Field(default_factory=lambda: {"default": "insurance-default"})
     """Variant name → program (built-in name or JSON file). Every persona meets each."""
-    share_occupation: bool = True
-    """Tell the agent the caller's occupation (as the first paper's strategy arm does)."""
+    share_occupation: bool = False
+    """Tell the agent the caller's occupation (as the first paper's strategy arm does);
+    by default it must find out, as on a live call."""
     reader: Literal["lexicon", "head"] = "lexicon"
     """How the rule agent reads the caller: phrase lists (microseconds), or the live
     agent's learned thought head (milliseconds; what the product's learned mode reads)."""
@@ -230,6 +231,8 @@ class Toolkit:
         if u.kind == "programmatic":
             if self._world is None:
                 self._world = load_world(u.world)
+                if self.config.mode != "text":  # a real recognizer makes the errors there
+                    self._world = self._world.model_copy(update={"asr_error_rate": 0.0})
             # The hidden truth is the persona's, the same in every arm (paired); only how
             # the user words its lines varies with the full item id.
             return ProgrammaticUser(item.persona, self._world, self.domain, seed=item.id,

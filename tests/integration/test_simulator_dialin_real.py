@@ -24,6 +24,8 @@ from tests.integration.server_harness import wait_idle
 from voice.wer import line_wer
 
 pytestmark = pytest.mark.real
+SPOKEN = load_world().model_copy(update={"asr_error_rate": 0.0})
+"""Callers over a real line: the recognizer makes the errors (as the batch does in audio)."""
 
 
 async def test_browser_dial_in_hears_the_live_agent_and_the_server_records_the_call(
@@ -32,7 +34,7 @@ async def test_browser_dial_in_hears_the_live_agent_and_the_server_records_the_c
     address, hub = server
     await wait_idle(hub)
     persona = PersonaSampler(load_spec(), 0).one(0)
-    user = ProgrammaticUser(persona, load_world(), load_domain("insurance"), seed=0)
+    user = ProgrammaticUser(persona, SPOKEN, load_domain("insurance"), seed=0)
     started = time.monotonic()
     async with DialIn(f"ws://{address}/ws/call", protocol="browser",
                       caller=persona.caller_profile(), user_tts=EspeakTTS(settings.tts.espeak_ng),
@@ -74,7 +76,7 @@ async def test_twilio_dial_in_hears_the_live_agent_over_mulaw(
     await wait_idle(hub)
     before = {c.id for c in await hub.store.list_calls(limit=100)}
     persona = PersonaSampler(load_spec(), 0).one(1)
-    user = ProgrammaticUser(persona, load_world(), load_domain("insurance"), seed=0)
+    user = ProgrammaticUser(persona, SPOKEN, load_domain("insurance"), seed=0)
     started = time.monotonic()
     async with DialIn(f"ws://{address}/twilio/stream", protocol="twilio",
                       caller=persona.caller_profile(), user_tts=EspeakTTS(settings.tts.espeak_ng),

@@ -1,5 +1,6 @@
 """Simulations on the embedded models: the product agent on the real LLM talks to LLM
-users (MADS prompt) in text, and over synthesized audio through a telephone line."""
+users in text (two thought modes compared by ``salesvoice evaluate``, radio-play
+customers), and over synthesized audio through a telephone line (MADS prompt)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from agent.dialogue import Outcome
 from server.settings import Settings
 from simulator.app import simulate
 from simulator.batch import AgentSettings, BatchConfig, PersonaSet, UserSettings
+from simulator.evaluate_run import Arm, EvaluateConfig, run_evaluation
 from simulator.store import read_dialogues
 
 pytestmark = pytest.mark.real
@@ -28,29 +30,36 @@ def _check_dialogue_shape(d, limit: int) -> None:  # type: ignore[no-untyped-def
     assert all("[" not in u for u in users)  # role-play tags never reach the agent
 
 
-async def test_small_text_batch_of_llm_users_completes_with_outcomes_and_a_report(
+async def test_evaluate_runs_two_thought_modes_on_the_same_radio_play_customers(
         settings: Settings, tmp_path: Path) -> None:
-    config = BatchConfig(
-        name="real-text", mode="text", dialogues_per_persona=1, max_utterances=6, workers=2,
-        personas=PersonaSet(count=3, seed=21), user=UserSettings(kind="mads"),
-        agent=AgentSettings(kind="llm"), output=str(tmp_path / "sim" / "dialogues.jsonl"))
+    """``salesvoice evaluate`` on the embedded LLM: the product agent (learned and
+    single-model thought) meets the same role-played customers, told no occupation."""
+    config = EvaluateConfig(
+        name="real-eval", output=str(tmp_path / "ev"),
+        arms={"learned": "insurance-default",
+              "single": Arm(set={"decoding.mode": "single"})},
+        personas=PersonaSet(count=2, seed=9001), bootstrap=200,
+        simulation={"max_utterances": 6, "workers": 2, "user": {"kind": "radio"},
+                    "agent": {"kind": "llm"}})
     console = Console(record=True, width=160)
-    result = await simulate(config, settings, console)
-    assert (result.done, result.failed) == (3, 0), result.errors
-    dialogues = read_dialogues(tmp_path / "sim" / "dialogues.jsonl")
-    assert len(dialogues) == 3 and len({d.id for d in dialogues}) == 3
+    ev = await run_evaluation(config, settings, console)
+    dialogues = read_dialogues(tmp_path / "ev" / "dialogues.jsonl")
+    assert len(dialogues) == 4 and {d.variant for d in dialogues} == {"learned", "single"}
+    assert ev.paired_personas == 2 and [a.arm for a in ev.arms] == ["learned", "single"]
     for d in dialogues:
         _check_dialogue_shape(d, 6)
-        assert d.source == "simulated" and d.metadata["user_kind"] == "mads"
-        assert d.caller.attributes["groups"]["sector"] == d.caller.sector
-    report = tmp_path / "sim" / "report"
-    summary = json.loads((report / "summary.json").read_text())
-    assert summary["n_dialogues"] == 3
-    assert (report / "report.html").stat().st_size > 1000
-    assert (report / "intents_by_sector.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert d.caller.occupation is None  # the agent must find out
+        hints = d.metadata["user_hints"]
+        assert hints and all(h["style"] == "radio" for h in hints)
+    for arm in ev.arms:
+        assert {"success", "turns", "words", "role_slips"} <= set(arm.metrics)
+    assert "success" in ev.arm("single").vs_baseline
+    report = tmp_path / "ev" / "report"
+    assert json.loads((report / "evaluation.json").read_text())["baseline"] == "learned"
+    assert "learned" in (report / "report.md").read_text()
     print(console.export_text()[-600:])
     for d in dialogues:  # for the log: what the small model actually said
-        print(d.outcome, [(t.speaker, t.text) for t in d.turns])
+        print(d.variant, d.outcome, [(t.speaker, t.text) for t in d.turns])
 
 
 async def test_one_audio_dialogue_crosses_a_telephone_line_both_ways(

@@ -107,13 +107,13 @@ async def test_grid_batch_of_7200_programmatic_dialogues_runs_in_seconds(tmp_pat
     assert set(map(len, by_persona.values())) == {15} and len(by_persona) == 480
     rates = {p: sum(d.outcome in ("accepted", "explicit_intent") for d in ds) / 15
              for p, ds in by_persona.items()}
+    sector = {p: ds[0].caller.attributes["groups"]["sector"] for p, ds in by_persona.items()}
     for group in summary["groups"]["sector"]:
-        mine = [r for p, r in rates.items()
-                if by_persona[p][0].caller.sector == group["value"]]
+        mine = [r for p, r in rates.items() if sector[p] == group["value"]]
         assert len(mine) == 80 == group["n_personas"]
         assert group["success_rate"] == pytest.approx(sum(mine) / 80)
         turns = [sum(d.metadata["utterances"] for d in by_persona[p]) / 15
-                 for p in rates if by_persona[p][0].caller.sector == group["value"]]
+                 for p in rates if sector[p] == group["value"]]
         assert group["avg_turns"] == pytest.approx(sum(turns) / 80)
     assert summary["overall"]["success_rate"] == pytest.approx(result.successes / 7200)
     with DialogueLog(tmp_path / "d.jsonl") as log:  # a rerun has nothing left to do
