@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.special import entr, rel_entr
 from scipy.stats import norm
 
-from agent.stats import Estimate, wilson
+from agent.stats import Estimate, persona_rate
 from optimizer.attitude import AttitudeChain, AttitudeError, AttitudeSpace
 
 
@@ -131,7 +131,8 @@ class GroupCoA(BaseModel):
     acceptance_rate: float | None
     """Share of judged dialogues the classifier saw accepted."""
     acceptance_interval: tuple[float, float] | None = None
-    """Its 95 % Wilson interval over the judged dialogues (chains carry no persona)."""
+    """Its 95 % interval with the persona as the unit (``agent.stats.persona_rate``: a
+    persona's calls are not independent trials)."""
     state_freq: dict[str, float]
     """Share of labelled caller rounds in each state."""
     coarse_freq: dict[str, float]
@@ -156,9 +157,13 @@ def _shares(labels: Sequence[str], keys: Sequence[str]) -> dict[str, float]:
 
 
 def summarize_chains(chains_by_group: Mapping[str, Sequence[AttitudeChain]],
-                     space: AttitudeSpace, baseline: str | None = None) -> CoASummary:
+                     space: AttitudeSpace, *, persona_of: Mapping[str, str],
+                     baseline: str | None = None) -> CoASummary:
     """Per group: entropy of the attitude transitions, JS divergence from ``baseline``,
-    state and coarse-group frequencies, acceptance rate."""
+    state and coarse-group frequencies, acceptance rate.
+
+    ``persona_of`` maps a chain's dialogue id to its persona, the unit of the acceptance
+    interval; a dialogue it lacks is a persona of its own."""
     if baseline is not None and baseline not in chains_by_group:
         raise AttitudeError(f"baseline group {baseline!r} is not among the groups "
                             f"({', '.join(chains_by_group)})")
@@ -169,7 +174,7 @@ def summarize_chains(chains_by_group: Mapping[str, Sequence[AttitudeChain]],
         n = counts[group]
         t = transition_matrix(n)
         states = [s for chain in chains for s in chain.states]
-        judged = [c.accepted for c in chains if c.accepted is not None]
+        accepted = _acceptance(chains, persona_of)
         comparable = base is not None and group != baseline and n.sum() and base.sum()
         groups[group] = GroupCoA(
             n_dialogues=len(chains),
@@ -177,11 +182,21 @@ def summarize_chains(chains_by_group: Mapping[str, Sequence[AttitudeChain]],
             h_avg=average_entropy(t),
             h_norm=normalized_entropy(t),
             js=js_divergence(n, base) if comparable and base is not None else None,
-            acceptance_rate=sum(judged) / len(judged) if judged else None,
-            acceptance_interval=wilson(sum(judged), len(judged)) if judged else None,
+            acceptance_rate=None if accepted is None else accepted.value,
+            acceptance_interval=None if accepted is None else (accepted.low, accepted.high),
             state_freq=_shares(states, space.names),
             coarse_freq=_shares([space.group_of(s) for s in states], space.groups),
             counts=n.tolist(),
         )
     return CoASummary(space=space.name, states=list(space.names), baseline=baseline,
                       groups=groups)
+
+
+def _acceptance(chains: Sequence[AttitudeChain], persona_of: Mapping[str, str]) -> Estimate | None:
+    """The share of judged chains accepted, the persona as the unit; None when none judged."""
+    units: dict[str, list[float]] = {}
+    for c in chains:
+        if c.accepted is not None:
+            units.setdefault(persona_of.get(c.dialogue_id, c.dialogue_id), []).append(
+                float(c.accepted))
+    return persona_rate([units[p] for p in sorted(units)]) if units else None

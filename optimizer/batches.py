@@ -1,18 +1,24 @@
 """The simulations Algorithm 1 runs: every persona meets one or more program sets, each
 batch in its own crash-safe store under ``<run>/dialogues/`` (a rerun skips what is
-there)."""
+there).
+
+A batch reads back only the dialogues of its own plan (``simulator.batch.plan``), whose
+ids name the variant, so the caller names variants or tags by program version wherever a
+rerun may meet another program (an LLM evolution rarely repeats itself). A stored
+dialogue of the plan made by another program than its variant's now is refused, never
+mixed in."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from agent.dialogue import Dialogue
 from agent.program import AgentProgram, ProgramSet
-from models.errors import SalesvoiceError
-from simulator.batch import BatchConfig, PersonaSet, Toolkit, local_runner, run_batch
+from models.errors import ConfigError, SalesvoiceError
+from simulator.batch import BatchConfig, PersonaSet, Toolkit, local_runner, plan, run_batch
 from simulator.persona import Persona
 from simulator.store import DialogueLog
 
@@ -51,14 +57,17 @@ class Batches:
 
             for program in programs.values():
                 await llm.prime(SalesAgent(program, llm).prompt_prefix())
+        planned = {item.id for item in plan(config, people)}
         with DialogueLog(self.dir / "dialogues" / f"{tag}.jsonl") as out:
+            _check_programs((d for d in out.read() if d.id in planned), programs, out.path)
+
             def progress(r: Any) -> None:
                 if self.tick:
                     self.tick(r.skipped + r.done + r.failed, r.planned)
 
             result = await run_batch(config, people, out,
                                      local_runner(self.kit, config.workers), progress=progress)
-            dialogues = [d for d in out.read() if d.metadata.get("batch") == config.name]
+            dialogues = [d for d in out.read() if d.id in planned]
         if result.failed:
             self.status(f"{tag}: {result.failed} dialogues failed, e.g. {result.errors[0]}")
         if not dialogues:
@@ -91,3 +100,18 @@ class Batches:
         if not path.exists():
             program.save(path)
         return path
+
+
+def _check_programs(stored: Iterable[Dialogue], programs: dict[str, AgentProgram],
+                    path: Path) -> None:
+    """ConfigError when a stored dialogue of this plan was made by another program than
+    its variant runs now: the rerun would skip it and report the old program's call.
+    (A dial-in call records the server's program, not the variant's: not checked.)"""
+    for d in stored:
+        want = programs[d.variant].version if d.variant in programs else None
+        if d.metadata.get("mode") != "dial-in" and want is not None \
+                and d.program_version != want:
+            raise ConfigError(
+                f"{path} holds {d.id} by program {d.program_version}, but variant "
+                f"{d.variant!r} is now program {want}: these calls are another run's; "
+                "use a new run name (or output)")

@@ -85,8 +85,9 @@ class Evolution:
             evidence = train
             if c.evolve.strategy == "explore":
                 arms = exploration_programs(program, self.domain)
-                calls = await self.batches.simulate(f"explore-{k}.{segment}", c.train, arms,
-                                                    people)
+                # tagged by the explored version: its arms are named alike for every one
+                calls = await self.batches.simulate(f"explore-{k}.{segment}.{program.version}",
+                                                    c.train, arms, people)
                 evidence = agent_views(explored(calls, threshold=program.sector_threshold),
                                        program)
             child = await strategy_program(child, evidence, self.llm, self.domain,

@@ -43,14 +43,18 @@ class Measured:
     improved: bool = False
     """``difference``'s interval lies above 0: this version became the chosen one."""
     train: Estimate | None = None
-    """Success on the training calls."""
+    """Success on the training calls: a description, not evidence (the version was
+    evolved from the previous version's calls on these very personas); no decision
+    reads it."""
     train_n: int = 0
     tau: Estimate | None = None
-    """Acceptance rate on the training calls (the judge's verdict when judged)."""
+    """Acceptance rate on the selection calls (the judge's verdict when judged), read by
+    the stopping rule; None for a version never iterated on."""
     h_avg: Estimate | None = None
     """Average attitude entropy of the training calls, jackknife interval over personas."""
     h_norm: float | None = None
     judge_means: dict[str, float] = field(default_factory=dict)
+    """The judge's mean scores over the selection calls."""
     segments: dict[str, str] = field(default_factory=dict)
     """Segment → program version, for a stratified set."""
     notes: list[str] = field(default_factory=list)
@@ -92,6 +96,7 @@ class OptimizeResult:
     train_dialogues: list[Dialogue]
     chains: list[AttitudeChain]
     scores: dict[str, JudgeScores]
+    """The judge's scores of ``train_dialogues`` (empty unless the SOP lever needed them)."""
     elapsed_s: float
 
     @property

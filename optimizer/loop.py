@@ -12,6 +12,10 @@ Three persona sets, refused if any two share a persona:
 
 Decisions use 95 % intervals, not point estimates (``optimizer/evidence.py``):
 
+- **τ is measured on the select personas' calls** (the judge's verdicts when it is on,
+  else the outcomes), never on the training calls: version k was evolved from iteration
+  k-1's training calls, on the same personas with the same hidden truth, so its success
+  there is optimistic. Training success stays in the lineage as a description only.
 - **Stop at the target** once the *lower* bound of τ's interval is ≥ θ and the *upper*
   bound of H_avg's interval reaches H_basic. "Target reached" is then a claim the calls
   support: a lucky τ on a few calls costs another iteration, never a false stop. For H,
@@ -34,11 +38,15 @@ user's own verdict), and the evolution learns from the calls as the agent saw th
 
 Programs are saved as JSON under ``programs/``; ``lineage.jsonl`` holds one line per
 version with its numbers and intervals; each batch is a crash-safe JSONL store (a rerun
-skips dialogues already simulated). Evolution has two levers, each optional: the MADS
-optimization agent rewrites the SOP (needs an LLM), and the first paper's attribute
-analysis rewrites the occupation strategy table from the calls ("observed": the
-program's own calls; "explore": extra calls with one exploration program per product,
-needed when the agent is the scripted rule agent, which only pitches what its table says).
+skips dialogues already simulated). Every store and dialogue id names the program
+version it ran, so a rerun whose evolution made another child simulates that child
+afresh instead of reusing, or mixing in, the old one's calls.
+
+Evolution has two levers, each optional: the MADS optimization agent rewrites the SOP
+(needs an LLM), and the first paper's attribute analysis rewrites the occupation
+strategy table from the calls ("observed": the program's own calls; "explore": extra
+calls with one exploration program per product, needed when the agent is the scripted
+rule agent, which only pitches what its table says).
 """
 
 from __future__ import annotations
@@ -80,7 +88,7 @@ from optimizer.lineage import Measured, OptimizeResult, write_lineage
 from optimizer.segments import StratifySettings
 from simulator.batch import BatchConfig, PersonaSet, SimSettings, Toolkit
 from simulator.evaluate import Evaluation, OutcomeSource, evaluate
-from simulator.metrics import persona_id
+from simulator.metrics import persona_id, variant_of
 from simulator.persona import Persona
 
 log = logging.getLogger(__name__)
@@ -95,7 +103,9 @@ class SummarySettings(StrictModel):
 
 class JudgeSettings(StrictModel):
     enabled: bool = True
-    """Score dialogues with the MADS table 7 judge (needs an LLM); off: τ from outcomes."""
+    """Score dialogues with the MADS table 7 judge (needs an LLM): each version's select
+    calls for τ, and the training calls when the SOP lever learns from them; off: τ from
+    outcomes."""
     min_mean: float | None = Field(None, ge=0, le=3)
     quantile: float | None = Field(None, ge=0, le=1)
     """Dialogues below this quantile of mean score are left out of the evolution."""
@@ -124,10 +134,10 @@ class OptimizeConfig(StrictModel):
     h_basic: float | None = Field(None, ge=0)
     """Baseline attitude entropy H_basic; None: the first iteration's H_avg."""
     outcome: OutcomeSource = "detected"
-    """How versions are measured (training success, τ without the judge, selection,
-    report): ``detected``, the agent's reading of each call, as live; ``truth``, a
-    programmatic user's own verdict, what the calls really achieved. The evolution learns
-    from the calls as the agent saw them either way."""
+    """How versions are measured (selection, τ without the judge, report, and the
+    descriptive training success): ``detected``, the agent's reading of each call, as
+    live; ``truth``, a programmatic user's own verdict, what the calls really achieved.
+    The evolution learns from the calls as the agent saw them either way."""
     simulation: dict[str, Any] = Field(default_factory=dict)
     """Batch settings for GENDIALOGUE (as in a batch file, without name and personas)."""
     train: PersonaSet = PersonaSet(count=12, seed=1)
@@ -226,7 +236,7 @@ class Optimizer:
         write_lineage(self.dir, lineage)
         for k in range(1, c.iterations + 1):
             self.status(f"iteration {k}/{c.iterations}: simulating {program.version}")
-            train = await self.batches.simulate_sets(f"train-{k}", c.train,
+            train = await self.batches.simulate_sets(f"train-{k}-{program.version}", c.train,
                                                      {program.version: program},
                                                      people["train"])
             current.train_n = len(train)
@@ -235,19 +245,14 @@ class Optimizer:
             if current.h_avg is not None and h_basic is None:
                 h_basic = current.h_avg.value
                 current.notes.append("H_basic taken from this iteration")
-            if c.judge.enabled:
-                self.status(f"iteration {k}: judging {len(train)} dialogues")
-                assert self.llm is not None
-                scores = await Judge(self.llm).score_all(train)
-                current.tau = _judged_rate(train, scores)
-                current.judge_means = score_means(scores)
-            else:
-                current.tau = current.train
+            await self._tau(current, selected[program.version], k)
             write_lineage(self.dir, lineage)
             if reason := reached_target(current.tau, c.theta, current.h_avg, h_basic):
                 stopped = "target"
                 self.status(f"iteration {k}: {reason}: stop")
                 break
+            if c.judge.enabled and c.evolve.sop:  # the SOP lever ranks and filters by them
+                scores = await self._judge(train, f"iteration {k}: judging the training calls")
             self.status(f"iteration {k}: evolving")
             child = await self.evolution.next_set(
                 program, agent_views(train, program.default), chains, scores,
@@ -298,6 +303,21 @@ class Optimizer:
         m.select = dialogue_rate(dialogues, lambda d: succeeded(d, self.config.outcome))
         return dialogues
 
+    async def _tau(self, m: Measured, selected: Sequence[Dialogue], k: int) -> None:
+        """τ of ``m``'s version on its select calls: the judge's verdicts when it is on,
+        else the outcomes (its success there)."""
+        if not self.config.judge.enabled:
+            m.tau = m.select
+            return
+        scores = await self._judge(selected, f"iteration {k}: judging the selection calls")
+        m.tau = _judged_rate(selected, scores)
+        m.judge_means = score_means(scores)
+
+    async def _judge(self, dialogues: Sequence[Dialogue], what: str) -> dict[str, JudgeScores]:
+        assert self.llm is not None
+        self.status(f"{what} ({len(dialogues)})")
+        return await Judge(self.llm).score_all(dialogues)
+
     def _judge_improvement(self, m: Measured, chosen: Measured,
                            selected: dict[str, list[Dialogue]]) -> None:
         """Compare ``m`` with the version chosen so far on the select personas, paired."""
@@ -314,12 +334,15 @@ class Optimizer:
     async def _report(self, start: ProgramSet, chosen: ProgramSet,
                       people: list[Persona]) -> Evaluation:
         """The start and the chosen version on the report personas, once, paired (both
-        arms in one batch: the same seeds and simulated users)."""
-        arms = {"start": start} if chosen.version == start.version else {
-            "start": start, "chosen": chosen}
-        self.status(f"report personas: {' vs '.join(s.version for s in arms.values())}")
+        arms in one batch: the same seeds and simulated users), as arms "start" and
+        "chosen". The batch's variants are the versions, so its dialogue ids are too: a
+        rerun that chose another version simulates it instead of reusing the old one."""
+        arms = {start.version: start, chosen.version: chosen}
+        arm = {chosen.version: "chosen", start.version: "start"}
+        self.status(f"report personas: {' vs '.join(arms)}")
         dialogues = await self.batches.simulate_sets("report", self.config.report, arms, people)
-        return evaluate(dialogues, baseline="start", source=self.config.outcome)
+        return evaluate([d.model_copy(update={"variant": arm[variant_of(d)]})
+                         for d in dialogues], baseline="start", source=self.config.outcome)
 
     async def _summarise(self, m: Measured, train: Sequence[Dialogue],
                          k: int) -> list[AttitudeChain]:

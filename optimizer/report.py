@@ -43,6 +43,7 @@ from optimizer.strategies import (
     strategy_table,
 )
 from simulator.evaluate_report import sections as evaluation_sections
+from simulator.metrics import persona_id
 from simulator.report import (
     Image,
     ReportPaths,
@@ -117,7 +118,8 @@ async def analyze(dialogues: Sequence[Dialogue], out_dir: Path, *, llm: LLM | No
             groups = by_group(((by_id[c.dialogue_id], c) for c in got if c.dialogue_id in by_id),
                               group_by)
             groups = {"all": got, **groups} if len(groups) > 1 else {"all": got}
-            summary = summarize_chains(groups, space, baseline=baseline)
+            summary = summarize_chains(groups, space, baseline=baseline, persona_of={
+                d.id: persona_id(d) for d in dialogues})
             data["coa"] = summary.to_dict()
             heat = plot_transitions(transition_matrix(transition_counts(got, space)), space,
                                     out_dir / "coa_transitions.png",
@@ -183,14 +185,14 @@ def _points(d: Difference | None) -> str:
 
 
 def plot_lineage(result: OptimizeResult, path: Path) -> Path:
-    """Success on the selection personas and τ per version, with 95 % error bars; the
+    """Success and τ on the selection personas per version, with 95 % error bars; the
     chosen version starred."""
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     xs = list(range(len(result.lineage)))
     for shift, label, marker, values in (
         (-0.06, "success, selection personas", "o-", [m.select for m in result.lineage]),
-        (0.06, "τ on training calls", "s--", [m.tau for m in result.lineage]),
+        (0.06, "τ, selection personas", "s--", [m.tau for m in result.lineage]),
     ):
         shown = [(x + shift, e) for x, e in zip(xs, values, strict=True) if e is not None]
         if shown:
@@ -266,14 +268,18 @@ async def write_optimize_report(result: OptimizeResult, space: AttitudeSpace, *,
     overview = Section("Algorithm 1", (
         Table(("iteration", "version", "parent", "created by",
                "success, selection personas [dialogues]", "paired difference", "chosen",
-               "training success [dialogues]", "τ", "H_avg", "H_norm", "judge mean"),
+               "training success, descriptive [dialogues]", "τ", "H_avg", "H_norm",
+               "judge mean"),
               _lineage_rows(result)),
         "Rates with 95 % intervals, the persona as the unit. A version is chosen when "
         "its success on the selection personas beats the version chosen before it, "
         "paired persona by persona, with the whole interval above 0; the run stops at "
-        "the target when τ's lower bound reaches θ and H_avg's upper bound reaches "
-        f"H_basic. Stopped: {result.stopped}. H_basic: {_num(result.h_basic)}. Chosen: "
-        f"{result.chosen.version}. Elapsed {result.elapsed_s:.0f} s.",
+        "the target when τ (on the selection personas too) has its lower bound at θ or "
+        "above and H_avg (of the training calls) its upper bound at H_basic or above. "
+        "Training success is descriptive only: each version was evolved from calls on "
+        f"those very personas. Stopped: {result.stopped}. H_basic: "
+        f"{_num(result.h_basic)}. Chosen: {result.chosen.version}. Elapsed "
+        f"{result.elapsed_s:.0f} s.",
         Image(lineage_plot.name, "success and τ per version, 95 % intervals"),
     ))
     gain = Section("Gain on the report personas", (_gain_text(result),))

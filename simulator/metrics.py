@@ -227,12 +227,28 @@ def _stats_fields(metrics: Sequence[DialogueMetrics]) -> dict[str, Any]:
 
 
 def persona_metrics(metrics: Iterable[DialogueMetrics]) -> list[PersonaMetrics]:
-    """One entry per persona id, sorted by id; groups from the persona's first dialogue."""
+    """One entry per persona id, sorted by id; groups by ``persona_groups``."""
     by_persona: dict[str, list[DialogueMetrics]] = {}
     for m in metrics:
         by_persona.setdefault(m.persona_id, []).append(m)
-    return [PersonaMetrics(persona_id=pid, groups=dict(ms[0].groups), **_stats_fields(ms))
+    return [PersonaMetrics(persona_id=pid, groups=persona_groups(m.groups for m in ms),
+                           **_stats_fields(ms))
             for pid, ms in sorted(by_persona.items())]
+
+
+def persona_groups(per_dialogue: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """A persona's group values from its dialogues' own: per key, the value most of them
+    know (ties: the first by name); a key no dialogue knows stays absent.
+
+    A dialogue's groups can differ from its persona's: a call record holds the sector
+    its agent inferred in that call, and may hold none. The persona's metrics pool all
+    its calls, so its group must not hang on whichever call came first."""
+    seen: dict[str, Counter[str]] = {}
+    for groups in per_dialogue:
+        for key, value in groups.items():
+            if value != UNKNOWN:
+                seen.setdefault(key, Counter())[value] += 1
+    return {key: min(c, key=lambda v: (-c[v], v)) for key, c in seen.items()}
 
 
 def _group_order(key: str, value: str) -> tuple[int, int, str]:

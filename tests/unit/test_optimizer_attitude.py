@@ -14,6 +14,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 
 from agent.dialogue import CallerProfile, Dialogue, Turn
+from agent.stats import persona_rate, wilson
 from models.errors import ConfigError
 from models.llm.base import LLMRequest
 from models.llm.fake import FakeLLM
@@ -282,7 +283,7 @@ def test_summary_per_group_is_json_and_compares_with_the_baseline() -> None:
         "other": [AttitudeChain("3", ("b", "a", "b", "b"), ("",) * 4, accepted=True)],
         "empty": [],
     }
-    summary = summarize_chains(groups, space, baseline="base")
+    summary = summarize_chains(groups, space, baseline="base", persona_of={})
     base, other, empty = (summary.groups[g] for g in ("base", "other", "empty"))
     assert (base.n_dialogues, base.n_transitions, base.js) == (2, 2, None)
     assert base.counts == [[1, 1], [0, 0]]
@@ -294,8 +295,26 @@ def test_summary_per_group_is_json_and_compares_with_the_baseline() -> None:
     assert json.loads(json.dumps(summary.to_dict()))["groups"]["other"]["h_norm"] == \
         pytest.approx(other.h_norm)
     with pytest.raises(AttitudeError, match="baseline group 'nope'"):
-        summarize_chains(groups, space, baseline="nope")
+        summarize_chains(groups, space, baseline="nope", persona_of={})
 
+
+
+def test_acceptance_interval_counts_personas_not_their_calls() -> None:
+    # Ten personas, six calls each, every call of a persona judged alike: 60 calls but
+    # only 10 independent units. A Wilson interval over the calls would be far narrower.
+    space = space_of("a", "b")
+    chains = [AttitudeChain(f"p{p}-{k}", ("a", "b"), ("", ""), accepted=p < 3)
+              for p in range(10) for k in range(6)]
+    persona_of = {c.dialogue_id: c.dialogue_id.split("-")[0] for c in chains}
+    g = summarize_chains({"all": chains}, space, persona_of=persona_of).groups["all"]
+    assert g.acceptance_rate == pytest.approx(0.3) and g.acceptance_interval is not None
+    by_persona = persona_rate([[float(p < 3)] * 6 for p in range(10)])
+    assert g.acceptance_interval == (by_persona.low, by_persona.high)
+    calls_low, calls_high = wilson(18, 60)
+    assert g.acceptance_interval[1] - g.acceptance_interval[0] > 1.5 * (calls_high - calls_low)
+    # without a persona for a dialogue, it is its own unit
+    alone = summarize_chains({"all": chains[:1]}, space, persona_of={}).groups["all"]
+    assert alone.acceptance_interval == wilson(1, 1)
 
 # -- plots ------------------------------------------------------------------------------------
 def test_heatmaps_write_png_files(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from models.errors import ConfigError
 from models.llm.base import LLMRequest
 from models.llm.fake import FakeLLM
 from optimizer.attitude import AttitudeChain, load_attitudes
+from optimizer.batches import Batches
 from optimizer.loop import (
     OptimizeConfig,
     Optimizer,
@@ -28,7 +29,7 @@ from optimizer.loop import (
 )
 from optimizer.report import write_optimize_report
 from optimizer.segments import StratifySettings, segment_route
-from simulator.batch import Toolkit
+from simulator.batch import Toolkit, personas_for
 
 PROGRAMMATIC = {"mode": "text", "dialogues_per_persona": 1, "max_utterances": 20, "workers": 1,
                 "user": {"kind": "programmatic", "world": "planted"},
@@ -94,7 +95,7 @@ def test_algorithm_1_chooses_on_selection_personas_and_reports_the_gain_on_other
     assert [m["version"] for m in lines] == [m.version for m in result.lineage]
     assert set(lines[1]["select"]) == {"value", "low", "high", "n"}
     assert lines[1]["difference"]["method"] == "newcombe-paired+mcnemar-exact"
-    assert lines[0]["train"]["n"] == 24 * TRAIN_SIZE and lines[0]["tau"] == lines[0]["train"]
+    assert lines[0]["train"]["n"] == 24 * TRAIN_SIZE and lines[0]["tau"] == lines[0]["select"]
     assert all(Path(m["program_file"]).is_file() for m in lines)
     assert load_program(lines[-1]["program_file"]).version == lines[-1]["version"]
     paths = asyncio.run(write_optimize_report(result, load_attitudes(), first=load_program(),
@@ -180,8 +181,9 @@ def test_overlapping_persona_sets_are_refused(tmp_path: Path, a: str, b: str) ->
 class Scripted:
     """Answers like the three LLM roles would, from the request's schema and prompt."""
 
-    def __init__(self, accept: bool) -> None:
+    def __init__(self, accept: bool, tag: str = "") -> None:
         self.accept = accept
+        self.tag = tag  # in every SOP it writes: other tags, other children
         self.rng = random.Random(0)
         self.calls = {"coa": 0, "judge": 0, "evolve": 0}
 
@@ -203,7 +205,8 @@ class Scripted:
         assert "steps" in props  # the optimization agent's structured SOP
         self.calls["evolve"] += 1
         step = {"phase": "Rapport", "objective": "Earn a minute.",
-                "points": ["Ask what the caller does for a living."], "key_notes": "Be brief."}
+                "points": ["Ask what the caller does for a living."],
+                "key_notes": f"Be brief{self.tag}."}
         return json.dumps({"reflection": "Callers left after wrong pitches.", "steps": [
             step, {**step, "phase": "Pitch"}, {**step, "phase": f"Close {self.calls['evolve']}"}]})
 
@@ -213,15 +216,15 @@ async def run_scripted(config: OptimizeConfig, script: Scripted) -> Any:
     kit = await Toolkit.build(probe, None)  # type: ignore[arg-type]  # programmatic: no models
     kit.llm = FakeLLM(script)
     run_dir = config.run_dir(Path("."))
-    run_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True, exist_ok=True)  # a rerun resumes the run directory
     return await Optimizer(config, kit, run_dir).run()
 
 
 def llm_config(tmp: Path, **changes: Any) -> OptimizeConfig:
-    return planted_config(
-        tmp, train={"count": 6, "seed": 1}, select={"count": 6, "seed": 2},
-        report={"count": 6, "seed": 3}, summary={"enabled": True}, judge={"enabled": True},
-        evolve={"sop": True, "strategy": "off"}, **changes)
+    return planted_config(tmp, **{
+        "train": {"count": 6, "seed": 1}, "select": {"count": 6, "seed": 2},
+        "report": {"count": 6, "seed": 3}, "summary": {"enabled": True},
+        "judge": {"enabled": True}, "evolve": {"sop": True, "strategy": "off"}, **changes})
 
 
 def test_scripted_llm_levers_evolve_the_sop_until_the_iterations_run_out(tmp_path: Path) -> None:
@@ -241,7 +244,9 @@ def test_scripted_llm_levers_evolve_the_sop_until_the_iterations_run_out(tmp_pat
     assert all(m.judge_means["efficiency"] == 1 and m.judge_means["mean"] == 2 for m in trained)
     assert result.lineage[0].h_avg is not None
     assert result.h_basic == result.lineage[0].h_avg.value
-    assert script.calls["evolve"] == 2 and script.calls["judge"] == 12
+    # judged: each iterated version's 6 selection calls (τ), and its 6 training calls
+    # (the SOP lever learns from them)
+    assert script.calls["evolve"] == 2 and script.calls["judge"] == 2 * (6 + 6)
     assert len(result.chains) == 6
 
 
@@ -260,6 +265,82 @@ def test_scripted_llm_levers_stop_once_the_interval_of_tau_clears_theta(
                                       script))
     assert result.stopped == "iterations" and script.calls["evolve"] == 1
 
+
+
+def test_tau_is_measured_on_the_selection_calls_not_the_training_calls(
+        tmp_path: Path) -> None:
+    # 8 training personas, 5 selection personas: τ's unit count says which calls it read.
+    sizes = {"train": {"count": 8, "seed": 1}, "select": {"count": 5, "seed": 2}}
+    script = Scripted(accept=False)
+    result = asyncio.run(run_scripted(llm_config(tmp_path / "a", **sizes), script))
+    first = result.lineage[0]
+    assert first.tau is not None and first.tau.n == 5 and first.train_n == 8
+    assert first.judge_means["mean"] == 2
+    assert script.calls["judge"] == 5 + 8  # τ on selection; training calls for the SOP lever
+    # The strategy lever does not read the judge: only the selection calls are judged.
+    script = Scripted(accept=False)
+    result = asyncio.run(run_scripted(llm_config(
+        tmp_path / "b", evolve={"sop": False, "strategy": "observed"}, **sizes), script))
+    assert result.lineage[0].tau is not None and result.lineage[0].tau.n == 5
+    assert script.calls["judge"] == 5 and result.scores == {}
+    # Without the judge, τ is the success on the selection personas.
+    config = planted_config(tmp_path / "c", outcome="truth",
+                            train={"grid": True, "per_occupation": 4, "seed": 0},
+                            select={"grid": True, "per_occupation": 2, "seed": 7},
+                            report={"grid": True, "per_occupation": 2, "seed": 8})
+    first = asyncio.run(optimize(config, None, tmp_path)).lineage[0]  # type: ignore[arg-type]
+    assert first.tau == first.select and first.tau is not None and first.tau.n == 48
+    assert first.train is not None and first.train.n == 96
+
+
+def test_a_rerun_whose_evolution_made_other_children_neither_reuses_nor_mixes_their_calls(
+        tmp_path: Path) -> None:
+    # An LLM evolution rarely repeats itself: the rerun's scripted SOPs differ, and so do
+    # its children. The strategy lever makes the child worth choosing (the report arm):
+    # told the occupation, the rule agent follows its new table from the first pitch.
+    told = {**PROGRAMMATIC, "agent": {"kind": "rule", "share_occupation": True}}
+    config = planted_config(
+        tmp_path, iterations=2, outcome="truth", simulation=told,
+        evolve={"sop": True, "strategy": "explore"},
+        train={"grid": True, "per_occupation": 10, "seed": 0},
+        select={"grid": True, "per_occupation": 4, "seed": 100},
+        report={"grid": True, "per_occupation": 4, "seed": 200})
+    before = asyncio.run(run_scripted(config, Scripted(accept=False, tag=", warmly")))
+    after = asyncio.run(run_scripted(config, Scripted(accept=False, tag=", plainly")))
+    old, new = [m.version for m in before.lineage], [m.version for m in after.lineage]
+    assert old[0] == new[0] and not set(old[1:]) & set(new[1:])
+    # Iteration 2 trained the rerun's child only, on each training persona once.
+    assert {d.program_version for d in after.train_dialogues} == {new[1]}
+    assert len(after.train_dialogues) == 24 * 10
+    # The report's "chosen" arm is the rerun's chosen version, simulated for it.
+    chosen = after.chosen_program.version
+    assert chosen in new[1:] and after.gain is not None
+    reported = [json.loads(line) for path in (after.run_dir / "dialogues").glob("report*.jsonl")
+                for line in path.open()]
+    mine = [d for d in reported if d["program_version"] == chosen]
+    assert len(mine) == 24 * 4 == after.report.paired_personas
+
+
+def test_a_store_made_by_another_program_under_the_same_variant_name_is_refused(
+        tmp_path: Path) -> None:
+    config = planted_config(tmp_path, train={"count": 3, "seed": 1})
+
+    async def run() -> None:
+        kit = await Toolkit.build(config.batch("probe", config.train, {"p": config.program}),
+                                  None)  # type: ignore[arg-type]  # programmatic: no models
+        batches = Batches(kit, config.batch, tmp_path, share_occupation=False,
+                          status=lambda _: None)
+        people = await personas_for(config.batch("train", config.train, {"p": config.program}),
+                                    None)
+        p0 = first_program()
+        first = await batches.simulate("arm", config.train, {"arm": p0}, people)
+        assert {d.program_version for d in first} == {p0.version} and len(first) == 3
+        assert await batches.simulate("arm", config.train, {"arm": p0}, people) == first
+        other = p0.evolve("test", sop="Step 1: Listen first.")
+        with pytest.raises(ConfigError, match=rf"variant 'arm' is now program {other.version}"):
+            await batches.simulate("arm", config.train, {"arm": other}, people)
+
+    asyncio.run(run())
 
 # -- stratified evolution --------------------------------------------------------------------
 def test_stratified_by_sector_gives_each_sector_its_own_program_picked_at_call_time(

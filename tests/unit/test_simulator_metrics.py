@@ -143,6 +143,24 @@ def test_persona_metrics_match_hand_computed_values() -> None:
     assert (p2.continue_micro, p2.continue_macro) == (0.0, 0.0)
 
 
+
+def test_a_personas_group_is_the_value_most_of_its_calls_know_not_its_first_calls() -> None:
+    # As the agent saw them (optimizer.evidence.agent_view): the sector it inferred in each
+    # call, none in the first. The persona's success intents pool all four calls.
+    sectors = [None, "K", "K", "J"]
+    ds = [make_dialogue(f"d{n}", "p1", [], Outcome.ACCEPTED, "term_life",
+                        groups={"gender": "Female"} | ({"sector": s} if s else {}))
+          for n, s in enumerate(sectors)]
+    (p,) = persona_metrics(dialogue_metrics(d) for d in ds)
+    assert p.groups == {"gender": "Female", "sector": "K"}
+    assert p.success_intent_counts == {"term_life": 4}
+    # an even split goes to the first by name, whatever the order of the calls
+    tied = [make_dialogue(f"t{n}", "p2", [], None, groups={"sector": s, "mbti_ei": "unknown"})
+            for n, s in enumerate(["Q", "A"])]
+    for order in (tied, tied[::-1]):
+        (q,) = persona_metrics(dialogue_metrics(d) for d in order)
+        assert q.groups == {"sector": "A"}  # "unknown" is no value: the key stays absent
+
 def test_overall_metrics_pool_every_dialogue() -> None:
     o = stats([dialogue_metrics(d) for d in three_dialogues()])
     assert o.success_rate == 1 / 3
