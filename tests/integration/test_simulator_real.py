@@ -39,7 +39,7 @@ async def test_evaluate_runs_two_thought_modes_on_the_same_radio_play_customers(
         arms={"learned": "insurance-default",
               "single": Arm(set={"decoding.mode": "single"})},
         personas=PersonaSet(count=2, seed=9001), bootstrap=200,
-        simulation={"max_utterances": 6, "workers": 2, "user": {"kind": "radio"},
+        simulation={"max_utterances": 4, "workers": 2, "user": {"kind": "radio"},
                     "agent": {"kind": "llm"}})
     console = Console(record=True, width=160)
     ev = await run_evaluation(config, settings, console)
@@ -47,7 +47,7 @@ async def test_evaluate_runs_two_thought_modes_on_the_same_radio_play_customers(
     assert len(dialogues) == 4 and {d.variant for d in dialogues} == {"learned", "single"}
     assert ev.paired_personas == 2 and [a.arm for a in ev.arms] == ["learned", "single"]
     for d in dialogues:
-        _check_dialogue_shape(d, 6)
+        _check_dialogue_shape(d, 4)
         assert d.caller.occupation is None  # the agent must find out
         hints = d.metadata["user_hints"]
         assert hints and all(h["style"] == "radio" for h in hints)
