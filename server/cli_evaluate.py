@@ -78,12 +78,17 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
 
     from simulator.evaluate_bench import run_bench
 
+    def tick(name: str, k: int) -> None:
+        bar.update(tasks[name], completed=k)
+        if not console.is_terminal and (k % 20 == 0 or k == args.replicates):
+            console.print(f"{name}: {k}/{args.replicates} replicates", highlight=False)
+
     with Progress(console=console, transient=True) as bar:
         tasks = {name: bar.add_task(name, total=args.replicates) for name in ("power", "null")}
         result = asyncio.run(run_bench(
             replicates=args.replicates, truth_personas=args.truth_personas,
             pilot_personas=args.pilot_personas, difference=args.difference, reader=args.reader,
-            tick=lambda name, k: bar.update(tasks[name], completed=k)))
+            tick=tick))
     console.print_json(data=result)
     return write_result(result, args.out, console)
 

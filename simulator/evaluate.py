@@ -293,7 +293,7 @@ def _arm_metrics(units: Mapping[str, Mapping[str, list[float]]], n_boot: int,
             continue
         if m.kind == "rate":
             out[m.name] = Interval.of(persona_rate(values, n_boot=n_boot))
-        else:
+        elif len(values) >= 2:  # one persona's mean has no interval: left out, not faked
             out[m.name] = Interval.of(cluster_mean(values, n_boot=n_boot, seed=seed))
     return out
 
@@ -310,7 +310,7 @@ def _differences(base: Mapping[str, Mapping[str, list[float]]],
         b = [arm[u][m.name] for u in units]
         if m.kind == "rate" and all(len(x) == 1 for x in (*a, *b)):
             out[m.name] = Delta.of(paired_rates([x[0] > 0 for x in a], [x[0] > 0 for x in b]))
-        else:
+        elif len(units) >= 2:
             out[m.name] = Delta.of(paired_means(a, b, n_boot=n_boot, seed=seed))
     return out
 

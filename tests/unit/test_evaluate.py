@@ -253,3 +253,12 @@ async def test_three_arms_get_holm_adjusted_p_values_and_a_verdict_each() -> Non
     for arm in ("planted", "twin"):
         assert verdict(ev, arm).startswith(f"{arm} vs base: ")
         assert "Holm p=" in verdict(ev, arm)
+
+
+async def test_a_single_persona_gets_rates_but_no_invented_interval_for_means() -> None:
+    dialogues = await simulate_arms({"base": BASE, "planted": PLANTED}, personas=1, seed=9)
+    ev = evaluate(dialogues, baseline="base", n_boot=200)
+    base = ev.arm("base").metrics
+    assert base[PRIMARY].n == 1
+    assert "turns" not in base and "turns" not in ev.arm("planted").vs_baseline
+    assert PRIMARY in ev.arm("planted").vs_baseline  # a 2x2 table of one pair still exists
