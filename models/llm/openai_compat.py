@@ -38,22 +38,33 @@ class OpenAICompatLLM(LLM):
         body["model"] = self.settings.model
         body["stream_options"] = {"include_usage": True}
         url = f"{self.settings.base_url.rstrip('/')}/chat/completions"
-        try:
-            async with self._client.stream("POST", "/chat/completions", json=body) as resp:
-                if resp.status_code != 200:
-                    detail = (await resp.aread()).decode(errors="replace")[:500]
-                    raise ModelRuntimeError(f"{url} answered HTTP {resp.status_code}: {detail}")
-                async for line in resp.aiter_lines():
-                    chunk = _parse_sse(line)
-                    if chunk is not None:
-                        yield chunk
-        except httpx.ConnectError as exc:
-            raise ModelRuntimeError(
-                f"cannot reach the OpenAI-compatible server at {url}: {exc}; is it running? "
-                "(set llm.openai.base_url)"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise ModelRuntimeError(f"{url}: {type(exc).__name__}: {exc}") from exc
+        for attempt in (1, 2):
+            answered = False
+            try:
+                async with self._client.stream("POST", "/chat/completions", json=body) as resp:
+                    answered = True
+                    if resp.status_code != 200:
+                        detail = (await resp.aread()).decode(errors="replace")[:500]
+                        raise ModelRuntimeError(
+                            f"{url} answered HTTP {resp.status_code}: {detail}")
+                    async for line in resp.aiter_lines():
+                        chunk = _parse_sse(line)
+                        if chunk is not None:
+                            yield chunk
+                return
+            except httpx.RemoteProtocolError as exc:
+                # A pooled keep-alive connection the server closed just as we sent: nothing
+                # was answered, so asking once more on a fresh connection is safe.
+                if attempt == 1 and not answered:
+                    continue
+                raise ModelRuntimeError(f"{url}: {type(exc).__name__}: {exc}") from exc
+            except httpx.ConnectError as exc:
+                raise ModelRuntimeError(
+                    f"cannot reach the OpenAI-compatible server at {url}: {exc}; is it "
+                    "running? (set llm.openai.base_url)"
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise ModelRuntimeError(f"{url}: {type(exc).__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
         await self._client.aclose()
