@@ -16,6 +16,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.errors import ConfigError
 
+_C = TypeVar("_C", bound=BaseModel)
+
+
+def load_toml_config(path: Path, model: type[_C], what: str,
+                     overrides: Mapping[str, Any] | None = None) -> _C:
+    """A ``model`` from the TOML file ``path``; every problem a ConfigError naming the
+    file and, for a bad field, its dotted key ("unknown key" for a typo)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+    data.update(overrides or {})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: "
+            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+            for e in exc.errors())
+        raise ConfigError(f"{what} {path} is invalid: {problems}") from None
+
 
 class StrictModel(BaseModel):
     """Base for settings: immutable, unknown keys rejected."""

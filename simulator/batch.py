@@ -10,20 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from agent.dialogue import Dialogue
 from agent.domain import DomainPack, load_domain
 from agent.program import AgentProgram, load_program
 from models import registry
 from models.asr.base import ASR
-from models.config import ASRSettings, LLMSettings, StrictModel, TTSSettings
+from models.config import ASRSettings, LLMSettings, StrictModel, TTSSettings, load_toml_config
 from models.errors import ConfigError
 from models.llm.base import LLM, Sampling
 from models.tts.base import TTS
@@ -131,21 +130,7 @@ class BatchConfig(StrictModel):
 
 
 def load_batch_config(path: Path, overrides: dict[str, Any] | None = None) -> BatchConfig:
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"batch config {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"batch config {path} is not valid TOML: {exc}") from None
-    data.update(overrides or {})
-    try:
-        return BatchConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: "
-            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-            for e in exc.errors())
-        raise ConfigError(f"batch config {path} is invalid: {problems}") from None
+    return load_toml_config(path, BatchConfig, "batch config", overrides)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ listed in ``exclude`` (training calls, the optimizer's selection set...).
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 from rich.console import Console
 
 from agent.program import AgentProgram, load_program
-from models.config import StrictModel
+from models.config import StrictModel, load_toml_config
 from models.errors import ConfigError
 from simulator.batch import BatchConfig, PersonaSet, plan
 from simulator.evaluate import Evaluation, OutcomeSource, evaluate
@@ -113,20 +112,7 @@ class EvaluateConfig(StrictModel):
 
 
 def load_evaluate_config(path: Path) -> EvaluateConfig:
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"evaluate config {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"evaluate config {path} is not valid TOML: {exc}") from None
-    try:
-        return EvaluateConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: "
-            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-            for e in exc.errors())
-        raise ConfigError(f"evaluate config {path} is invalid: {problems}") from None
+    return load_toml_config(path, EvaluateConfig, "evaluate config")
 
 
 def used_personas(paths: Iterable[str]) -> set[str]:
