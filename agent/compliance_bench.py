@@ -29,7 +29,10 @@ from agent.injection import asks_for_instructions, injection_rule
 from agent.stats import wilson
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
-EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl")
+HOLDOUT = DATA / "compliance_holdout.jsonl"
+"""538 replies by a second author (the sheet and the category definitions only), measured
+once before anyone read them: 2026-12-06, docs/compliance.md."""
+EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl", HOLDOUT)
 INJECTION_EVAL = DATA / "injection_eval.jsonl"
 """Caller lines labelled injection / benign by kind, written without the detector's code."""
 

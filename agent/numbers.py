@@ -57,13 +57,29 @@ _AFTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                   r"|policies|plans|people|customers|clients)\b"),
     )
 )
-_AGE_BEFORE = re.compile(r"\b(?:age[sd]?|aged|you'?re|you are|i'?m|turning|turned)\s*"
+_AGE_BEFORE = re.compile(r"(?:\b(?:age[sd]?|aged|you'?re|you are|i'?m|turning|turned)"
+                         r"|(?:^|[,.;:]\s*)at)\s*"
                          r"(?:of\s+|from\s+|between\s+|up to\s+)?$", re.I)
 
 
 _A_DOLLAR = re.compile(r"\b(?:a|one)(?= (?:dollar|buck)\b)", re.I)
 _SHARES = {"half": 50.0, "a third": 100 / 3, "one third": 100 / 3, "a quarter": 25.0,
            "one quarter": 25.0, "two thirds": 200 / 3, "three quarters": 75.0}
+_PART = r"half|a third|one third|a quarter|one quarter|two thirds|three quarters"
+_PART_OF = re.compile(
+    rf"\b(?P<part>{_PART})(?: of)? (?:a|one) (?P<scale>hundred|thousand|million|billion)\b"
+    rf"|\b(?P<whole>{_WORD}|\d+) and (?P<part2>{_PART.replace('half|', 'a half|')}) "
+    r"(?P<scale2>hundred|thousand|million|billion)\b", re.I)
+"""A share of a scale ("half a million", "two and a half thousand") is one figure."""
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+             "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
+             **{w[:-1] + "ieth" if w.endswith("y") else w + "th": v
+                for w, v in _SMALL.items() if 13 <= v <= 90}}
+_TENS = "|".join(w for w, v in _SMALL.items() if v >= 20)
+_BIRTHDAY = re.compile(
+    rf"\b(?P<ord>(?:(?:{_TENS})[- ])?(?:{'|'.join(sorted(_ORDINALS, key=len, reverse=True))})"
+    r"|\d+(?:st|nd|rd|th))(?= birthday)", re.I)
+"""An ordinal before "birthday" is an age ("up to your seventieth birthday")."""
 _SHARE = re.compile(r"\b(half|a third|one third|a quarter|one quarter|two thirds|three quarters)"
                     r"(?= (?:of )?(?:your|the|all|our|their|my|his|her|what)\b)", re.I)
 """A share said in words ("half your income") is a percentage figure."""
@@ -100,6 +116,11 @@ def figures_in(text: str) -> list[Figure]:
             continue
         raw += _worded(m.group("words"), m.start("words"), bool(m.group("cur")))
     raw += [_Raw(1.0, True, m.start(), m.end(), False) for m in _A_DOLLAR.finditer(text)]
+    parts = [(m, _part_of(m)) for m in _PART_OF.finditer(text)]
+    if parts:
+        raw = [r for r in raw if not any(m.start() <= r.start < m.end() for m, _ in parts)]
+        raw += [_Raw(v, True, m.start(), m.end(), bool(re.search(r"\$\s?$", text[:m.start()])))
+                for m, v in parts]
     raw.sort(key=lambda r: r.start)
     units = [_unit_of(text, r) for r in raw]
     # A unit said after the last number of a range or list holds for all of them.
@@ -111,13 +132,38 @@ def figures_in(text: str) -> list[Figure]:
                 text[raw[i - 1].end : raw[i].start]):
             units[i] = "age"
     out = [Figure(_SHARES[m.group(1).lower()], "percent", m.start(), m.end(), m.group(0))
-           for m in _SHARE.finditer(text)]
+           for m in _SHARE.finditer(text)
+           if not any(pm.start() <= m.start() < pm.end() for pm, _ in parts)]
+    birthdays = list(_BIRTHDAY.finditer(text))
+    out += [Figure(_ordinal(m.group("ord")), "age", m.start(), m.end(), m.group(0))
+            for m in birthdays]
     for r, unit in zip(raw, units, strict=True):
+        if any(m.start() <= r.start < m.end() for m in birthdays):
+            continue  # read as an ordinal age above
         said = text[r.start : r.end].strip()
         if r.worded and not unit and r.value in (1, 2) and len(said.split()) == 1:
             continue
         out.append(Figure(r.value, unit, r.start, r.end, said))
     return sorted(out, key=lambda f: f.start)
+
+
+def _part_of(m: re.Match[str]) -> float:
+    """The value of "half a million" or "two and a half thousand"."""
+    if m.group("part"):
+        return _SHARES[m.group("part").lower()] / 100 * _SCALES[m.group("scale").lower()]
+    whole = m.group("whole").lower()
+    value = float(whole) if whole.isdigit() else (_words_value(whole) or 0.0)
+    share = _SHARES[m.group("part2").lower().replace("a half", "half")] / 100
+    return (value + share) * _SCALES[m.group("scale2").lower()]
+
+
+def _ordinal(said: str) -> float:
+    """ "seventieth" → 70, "sixty-fifth" → 65, "70th" → 70."""
+    low = said.lower()
+    if low[0].isdigit():
+        return float(re.sub(r"\D", "", low))
+    *tens, last = re.split(r"[- ]", low)
+    return float(sum(_SMALL[t] for t in tens) + _ORDINALS[last])
 
 
 def _worded(words: str, base: int, currency: bool) -> list[_Raw]:

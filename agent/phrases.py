@@ -13,7 +13,10 @@ def rx(*parts: str) -> re.Pattern[str]:
 
 _NEGATED = re.compile(
     r"\b(?:can'?t|cannot|can not|won'?t|will not|wouldn'?t|not|never|nor|don'?t|doesn'?t"
-    r"|isn'?t|aren'?t|unable to|rather not|without|no)\b(?:\s+[\w']+){0,3}\s*$", re.I)
+    r"|isn'?t|aren'?t|unable to|rather not|without|no)\b"
+    # "Don't worry about being declined, it won't happen" reassures; it negates nothing.
+    r"(?!\s+(?:even\s+)?(?:need\s+to\s+)?(?:worry|fret|panic|think\s+about))"
+    r"(?:\s+[\w']+){0,3}\s*$", re.I)
 
 
 def hits(

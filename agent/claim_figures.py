@@ -1,0 +1,166 @@
+"""Figures in a clause, attributed: each must be the sheet's figure, in a compatible unit,
+of the product it is said of (the product named last before it in the reply), and a
+period said of an exclusion or cover must be that exclusion's period. Pure."""
+
+from __future__ import annotations
+
+import re
+
+from agent.domain import DomainPack, Fact, Product
+from agent.numbers import Figure, figures_in, same_unit
+from agent.phrases import rx
+
+_QUOTE = rx(r"\bfor you\b", r"\byour (?:premium|price|quote|cost|monthly)",
+            r"\byou(?:'d| would| will|'ll) (?:pay|be paying)", r"\bwould (?:be|cost|come to)\b",
+            r"\bcomes? (?:to|out at)\b", r"\bexactly\b", r"\bjust \$?\d", r"\bonly\b")
+_RANGE_WORDS = rx(r"\bfrom\b", r"\bbetween\b", r"\bup to\b", r"\bstart(?:s|ing)? (?:at|from)\b",
+                  r"\brange", r"\bas little as\b", r"\bto\b")
+
+
+def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
+    """Figures in ``clause`` that are not the sheet's for the product they are attached to.
+    ``before`` is what the reply said earlier (its last product is the focus)."""
+    found = []
+    figures = figures_in(clause)
+    text = before + clause
+    offset = len(before)
+    mentions = domain.mentions(text, by_id=False)
+    question = clause.rstrip().endswith("?")
+    for f in figures:
+        if question and not f.unit.startswith("money") and f.unit != "percent":
+            continue  # a question about the caller's life is not a claim
+        if f.unit in ("", "count") and f.value <= 12 and not any(ch.isdigit() for ch in f.text):
+            continue  # "three options", "eight products": words, not sheet figures
+        product = _focus(mentions, offset + f.start, domain)
+        ages = [g for g in figures if g.unit == "age"]
+        if product is not None and f.unit == "age" and _within_age(product, f.value) \
+                and len(_caller_ages(product, ages)) == 1 and not _in_range(clause, f, ages):
+            continue  # the caller's age, beside the sheet's own bounds if any
+        pool = product.figures if product else [g for p in domain.products for g in p.figures]
+        if not any(g.value == f.value and same_unit(f.unit, g.unit) for g in pool) and not (
+                product and _worded_elsewhere(domain, product, text, f)):
+            where = f" for {product.id}" if product else ""
+            found.append(f"{f.text}{where}")
+        elif product is not None and (named := _attribute_named(clause, product)) is not None \
+                and same_unit(f.unit, named.unit) and f.value not in named.values:
+            found.append(f"{f.text} as the {named.attribute} of {product.id}")
+    money = [f for f in figures if f.unit.startswith("money")]
+    if len(money) == 1 and len(figures) == 1 and _QUOTE.search(clause) \
+            and not _RANGE_WORDS.search(clause):
+        found.append(f"{money[0].text} as one exact price (the sheet gives ranges)")
+    return found + period_problems(domain, clause, before)
+
+
+_FIRST = re.compile(r"\b(?:first|initial|opening) (?:(?P<n>[\w-]+) )?(?:policy )?"
+                    r"(?P<unit>year|month|week|day)s?\b", re.I)
+_IN_DAYS = {"year": 365.0, "years": 365.0, "month": 30.4, "months": 30.4, "week": 7.0,
+            "weeks": 7.0, "day": 1.0, "days": 1.0}
+_PLAIN = frozenset("the a an in of for from any after during conditions condition policy "
+                   "while with under".split())
+_EXCLUDED = re.compile(r"\bexclu|\b(?:not|n't) (?:be )?(?:covered|included)", re.I)
+
+
+def _first_period(text: str) -> tuple[int, float] | None:
+    """Where "the first 2 years" (or "the first policy year") is said, and its length in
+    days; None without one."""
+    m = _FIRST.search(text)
+    if m is None:
+        return None
+    n = 1.0
+    if m.group("n") is not None:
+        said = figures_in(m.group("n"))
+        if not said:
+            return None  # "the first full year": not a count
+        n = said[0].value
+    return m.start(), n * _IN_DAYS[m.group("unit").lower()]
+
+
+def period_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
+    """A period said of an exclusion or cover the sheet bounds in time ("pre-existing
+    conditions in the first 2 years") that is not the sheet's period for the product in
+    focus: "... excluded for the first year" of Private Medical Insurance."""
+    said = _first_period(clause)
+    if said is None:
+        spans = [f for f in figures_in(clause) if f.unit in ("years", "months", "weeks", "days")]
+        if len(spans) != 1 or not _EXCLUDED.search(clause):
+            return []
+        said = (spans[0].start, spans[0].value * _IN_DAYS[spans[0].unit])
+    low = clause.lower()
+    mentions = domain.mentions(before + clause, by_id=False)
+    focus = _focus(mentions, len(before) + said[0], domain)
+    bounded = []
+    for p in ([focus] if focus is not None else domain.products):
+        for item in [*p.exclusions, *p.covers]:
+            sheet = _first_period(item)
+            core = re.split(r"\b(?:in|for|during|after) the first\b", item.lower())[0]
+            words = [w for w in re.findall(r"[a-z][a-z-]+", core) if w not in _PLAIN]
+            if sheet is not None and words and any(
+                    re.search(rf"\b{re.escape(t)}", low)
+                    for w in words for t in [w, *domain.terms.get(w, [])]):
+                bounded.append((p, item, sheet[1]))
+    if not bounded or any(abs(days - said[1]) < 1 for _, _, days in bounded):
+        return []
+    p, item, _ = bounded[0]
+    return [f"{clause.strip()[:40]}: the sheet says {item} for {p.id}"]
+
+
+_ATTRIBUTE_CUES = {
+    # "costs" as what the product pays ("medical costs", "repair costs") names no premium.
+    "premium": re.compile(r"\b(?:premiums?|(?<!medical )(?<!legal )(?<!repair )(?<!funeral )"
+                          r"(?<!hospital )(?<!treatment )(?<!travel )costs?|price[sd]?|monthly"
+                          r"|a month|per month)\b", re.I),
+    "waiting_period": re.compile(r"\bwait", re.I),
+    "cover_amount": re.compile(
+        r"\b(?:pays? out|payouts?|lump sum|cover(?:age)? amount|sum insured)\b", re.I),
+    "excess": re.compile(r"\bexcess\b", re.I),
+}
+
+
+def _attribute_named(clause: str, product: Product) -> Fact | None:
+    """The one attribute of ``product`` the clause names ("the annual premium is ..."),
+    if exactly one: its figure must be that attribute's."""
+    named = [a for a, cue in _ATTRIBUTE_CUES.items() if cue.search(clause) and product.fact(a)]
+    return product.fact(named[0]) if len(named) == 1 else None
+
+
+def _caller_ages(product: Product, ages: list[Figure]) -> list[Figure]:
+    """Ages said that are not the product's own age bounds."""
+    fact = product.fact("age")
+    return [g for g in ages if fact is None or g.value not in fact.values]
+
+
+def _in_range(clause: str, f: Figure, others: list[Figure]) -> bool:
+    """``f`` is one end of a range or list of figures ("from 18 to 60")."""
+    return any(re.fullmatch(r"\s*(?:-|to|and|through|or|,)\s*",
+                            clause[min(f.end, g.end):max(f.start, g.start)]) is not None
+               for g in others if g is not f)
+
+
+def _within_age(product: Product, age: float) -> bool:
+    """An age inside the product's age range (the caller's own age, not a new limit)."""
+    fact = product.fact("age")
+    return fact is not None and fact.form == "range" and fact.values[0] <= age <= fact.values[1]
+
+
+def _worded_elsewhere(domain: DomainPack, focus: Product, clause: str, f: Figure) -> bool:
+    """The figure is another product's, and that product's wording of it names what the
+    clause named ("Travel Insurance's medical cover up to 10,000,000 dollars": the
+    medical cover here is travel's, not Private Medical Insurance)."""
+    low = clause.lower()
+    for p in domain.products:
+        for fact in p.facts:
+            if p is not focus and f.value in fact.values and same_unit(f.unit, fact.unit):
+                named = [m.group(0).lower() for m in domain.names.finditer(clause)]
+                if any(n in fact.say.lower() for n in named) \
+                        and p.id in domain.mentioned(low, by_id=False):
+                    return True
+    return False
+
+
+def _focus(mentions: list[tuple[int, str]], at: int, domain: DomainPack) -> Product | None:
+    """The product named last before ``at``, else the first named after it."""
+    before = [pid for pos, pid in mentions if pos <= at]
+    if before:
+        return domain.product(before[-1])
+    after = [pid for pos, pid in mentions if pos > at]
+    return domain.product(after[0]) if after else None

@@ -1,0 +1,132 @@
+"""Products the pack does not have: any insurance line (or other financial product)
+a clause offers that is not on the sheet. Pure.
+
+A line is named by the word nearest "insurance", "cover", "plan" ... when that word is
+none of the pack's ("pet insurance"), by a word that makes a new line of a sheet word
+("identity theft protection"), or by a name in title case whose words are not the
+pack's ("Whole of Life cover"); a denial ("we don't sell pet insurance") names none.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.domain import DomainPack
+from agent.phrases import hits, rx
+
+_LINE = re.compile(
+    r"(?<!')\b((?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)\s+(insurance|cover|coverage|policy|policies"
+    r"|plan|plans|protection|bundle|package|scheme|add-on|rider|warranty|assurance|service"
+    r"|membership)\b", re.I)
+_NAMED_LINES = rx(
+    r"\b(?:employers'? liability|public liability|professional indemnity|umbrella liability"
+    r"|breakdown (?:recovery|cover)|home emergency|boiler cover|credit cards?|cash ?back"
+    r"|vintage car|classic car|motorbike|motorcycle|scooter|student contents"
+    r"|platinum|gold shield|all-in-one|bundles?|package)\b",
+    # Lines whose names hold a word of the pack's own: "whole of life", "mobile home".
+    r"\b(?:whole(?: of)? life|universal life|variable life|over[- ]?50s?|mobile home"
+    r"|holiday home|second home|landlords?'?)\s+(?:insurance|cover|policy|plan|assurance)\b")
+_FINANCE = (r"(?:pensions?|annuit(?:y|ies)|mortgages?|loans?|credit cards?|savings accounts?|isas?"
+            r"|bonds|stocks|shares|investments?|investment plans?|unit trusts?|funds|crypto\w*"
+            r"|warrant(?:y|ies)|will writing)")
+_OTHER_FINANCE = rx(
+    r"\b(?:we|i|acme|our company)(?: \w+)? (?:also )?(?:offer|sell|do|have|provide|arrange"
+    rf"|set you up with|can get you)(?: you)?(?: an?| our| some)? {_FINANCE}\b",
+    r"\b(?:pensions?|annuit(?:y|ies)|mortgages?|loans?|savings accounts?|investment plans?)\b"
+    r"[\w ]{0,20}\b(?:we|i) (?:can|could) (?:quote|offer|sell|arrange|set up|get)",
+    r"\bour (?:pensions?|annuit(?:y|ies)|mortgages?|loans?|savings accounts?|investments?"
+    r"|investment plans?|funds|warrant(?:y|ies))\b")
+_FINE_WORDS = frozenset(
+    "this that the a an your our my any some new good basic own existing current right same other "
+    "extra which what one each every such their his her its more less better cheaper full "
+    "proper suitable affordable simple flexible great solid decent standard single annual "
+    "insurance cover coverage policy plan protection kind type sort level form bit piece "
+    "family's company's acme acme's whole level of to for with and or in on about from "
+    "accidental private personal fire flood theft medical emergency is are be has have was "
+    "no not ever good-value right-sized short long term life after before first can could would "
+    "will should may might must do does did t s you we they it i he she savings also still "
+    "then just really only too so but as at by years months weeks days how much many enough "
+    "extra what which sports dangerous eight pure customer additional further".split())
+
+
+_NOT_SOLD = rx(
+    r"\b(?:isn'?t|is not|aren'?t|are not|not)\b[\w' ]{0,12}\b(?:part of|something|one of"
+    r"|on (?:our|the)|offered|available|in our|a product|sold|among|ours)\b",
+    r"\b(?:we|acme|i|they)\b[\w' ]{0,10}\b(?:don'?t|do not|doesn'?t|does not|can'?t|cannot"
+    r"|won'?t|never)\b[\w' ]{0,10}\b(?:sell|offer|do|provide|have|carry|arrange|cover)\b",
+    r"\b(?:no|not)\b[\w' ]{0,20}\b(?:from acme|we sell|we offer|we do)\b", r"^\s*no\b",
+    r"\b(?:instead of|rather than|outside (?:our|the) range)\b")
+
+
+def unknown_products(domain: DomainPack, clause: str) -> list[str]:
+    if _NOT_SOLD.search(clause):
+        return []
+    found = []
+    for m in hits(_LINE, clause):
+        words = [w for w in re.findall(r"[a-z][a-z'-]*", m.group(1).lower())]
+        odd = [w for w in words if w not in _FINE_WORDS and w not in domain.vocabulary
+               and not w.endswith("ly")]
+        # The word nearest "insurance" names the line ("pet insurance", "a cyber policy"),
+        # or makes a new line of a sheet word that names no product ("identity theft").
+        if not odd:
+            continue
+        after = words[words.index(odd[-1]) + 1:]
+        compound = odd[-1] not in _VERBS and not odd[-1].endswith(("ing", "ed")) \
+            and bool(_cover_words(domain) & set(after)) and not _name_words(domain) & set(after)
+        if (odd[-1] == words[-1] or compound) and not _is_sheet_phrase(domain, m.group(0)) \
+                and not _in_covers(domain, " ".join([odd[-1], *after])):
+            found.append(m.group(0).strip())
+    for m in _TITLED.finditer(clause):
+        words = [w.lower() for w in re.findall(r"[A-Za-z][\w'-]*", m.group(1))]
+        named = [w for w in words if w not in _CONNECTIVES]
+        if re.search(r"(?:^|[.!?;:]\s*)$", clause[:m.start()]):
+            named = named[1:]  # a sentence's first word is capitalised anyway
+        # A name in title case ("Whole of Life cover") whose words are not the pack's:
+        # two capitalised words, so a sentence's first word alone is not a name.
+        if len(named) >= 2 and any(w not in domain.vocabulary for w in named) \
+                and named[0] not in _LEADS:
+            found.append(m.group(0))
+    found += [m.group(0) for m in hits(_OTHER_FINANCE, clause)]
+    found += [m.group(0) for m in hits(_NAMED_LINES, clause)]
+    return found
+
+
+_TITLED = re.compile(r"\b((?:[A-Z][\w'-]*\s+(?:(?:of|and|&)\s+)?){1,3})"
+                     r"(?:Insurance|Cover|Assurance|Plan|Policy|Protection|Warranty|insurance|cover|policy|plan)\b")
+_VERBS = frozenset("like want need add choose pick get buy take offer explain recommend consider "
+                   "prefer mean call keep discuss review compare arrange quote tell show give sell "
+                   "provide include includes covers see find look think".split())
+"""Words before a sheet word that make no new line of it ("add theft cover")."""
+_CONNECTIVES = frozenset({"of", "and", "&"})
+_LEADS = frozenset("our the your my a an this that acme acme's any every with for".split())
+
+
+def _name_words(domain: DomainPack) -> set[str]:
+    """Words of the products' names, aliases and ids."""
+    return {w for p in domain.products for t in [p.name, p.id.replace("_", " "), *p.aliases]
+            for w in re.findall(r"[a-z][a-z-]*", t.lower())}
+
+
+def _cover_words(domain: DomainPack) -> set[str]:
+    """Content words of what the products cover ("theft", "damage")."""
+    return {w for p in domain.products for t in [*p.covers, *p.notes]
+            for w in re.findall(r"[a-z][a-z-]{3,}", t.lower())} - _FUNCTION_WORDS
+
+
+_FUNCTION_WORDS = frozenset(
+    "with after before under over while from that this your their when unless added during "
+    "first year years months days policy cover insurance yours both".split())
+
+
+def _in_covers(domain: DomainPack, words: str) -> bool:
+    """The words are said together in a cover, note or summary ("accidental damage
+    cover" names what a product covers, not a new line; "dental plan" names what one
+    excludes)."""
+    return any(re.search(rf"\b{re.escape(words)}\b", t.lower())
+               for p in domain.products for t in [p.summary, *p.covers, *p.notes])
+
+
+def _is_sheet_phrase(domain: DomainPack, phrase: str) -> bool:
+    low = phrase.lower()
+    return any(low.endswith(c.lower()) or c.lower().endswith(low)
+               for p in domain.products for c in [*p.covers, *p.exclusions, *p.notes])
