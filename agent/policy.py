@@ -154,7 +154,8 @@ class SalesAgent:
         backend can continue a prefilled answer, already write the thought: if the final
         transcript is the same line, the reply starts straight with the spoken response."""
         messages = self._prompt_if_said(user_text)
-        speculate = (self._llm.capabilities.grammar and self.program.decoding.mode == "single"
+        speculate = (self._llm.capabilities.grammar and self._llm.capabilities.prefill
+                     and self.program.decoding.mode == "single"
                      and not is_opt_out(user_text))
         if not speculate:
             await self._llm.complete(messages, Sampling(max_tokens=1), session=self._session)

@@ -6,6 +6,7 @@ not silently fall back to a default.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -38,6 +39,23 @@ def load_toml_config(path: Path, model: type[_C], what: str,
             + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
             for e in exc.errors())
         raise ConfigError(f"{what} {path} is invalid: {problems}") from None
+
+
+def keep_design(design: Mapping[str, Any], path: Path, what: str) -> None:
+    """A run folder holds one design: the first run writes ``design`` (JSON) to ``path``;
+    a rerun with another design is refused, naming the keys that changed, rather than
+    mixing its results into the old ones."""
+    design = json.loads(json.dumps(design))
+    if path.is_file():
+        kept = json.loads(path.read_text())
+        if kept != design:
+            changed = sorted(k for k in {*kept, *design} if kept.get(k) != design.get(k))
+            raise ConfigError(
+                f"{path.parent} holds {what} with other settings ({', '.join(changed)} "
+                f"changed): use a new name (or output) for {what} with these settings")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(design, indent=2) + "\n")
 
 
 class StrictModel(BaseModel):

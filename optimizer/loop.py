@@ -64,7 +64,7 @@ from agent.dialogue import Dialogue
 from agent.domain import DomainPack
 from agent.program import ProgramSet, load_program_set
 from agent.stats import Estimate
-from models.config import StrictModel
+from models.config import StrictModel, keep_design
 from models.errors import ConfigError, SalesvoiceError
 from models.llm.base import LLM
 from optimizer.attitude import AttitudeChain, AttitudeClassifier, AttitudeSpace, load_attitudes
@@ -172,6 +172,15 @@ class OptimizeConfig(StrictModel):
                 {**sim, "name": f"{self.name}.{tag}", "personas": personas, "agent": agent})
         except ValidationError as exc:
             raise ConfigError(f"optimize config [simulation] is invalid: {exc}") from None
+
+    def design(self) -> dict[str, Any]:
+        """What the stored calls depend on: a rerun that changes any of it would mix calls
+        of two designs (iterations, θ, the judge and the evolution may change)."""
+        batch = self.batch("design", self.train, {"p": self.program}).model_dump(
+            mode="json", exclude={"workers", "name", "personas"})
+        return {"program": self.program, "outcome": self.outcome, "simulation": batch,
+                **{k: getattr(self, k).model_dump(mode="json")
+                   for k in ("train", "select", "report")}}
 
     def run_dir(self, data_dir: Path) -> Path:
         return Path(self.output) if self.output else data_dir / "optimize" / self.name
@@ -390,7 +399,7 @@ async def optimize(config: OptimizeConfig, settings: SimSettings, data_dir: Path
                    status: Status | None = None, tick: Tick | None = None) -> OptimizeResult:
     """Build the models once and run Algorithm 1; the run directory holds everything."""
     run_dir = config.run_dir(data_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    keep_design(config.design(), run_dir / "design.json", "an optimization")
     (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
     probe = config.batch("probe", config.train, {"p": config.program})
     kit = await Toolkit.build(probe, settings)

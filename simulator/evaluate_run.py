@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 from rich.console import Console
 
 from agent.program import AgentProgram, load_program
-from models.config import StrictModel, load_toml_config
+from models.config import StrictModel, keep_design, load_toml_config
 from models.errors import ConfigError
 from simulator.batch import BatchConfig, PersonaSet, plan
 from simulator.evaluate import Evaluation, OutcomeSource, evaluate
@@ -159,7 +159,9 @@ async def run_evaluation(config: EvaluateConfig, settings: Any, console: Console
     save_programs(config, batch)
     personas = await personas_for(batch, None)
     check_disjoint(personas, config.exclude)
-    check_design(batch, config.run_dir(settings.data_dir) / "design.json")
+    # Anything but the number of workers is the design.
+    keep_design(batch.model_dump(mode="json", exclude={"workers"}),
+                config.run_dir(settings.data_dir) / "design.json", "an evaluation")
     result = await simulate(batch, settings, console, report=False)
     if result.failed:
         raise ConfigError(f"{result.failed} dialogues failed (rerun to retry them): "
@@ -172,22 +174,6 @@ async def run_evaluation(config: EvaluateConfig, settings: Any, console: Console
     paths = write_evaluation(ev, store.parent / "report", title=f"evaluation {config.name}")
     console.print(f"report: {paths[0]}")
     return ev
-
-
-def check_design(batch: BatchConfig, path: Path) -> None:
-    """A run folder holds one design: a rerun with other personas, users or settings
-    (anything but the number of workers) is refused, not mixed into the old dialogues."""
-    design = batch.model_dump(mode="json", exclude={"workers"})
-    if path.is_file():
-        kept = json.loads(path.read_text())
-        if kept != design:
-            changed = sorted(k for k in {*kept, *design} if kept.get(k) != design.get(k))
-            raise ConfigError(
-                f"{path.parent} holds an evaluation with other settings ({', '.join(changed)} "
-                "changed): use a new evaluation name (or output)")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(design, indent=2) + "\n")
 
 
 def save_programs(config: EvaluateConfig, batch: BatchConfig) -> None:

@@ -135,7 +135,7 @@ class LLMUser:
         self._agent = agent_name
         self._company = company
         self.style: UserStyle = style
-        if style == "radio" and not llm.capabilities.grammar:
+        if style == "radio" and not llm.capabilities.prefill:
             self.style = "mads"  # no assistant prefill: the chat-style fallback
         prompt_style: Literal["mads", "paper"] = "paper" if style == "paper" else "mads"
         self._system = ChatMessage("system", user_system_prompt(persona, prompt_style, signifier))

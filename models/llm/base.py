@@ -59,8 +59,10 @@ class Capabilities:
     prefix_cache: bool
     """Follow-up turns of one ``session`` reuse the cached prompt prefix."""
     grammar: bool = False
-    """Accepts a raw LLGuidance grammar (``grammar=``) and continues a final assistant
-    message instead of starting a new one (assistant prefill)."""
+    """Accepts a raw LLGuidance grammar (``grammar=``)."""
+    prefill: bool = False
+    """Continues a final assistant message instead of starting a new one (assistant
+    prefill)."""
     text_logit_bias: bool = False
     """Applies ``Sampling.logit_bias`` given as text (not token ids)."""
 

@@ -55,7 +55,8 @@ def _usage_from(chunk: dict[str, Any]) -> Usage | None:
 class LlamaCppLLM(LLM):
     name = "llamacpp"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        streaming=True, json_schema=True, prefix_cache=True, grammar=True, text_logit_bias=True
+        streaming=True, json_schema=True, prefix_cache=True, grammar=True, prefill=True,
+        text_logit_bias=True
     )
 
     def __init__(

@@ -14,7 +14,7 @@ from models.llm.base import LLM, Capabilities, LLMRequest, RawChunk, SamplingDef
 class VLLMEngineLLM(LLM):
     name = "vllm"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        streaming=True, json_schema=True, prefix_cache=True
+        streaming=True, json_schema=True, prefix_cache=True, prefill=True
     )
 
     def __init__(self, settings: VLLMSettings, defaults: SamplingDefaults) -> None:
@@ -38,8 +38,11 @@ class VLLMEngineLLM(LLM):
         if self._tokenizer is None:
             self._tokenizer = await self._engine.get_tokenizer()
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        # A final assistant message is continued (assistant prefill), not closed.
+        prefill = messages[-1]["role"] == "assistant"
         prompt: str = self._tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
+            messages, tokenize=False, add_generation_prompt=not prefill,
+            continue_final_message=prefill,
         )
         return prompt
 

@@ -54,3 +54,27 @@ def test_build_llm_with_missing_gguf_path_is_model_not_found(tmp_path: Path) -> 
     settings = LLMSettings.model_validate({"llamacpp": {"model": str(tmp_path / "missing.gguf")}})
     with pytest.raises(ModelNotFoundError, match=r"missing\.gguf"):
         build_llm(settings, tmp_path)
+
+
+class _Template:
+    """Records how the chat template was asked to end the prompt."""
+
+    def apply_chat_template(self, messages: list[dict[str, str]], *, tokenize: bool,
+                            add_generation_prompt: bool, continue_final_message: bool) -> str:
+        ending = "<continue>" if continue_final_message else (
+            "<assistant>" if add_generation_prompt else "")
+        return "|".join(m["content"] for m in messages) + ending
+
+
+async def test_vllm_continues_a_final_assistant_message_and_opens_a_new_one_otherwise() -> None:
+    from models.llm.base import ChatMessage, LLMRequest
+    from models.llm.vllm import VLLMEngineLLM
+
+    llm = VLLMEngineLLM.__new__(VLLMEngineLLM)  # the prompt needs no engine
+    llm._tokenizer = _Template()
+    asked = LLMRequest((ChatMessage("user", "hi"),), 0.0, 1.0, 8, (), None, None, None)
+    cued = LLMRequest((ChatMessage("user", "hi"), ChatMessage("assistant", 'Ann: "')),
+                      0.0, 1.0, 8, (), None, None, None)
+    assert await llm._prompt(asked) == "hi<assistant>"
+    assert await llm._prompt(cued) == 'hi|Ann: "<continue>'
+    assert VLLMEngineLLM.capabilities.prefill

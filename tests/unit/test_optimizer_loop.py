@@ -144,6 +144,26 @@ def test_a_rerun_reuses_the_dialogues_already_simulated(tmp_path: Path) -> None:
     assert [p.read_text() for p in stores] == before  # nothing simulated twice
 
 
+def test_a_rerun_with_another_simulation_or_persona_set_is_refused_not_mixed(
+        tmp_path: Path) -> None:
+    small = {"grid": True, "per_occupation": 2}
+    sets = {"train": {**small, "seed": 0}, "select": {**small, "seed": 7},
+            "report": {**small, "seed": 8}}
+    asyncio.run(optimize(planted_config(tmp_path, **sets), None, tmp_path))  # type: ignore[arg-type]
+    stores = {p: p.read_text() for p in (tmp_path / "run" / "dialogues").glob("*.jsonl")}
+    wording = planted_config(tmp_path, **sets, simulation={**PROGRAMMATIC, "max_utterances": 8})
+    with pytest.raises(ConfigError, match=r"other settings \(simulation changed\)"):
+        asyncio.run(optimize(wording, None, tmp_path))  # type: ignore[arg-type]
+    other_report = planted_config(tmp_path, **{**sets, "report": {**small, "seed": 9}})
+    with pytest.raises(ConfigError, match=r"\(report changed\)"):
+        asyncio.run(optimize(other_report, None, tmp_path))  # type: ignore[arg-type]
+    assert {p: p.read_text() for p in stores} == stores  # nothing touched
+    # More iterations or workers are the same design: the rerun goes on.
+    more = planted_config(tmp_path, **sets, iterations=2,
+                          simulation={**PROGRAMMATIC, "workers": 3})
+    asyncio.run(optimize(more, None, tmp_path))  # type: ignore[arg-type]
+
+
 def test_levers_that_need_an_llm_are_refused_without_one(tmp_path: Path) -> None:
     config = planted_config(tmp_path, summary={"enabled": True})
     with pytest.raises(ConfigError, match="summary need an LLM"):

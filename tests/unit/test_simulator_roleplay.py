@@ -25,7 +25,7 @@ class PrefillFakeLLM(FakeLLM):
     """A fake whose backend continues a final assistant message (as llama.cpp does)."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(
-        streaming=True, json_schema=True, prefix_cache=False, grammar=True)
+        streaming=True, json_schema=True, prefix_cache=False, prefill=True)
 
 
 async def test_radio_user_writes_the_next_line_of_a_script_with_its_cue_prefilled() -> None:
