@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import re
 
+from agent.claim_callers import callers_figure
+from agent.claim_covers import implied_products
 from agent.domain import DomainPack, Fact, Product
 from agent.numbers import Figure, figures_in, same_unit
-from agent.phrases import rx
+from agent.phrases import rx, sentence_so_far
 
 _QUOTE = rx(r"\bfor you\b", r"\byour (?:premium|price|quote|cost|monthly)",
             r"\byou(?:'d| would| will|'ll) (?:pay|be paying)", r"\bwould (?:be|cost|come to)\b",
             r"\bcomes? (?:to|out at)\b", r"\bexactly\b", r"\bjust \$?\d", r"\bonly\b")
 _RANGE_WORDS = rx(r"\bfrom\b", r"\bbetween\b", r"\bup to\b", r"\bstart(?:s|ing)? (?:at|from)\b",
-                  r"\brange", r"\bas little as\b", r"\bto\b")
+                  r"\brange", r"\bas little as\b")
 
 
 def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
@@ -26,13 +28,20 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
     offset = len(before)
     mentions = domain.mentions(text, by_id=False)
     question = clause.rstrip().endswith("?")
+    sentence = sentence_so_far(before)
+    said = figures
+    callers = [f for f in said
+               if callers_figure(domain, sentence + clause[: f.start], clause[f.start :], f)]
+    # A range or list is said whole: "you're between twenty-one and sixty-five".
+    figures = [f for f in said if f not in callers
+               or any(g not in callers for g in said if _in_range(clause, f, [g]))]
     for f in figures:
         if question and not f.unit.startswith("money") and f.unit != "percent":
             continue  # a question about the caller's life is not a claim
         if f.unit in ("", "count") and f.value <= 12 and not any(ch.isdigit() for ch in f.text):
             continue  # "three options", "eight products": words, not sheet figures
         product = _focus(mentions, offset + f.start, domain)
-        ages = [g for g in figures if g.unit == "age"]
+        ages = [g for g in said if g.unit == "age"]
         if product is not None and f.unit == "age" and _within_age(product, f.value) \
                 and len(_caller_ages(product, ages)) == 1 and not _in_range(clause, f, ages):
             continue  # the caller's age, beside the sheet's own bounds if any
@@ -152,7 +161,7 @@ def _worded_elsewhere(domain: DomainPack, focus: Product, clause: str, f: Figure
             if p is not focus and f.value in fact.values and same_unit(f.unit, fact.unit):
                 named = [m.group(0).lower() for m in domain.names.finditer(clause)]
                 if any(n in fact.say.lower() for n in named) \
-                        and p.id in domain.mentioned(low, by_id=False):
+                        and (p.id in domain.mentioned(low) or p in implied_products(domain, low)):
                     return True
     return False
 

@@ -24,17 +24,19 @@ _NAMED_LINES = rx(
     r"|vintage car|classic car|motorbike|motorcycle|scooter|student contents"
     r"|platinum|gold shield|all-in-one|bundles?|package)\b",
     # Lines whose names hold a word of the pack's own: "whole of life", "mobile home".
-    r"\b(?:whole(?: of)? life|universal life|variable life|over[- ]?50s?|mobile home"
+    r"\b(?:whole(?:[- ]of)?[- ]life|universal life|variable life|over[- ]?50s?|mobile home"
     r"|holiday home|second home|landlords?'?)\s+(?:insurance|cover|policy|plan|assurance)\b")
-_FINANCE = (r"(?:pensions?|annuit(?:y|ies)|mortgages?|loans?|credit cards?|savings accounts?|isas?"
+_FINANCE = (r"(?:pensions?|annuit(?:y|ies)|mortgages?|loans?|credit cards?"
+            r"|savings (?:accounts?|plans?)|isas?"
             r"|bonds|stocks|shares|investments?|investment plans?|unit trusts?|funds|crypto\w*"
             r"|warrant(?:y|ies)|will writing)")
 _OTHER_FINANCE = rx(
     r"\b(?:we|i|acme|our company)(?: \w+)? (?:also )?(?:offer|sell|do|have|provide|arrange"
-    rf"|set you up with|can get you)(?: you)?(?: an?| our| some)? {_FINANCE}\b",
+    rf"|set you up with|can get you)(?: you)?(?: an?| our| some)?(?: [\w-]+)? {_FINANCE}\b",
     r"\b(?:pensions?|annuit(?:y|ies)|mortgages?|loans?|savings accounts?|investment plans?)\b"
     r"[\w ]{0,20}\b(?:we|i) (?:can|could) (?:quote|offer|sell|arrange|set up|get)",
-    r"\bour (?:pensions?|annuit(?:y|ies)|mortgages?|loans?|savings accounts?|investments?"
+    r"\bour (?:[\w-]+ )?(?:pensions?|annuit(?:y|ies)|mortgages?|loans?"
+    r"|savings (?:accounts?|plans?)|investments?"
     r"|investment plans?|funds|warrant(?:y|ies))\b")
 _FINE_WORDS = frozenset(
     "this that the a an your our my any some new good basic own existing current right same other "
@@ -55,7 +57,22 @@ _NOT_SOLD = rx(
     r"\b(?:we|acme|i|they)\b[\w' ]{0,10}\b(?:don'?t|do not|doesn'?t|does not|can'?t|cannot"
     r"|won'?t|never)\b[\w' ]{0,10}\b(?:sell|offer|do|provide|have|carry|arrange|cover)\b",
     r"\b(?:no|not)\b[\w' ]{0,20}\b(?:from acme|we sell|we offer|we do)\b", r"^\s*no\b",
-    r"\b(?:instead of|rather than|outside (?:our|the) range)\b")
+    r"\boutside (?:our|the) range\b")
+
+
+def names_a_line(domain: DomainPack, text: str) -> bool:
+    """Whether ``text`` could name a line the pack lacks: a word outside the pack's
+    words right before "insurance", "cover", "plan" ..., or "we insure ..."; "our
+    insurance products" and "home and car insurance" cannot."""
+    if re.search(r"\binsur(?:e|es|ed|ing)\b", text, re.I):
+        return True
+    return any((w := m.group(1).lower()) not in _FINE_WORDS and w not in domain.vocabulary
+               for m in _BEFORE_LINE.finditer(text))
+
+
+_BEFORE_LINE = re.compile(r"\b([a-z][\w-]*)\s+(?=(?:insurance|cover|coverage|policy|policies"
+                          r"|plans?|protection|add-on|rider|warranty|assurance|membership)\b)",
+                          re.I)
 
 
 def unknown_products(domain: DomainPack, clause: str) -> list[str]:
@@ -65,7 +82,12 @@ def unknown_products(domain: DomainPack, clause: str) -> list[str]:
     for m in hits(_LINE, clause):
         words = [w for w in re.findall(r"[a-z][a-z'-]*", m.group(1).lower())]
         odd = [w for w in words if w not in _FINE_WORDS and w not in domain.vocabulary
-               and not w.endswith("ly")]
+               and not w.endswith("ly") and not _known_compound(domain, w)]
+        # A verb after a subject or modal names no line: "if you need cover", "you'd
+        # like cover", "you can pick cover".
+        lead = re.findall(r"[a-z']+", clause[: m.start()].lower())[-1:] or [""]
+        odd = [w for prev, w in zip([*lead, *words], words, strict=False)
+               if w in odd and not (prev in _SUBJECTS or prev.endswith(("'d", "'ll")))]
         # The word nearest "insurance" names the line ("pet insurance", "a cyber policy"),
         # or makes a new line of a sheet word that names no product ("identity theft").
         if not odd:
@@ -98,6 +120,16 @@ _VERBS = frozenset("like want need add choose pick get buy take offer explain re
                    "provide include includes covers see find look think".split())
 """Words before a sheet word that make no new line of it ("add theft cover")."""
 _CONNECTIVES = frozenset({"of", "and", "&"})
+_SUBJECTS = frozenset("i you we they he she it can could would will should may might must to "
+                      "don't doesn't didn't won't wouldn't can't".split())
+
+
+def _known_compound(domain: DomainPack, word: str) -> bool:
+    """A hyphenated word the sheet says with spaces: "fixed-benefit" (a summary says
+    "a fixed benefit"), unlike "whole-of-life"."""
+    parts = word.split("-")
+    sheet = " ".join(t for p in domain.products for t in [p.summary, *p.covers, *p.notes]).lower()
+    return len(parts) > 1 and re.search(rf"\b{re.escape(' '.join(parts))}\b", sheet) is not None
 _LEADS = frozenset("our the your my a an this that acme acme's any every with for".split())
 
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, Protocol
 
+from agent.claim_covers import implied_products
 from agent.claim_head import ClaimHead, load_head
+from agent.claim_products import names_a_line
 from agent.claims import (
     discloses_ai,
     figure_problems,
@@ -25,7 +27,7 @@ from agent.claims import (
 from agent.contradictions import contradictions
 from agent.domain import DomainPack, Product
 from agent.numbers import figures_in
-from agent.phrases import hits
+from agent.phrases import claimed_part, hits, sentence_so_far, unframed
 from agent.refs import MISATTRIBUTED
 
 _OPT_OUT = re.compile(
@@ -45,16 +47,35 @@ _HUMAN_QUESTION = re.compile(
 _WORDS = re.compile(r"[A-Za-z']+")
 _ASKS = re.compile(r"^\s*(?:do|does|is|are|was|were)\b[^?]*\?\s*$", re.I)
 _BRACES = re.compile(r"\{[^{}]*\}")
+_STRETCH = re.compile(r"\b(?:not|no|never|none|only|just|even|still|anyway|except|without"
+                      r"|unless|until|regardless|whatever|too|also|as well)\b|n't\b|\bexclu", re.I)
+"""Words a contradiction of the sheet is said with: it denies, limits or stretches."""
+_SELF = re.compile(r"\b(?:i'?m|i am|i was|i'?ve|i'?d|me|my|myself|mine|we'?re|us|our own"
+                   r"|human|person|people|real|robot|bot|ai|a\.i\.|artificial|machine|computer"
+                   r"|automated|software|program\w*|recording|live|desk|office|colleague\w*"
+                   r"|supervisor|manager|boss|lunch|coffee|hall|pen|paper|typing|sitting|fellow"
+                   r"|someone who|grew up|i (?:\w+ )?(?:went|was|had|have|lived?|used|own"
+                   r"|bought|took|got|did|grew|broke))\b", re.I)
+"""Words an identity claim is said with: the agent speaks of itself or of what it is."""
+_INTERNAL = re.compile(r"\b(?:instruct\w*|prompt\w*|script\w*|playbook|notes?|told|supposed"
+                       r"|meant|system|config\w*|rules?|strateg\w*|plan\w*|template|label\w*"
+                       r"|classif\w*|categor\w*|profile\w*|flag\w*|thought|think\w*|reason\w*"
+                       r"|internal\w*|behind|guideline\w*|train\w*|design\w*|programm\w*|caller"
+                       r"|customer|lead|prospect|target\w*|persona|approach|pitch\w*|push\w*"
+                       r"|clos\w*|upsell\w*|mention\w*|bring|say|said|tell|supervisor|manager"
+                       r"|boss|team|company|secret|private|hidden|reveal\w*|allowed|rank\w*"
+                       r"|scor\w*|score|type|kind|easy|tough|hard|warm|cold|hot|brief\w*"
+                       r"|scratch\w*|output|step|says|equals|working from)\b", re.I)
+"""Words a leak is said with: instructions, notes, labels, tactics, or the caller seen
+from outside."""
+_PRESSURE = re.compile(r"\b(?:now|today|tonight|tomorrow|soon|quick\w*|fast|hurry|rush|decide"
+                       r"|decision|deadline|offer|deal|price|quote|rate|premium|discount|sale|wait\w*"
+                       r"|time|left|last|before|until|till|end\w*|clos\w*|expir\w*|limit\w*|chance"
+                       r"|miss|lose|gone|places|spots|call|week|month|hour\w*|minutes?|friday|monday"
+                       r"|weekend|midnight|sign\w*|commit\w*|yes|delay\w*)\b", re.I)
+"""Words false urgency is said with: a time, a decision, an offer."""
 _CLAIMS = ("invented_statistic", "false_urgency", "unknown_product")
 """What a yes/no question cannot claim."""
-_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
-
-
-def _sentence_so_far(said: str) -> str:
-    """The words of ``said`` after its last sentence end ("" when it ended one)."""
-    ends = list(_SENTENCE_END.finditer(said + " "))
-    return said[ends[-1].end():] if ends else said
-
 
 @lru_cache(maxsize=1)
 def default_head() -> ClaimHead:
@@ -65,9 +86,12 @@ def default_head() -> ClaimHead:
 def prompt_line_problems(domain: DomainPack, text: str, *, figures: bool = False) -> list[str]:
     """Why a line the optimizer wrote may not enter the agent's prompt (strategy
     rationales, SOP lines, exploration programs, fine-tuning targets): what the claim
-    checker stops in speech, and with ``figures`` any figure at all, in digits or words."""
+    checker stops in speech, and with ``figures`` any figure at all, in digits or words.
+    Not leaks: a prompt line is an instruction, so naming the caller, the script or the
+    plan is what it is for (the speech guard still stops the agent from reciting it)."""
     found = [f"{v.rule}: {v.detail}"
-             for v in ComplianceGuard(domain, "", head=None).check_reply(text)]
+             for v in ComplianceGuard(domain, "", head=None).check_reply(text)
+             if v.rule != "leak"]
     if figures:
         found += [f"figure: {f.text}" for f in figures_in(text)]
     return found
@@ -122,7 +146,10 @@ class ComplianceGuard:
         may have been named earlier in the reply."""
         # Facts are read over the sentence so far: "Even if the house sits empty for
         # months, Home Insurance still covers it" names the product after the exclusion.
-        sentence = _sentence_so_far(said_before) + text
+        sentence = sentence_so_far(said_before) + text
+        # "I'd be making it up if I said ...": a claim said only to be disowned.
+        # Only what follows the "but" that closes an open frame is claimed.
+        rest = unframed(sentence_so_far(said_before), text)
         found = [Violation("wrong_figure", d)
                  for d in figure_problems(self.domain, text, said_before)]
         if (m := MISATTRIBUTED.search(text)) is not None:
@@ -130,24 +157,27 @@ class ComplianceGuard:
                                                    "another product"))
         elif (m := _BRACES.search(text)) is not None:
             found.append(Violation("wrong_figure", f"no such fact reference {m.group(0)}"))
-        product = self._focus(sentence, said_before)
-        if product is not None:
+        claimed = claimed_part(sentence)
+        for product in self._products(claimed, said_before):
             found += [Violation("contradiction", d)
-                      for d in contradictions(self.domain, product, sentence)]
+                      for d in contradictions(self.domain, product, claimed)]
         # "Do you sell pet insurance?" asks; it claims nothing (a small model echoes the
         # caller), while "Have you considered our funeral plan?" offers.
-        asks = _ASKS.match(text) is not None
-        if not asks:
+        # A word or two asked back ("Deadline?") echoes the caller.
+        asks = _ASKS.match(text) is not None or (
+            text.rstrip().endswith("?") and len(_WORDS.findall(text)) <= 2)
+        if not asks and rest:
             found += [Violation("unknown_product", d)
-                      for d in unknown_products(self.domain, text)]
+                      for d in unknown_products(self.domain, claimed_part(rest))]
         # A phrase may straddle the cut between already-spoken words and this piece.
         joined = said_before[-80:] + text
         for rule, (pattern, benign) in self._rules.items():
-            if asks and rule in _CLAIMS:
+            if (asks and rule in _CLAIMS) or (not rest and rule != "denies_ai"):
                 continue
             # A leak may straddle the early cut; a promise may spread over clauses
             # ("..., it will pay, you can count on it").
-            source = joined if rule == "leak" else sentence if rule == "promise" else text
+            source = (joined if rule == "leak"
+                      else sentence if rule in ("promise", "denies_ai") else rest)
             if benign is not None and benign.search(source):
                 continue
             hit = next(iter(hits(pattern, source, negatable=rule != "denies_ai")), None)
@@ -161,7 +191,8 @@ class ComplianceGuard:
             # fragment ("Ha,") is too little to judge.
             found += [Violation(rule, f"learned head p={p:.2f}: {sentence.strip()[:80]}")
                       for rule, p in self._head.flag(sentence.strip())
-                      if not harmless(rule, sentence) and not (asks and rule in _CLAIMS)]
+                      if not harmless(rule, sentence) and not (asks and rule in _CLAIMS)
+                      and not self._sheet_says_otherwise(rule, sentence)]
         return found
 
     def check_reply(self, text: str) -> list[Violation]:
@@ -174,10 +205,35 @@ class ComplianceGuard:
             said += clause
         return found
 
-    def _focus(self, text: str, said_before: str) -> Product | None:
-        named = (self.domain.mentioned(text, by_id=False)
+    def _sheet_says_otherwise(self, rule: str, sentence: str) -> bool:
+        """The head's verdict in a category the sheet decides, where the sheet's rules
+        found nothing to decide it on: "unknown_product" for a sentence that names only
+        the pack's products (or no line at all), "contradiction" for one that denies,
+        limits or stretches nothing (no "not", "only", "even", "still" ...),
+        "false_urgency" for one with no time, decision or offer in it, "denies_ai" for
+        one in which the agent says nothing of itself, "leak" for one with no
+        instruction, note, label or tactic (small talk: "Nice, a marathon runner!")."""
+        if rule == "unknown_product":
+            return bool(self.domain.mentioned(sentence, by_id=False)) or not names_a_line(
+                self.domain, sentence)
+        if rule == "false_urgency":
+            return _PRESSURE.search(sentence) is None
+        if rule == "contradiction":
+            return _STRETCH.search(sentence) is None
+        if rule == "denies_ai":
+            return _SELF.search(sentence) is None
+        if rule == "leak":
+            return _INTERNAL.search(sentence) is None
+        return False
+
+    def _products(self, sentence: str, said_before: str) -> list[Product]:
+        """The products a sentence speaks of: those it names (each is checked against
+        its own part of it), else the one named last earlier in the reply."""
+        named = (self.domain.mentioned(sentence, by_id=False)
                  or self.domain.mentioned(said_before, by_id=False)[-1:])
-        return self.domain.product(named[-1]) if named else None
+        if not named:
+            return implied_products(self.domain, sentence)
+        return [self.domain.product(n) for n in named]
 
 
 _CLAUSE_END = re.compile(r"[.!?;:,](?=\s)")

@@ -32,7 +32,10 @@ DATA = Path(__file__).parents[1] / "tests" / "data"
 HOLDOUT = DATA / "compliance_holdout.jsonl"
 """538 replies by a second author (the sheet and the category definitions only), measured
 once before anyone read them: 2026-12-06, docs/compliance.md."""
-EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl", HOLDOUT)
+HOLDOUT2 = DATA / "compliance_holdout2.jsonl"
+"""604 replies by a third author, the same way; measured once unseen after the third round."""
+EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl", HOLDOUT,
+              HOLDOUT2)
 INJECTION_EVAL = DATA / "injection_eval.jsonl"
 """Caller lines labelled injection / benign by kind, written without the detector's code."""
 

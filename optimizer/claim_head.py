@@ -20,8 +20,11 @@ from models.embed import Embedder
 
 _DATA = Path(__file__).parents[1] / "agent" / "data"
 TRAIN_FILES = (_DATA / "claims_train.jsonl", _DATA / "claims_train_more.jsonl",
-               _DATA / "claims_train_sheet.jsonl", _DATA / "claims_train_indep.jsonl")
-"""Labelled clauses written for training, by authors who never saw the evaluation sets."""
+               _DATA / "claims_train_sheet.jsonl", _DATA / "claims_train_indep.jsonl",
+               _DATA / "claims_train_authorc.jsonl", _DATA / "claims_train_round3.jsonl")
+"""Labelled clauses written for training, by authors who never saw the evaluation sets
+(claims_train_round3.jsonl: by the claim checker's author, from the sheet and the category
+definitions, after reading the development sets' misses)."""
 INJECTION_TRAIN = _DATA / "injection_train.jsonl"
 """Caller lines labelled injection / ok, by an author who never saw the evaluation set."""
 HEAD_SKIPS = frozenset({"wrong_figure"})

@@ -1,0 +1,70 @@
+"""Figures of the caller's own life, which no sheet states and no claim makes: their age
+("since you're sixty-three"), what they said ("you mentioned a budget of 50 dollars a
+month"), what they own or plan ("your mortgage has 22 years left", "a six-week trip"),
+calendar years and dates. Pure.
+
+A figure is the caller's when the nearest cue before it in its sentence is one of the
+caller's (a report, "you're", "your <thing>", "a <n>-week trip") rather than one of the
+sheet's (a product's name, an attribute, a limit or a quote: "premium", "up to",
+"would cost").
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.domain import DomainPack
+from agent.numbers import Figure
+from agent.phrases import rx
+
+_REPORT = (r"\byou(?:'ve| have)? (?:just |also |currently )?(?:said|mentioned|told (?:me|us)|explained"
+           r"|say|earn|make|pay|spend|owe|bought|built|own|drive|got|had|want|asked (?:for|about))\b"
+           r"|\byou(?:'re| are) (?:currently |really )?(?:paying|earning|making|planning|flying|going"
+           r"|travell?ing|away|after|looking for|hoping for|thinking of)\b"
+           r"|\byou(?:'d| would|'ll| will) (?:like|be away|be travell?ing|be going)\b")
+"""What the caller said, has, earns, pays or plans: "you mentioned a budget of ..."."""
+_SUBJECT = r"\b(?:you(?:'re| are| were)|(?:he|she|they)(?:'s| is|'re| are))(?: [\w'-]+,?){0,6} ?$"
+"""The caller (or someone of theirs) as subject, close before the figure: "you're 41",
+"you're a nurse, forty-two"."""
+_POSSESSION = (r"\byour (?!premium|price|quote|cost|monthly|cover|policy|polic|excess|benefit|waiting"
+               r"|deferred|term\b|payout|lump|claim|plan\b)[\w'-]+\b(?: (?:pays?|has|have|is|gives?|offers?))?")
+_INSTANCE = re.compile(r"\b(?:a|an|this|that|your)\s*$", re.I)
+_OUTINGS = re.compile(r"^[\s-]*(?:day|week|month|year)s?[\s-]+(?:[\w-]+\s+)?(?:trip|holiday|vacation|stay"
+                      r"|visit|break|journey|tour|cruise|trek|sabbatical|secondment|contract|placement"
+                      r"|absence|course|posting|assignment|honeymoon|project|job|gap)", re.I)
+"""One trip or stay of the caller's: "a six-week trip", "your 100-day visit"."""
+_CALLER = rx(_REPORT, _POSSESSION, r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
+_SHEET = rx(
+    r"\b(?:premiums?|price[sd]?|costs?|quote[sd]?|excess|waiting|wait|deferred|deferral|benefit|payouts?"
+    r"|lump sum|sum insured|cover amount|terms?|limits?|max(?:imum)?|min(?:imum)?|range|options?"
+    r"|choose|pick|looking at|would (?:be|cost|come)|will (?:be|cost)|'d (?:pay|be|cost)|comes? (?:to|out)"
+    r"|works? out|exactly|pays?|covers?|covered|protects?|insures?|aged?|ages)\b",
+    # Bounds speak of the sheet only right before the figure: "up to ninety days".
+    r"\b(?:up to|at least|at most|no more than|more than|less than|over|under|between|from|until|till"
+    r"|within|inside|before|after|as little as|as much as|as high as|as low as|starts? at|only|just)"
+    r"(?: (?:about|around|roughly|some|just))? ?$")
+_DATE = re.compile(r"^\d+(?:st|nd|rd|th)\b", re.I)
+_NEAR = 60
+"""How far (in characters) a report or possession reaches towards a figure."""
+
+
+def callers_figure(domain: DomainPack, before: str, rest: str, f: Figure) -> bool:
+    """Whether ``f`` (said where ``before`` ends and ``rest`` begins, in one sentence)
+    is a figure of the caller's life rather than a claim about a product."""
+    if f.unit == "percent":
+        return False  # a share is the sheet's or a statistic, never the caller's life
+    said = rest[: f.end - f.start]
+    if f.unit == "" and said.isdigit() and len(said) == 4 and 1900 <= f.value <= 2100:
+        return True  # a calendar year: "a 2019 estate car"
+    if f.unit == "" and _DATE.match(rest):
+        return True  # a date: "on the 14th"
+    if (_INSTANCE.search(before) or re.match(r"an? ", said, re.I)) \
+            and _OUTINGS.match(rest[len(said):]):
+        return True
+    spans = [(m.start(), m.end()) for m in _CALLER.finditer(before) if len(before) - m.end() <= _NEAR]
+    spans += [(m.start(), m.start()) for m in re.finditer(_SUBJECT, before, re.I)]
+    caller = max((b for _, b in spans), default=-1)
+    # A sheet word inside the caller's own words is theirs: "you're after roughly ...".
+    sheet = max([m.end() for m in [*_SHEET.finditer(before), *domain.names.finditer(before)]
+                 if not any(a <= m.start() < b for a, b in spans)], default=-1)
+    return caller >= 0 and caller >= sheet
