@@ -2,8 +2,8 @@
 
 The head (``agent.thought_head``) reads the agent's last line and the caller's and
 predicts the single-model answer's leading fields. ``learned_fields`` makes them
-consistent with the call, ``with_plan`` puts them just before the caller's line as a
-short private plan, and ``respond_to_thought`` streams the plain-text response. Two-model
+consistent with the call, ``with_plan`` puts them after the caller's line as a short
+private plan, and ``respond_to_thought`` streams the plain-text response. Two-model
 mode, whose thought a thought model writes instead, answers through the same plan
 (``plan_text``) and ``respond_to_thought``.
 """
@@ -49,18 +49,15 @@ def learned_fields(predicted: dict[str, tuple[str, float]], agent_line: str, *,
 
 def plan_text(thought: Thought) -> str:
     """The thought as a private plan the model reads but must not say."""
-    return (f"Your aim this turn (do not say it): {thought.template.value}"
+    return (f"Private plan, never say it: {thought.template.value}"
             + (f" toward {thought.intent}" if thought.intent else "") + ".")
 
 
 def with_plan(messages: list[ChatMessage], fields: list[str]) -> list[ChatMessage]:
-    """The learned thought as a short private plan just before the caller's line, the
-    last of ``messages``. While the caller speaks, the prompt up to their words so far is
-    evaluated with the plan read from those words; at the pause the plan is nearly always
-    the same, so only the line's last words are new (after the line, the plan's ~30
-    tokens were new on every turn: ~0.5 s on two cores)."""
-    plan = ChatMessage("system", plan_text(thought_of(fields)) + " Reply in plain spoken words.")
-    return [*messages[:-1], plan, messages[-1]]
+    """The learned thought as a short private plan after the caller's line (the line is
+    evaluated while it is spoken; the plan costs a few tokens once it is final)."""
+    plan = plan_text(thought_of(fields)) + " Reply in plain spoken words."
+    return [*messages, ChatMessage("system", plan)]
 
 
 async def respond_to_thought(

@@ -164,11 +164,11 @@ class SalesAgent:
 
     async def listen(self, partial_text: str) -> None:
         """The caller is still speaking: evaluate the prompt up to what they said so far
-        (in learned mode with the plan the head reads from it)."""
-        await self._llm.complete(self._prompt_if_said(partial_text),
+        (no thought yet: it comes after the whole line)."""
+        await self._llm.complete(self._prompt_if_said(partial_text, planned=False),
                                  Sampling(max_tokens=1), session=self._session)
 
-    def _prompt_if_said(self, user_text: str) -> list[ChatMessage]:
+    def _prompt_if_said(self, user_text: str, *, planned: bool = True) -> list[ChatMessage]:
         """The prompt reply() would build for this line, with its sector evidence, on a
         copy of the tracker (nothing is decided until the line is final)."""
         tracker = self.sectors
@@ -177,7 +177,8 @@ class SalesAgent:
             if (hint := infer_sector(user_text)) is not None:
                 self.sectors.observe(*hint)
             messages = self._prompt(user_text)[0]
-            if self.program.decoding.mode == "learned" and not is_opt_out(user_text):
+            if (planned and self.program.decoding.mode == "learned"
+                    and not is_opt_out(user_text)):
                 messages = with_plan(messages, self._learned_thought(user_text)[0])
             return messages
         finally:

@@ -135,7 +135,7 @@ def learned_agent(llm: FakeLLM, head: ThoughtHead) -> SalesAgent:
     return agent
 
 
-async def test_learned_mode_puts_the_heads_plan_before_the_line_and_the_llm_only_speaks(
+async def test_learned_mode_puts_the_heads_plan_after_the_line_and_the_llm_only_speaks(
     tmp_path: Path,
 ) -> None:
     llm = GrammarFakeLLM(["Lovely, teaching is demanding."])
@@ -145,7 +145,7 @@ async def test_learned_mode_puts_the_heads_plan_before_the_line_and_the_llm_only
     spoken = "".join(p for p in pieces if isinstance(p, str))
     assert spoken.strip() == "Lovely, teaching is demanding."
     assert len(llm.requests) == 1
-    *_, plan, line = llm.requests[0].messages
+    *_, line, plan = llm.requests[0].messages
     assert line.role == "user" and line.content == "I'm a teacher at a primary school."
     # Pivot with no product from the head: the strategy's first product for teachers.
     assert plan.role == "system" and "pivot toward critical_illness" in plan.content
@@ -162,11 +162,11 @@ async def test_learned_mode_without_grammars_gives_the_model_the_same_plan(
     pieces = [p async for p in agent.reply("I'm a teacher at a primary school.")]
     spoken = "".join(p for p in pieces if isinstance(p, str))
     assert spoken.strip() == "Lovely, teaching is demanding."
-    plan = llm.requests[0].messages[-2]
+    plan = llm.requests[0].messages[-1]
     assert plan.role == "system" and "pivot toward critical_illness" in plan.content
 
 
-async def test_learned_mode_primes_the_plan_and_the_line_while_the_caller_speaks(
+async def test_learned_mode_primes_the_line_while_the_caller_speaks_and_the_plan_at_a_pause(
     tmp_path: Path,
 ) -> None:
     llm = GrammarFakeLLM(["", "", "Sure."])
@@ -177,11 +177,8 @@ async def test_learned_mode_primes_the_plan_and_the_line_while_the_caller_speaks
     spoken = "".join(p for p in pieces if isinstance(p, str))
     assert spoken.strip() == "Sure."
     heard, paused, answered = llm.requests
-    assert heard.messages[-1].content == "I'm a teacher at a"  # the line so far
-    # The plan read from the words so far is the final line's: at the pause only the
-    # line's last words are new, and the cached prompt is the answer's.
-    assert heard.messages[:-1] == paused.messages[:-1]
-    assert heard.messages[-2].role == "system" and "toward" in heard.messages[-2].content
+    assert heard.messages[-1].content == "I'm a teacher at a"  # the line so far, no plan
+    # The cached prompt is the answer's: the reply pays only for its own tokens.
     assert paused.messages == answered.messages
 
 
