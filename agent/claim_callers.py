@@ -44,6 +44,12 @@ _SHEET = rx(
     r"|within|inside|before|after|as little as|as much as|as high as|as low as|starts? at|only|just)"
     r"(?: (?:about|around|roughly|some|just))? ?$")
 _DATE = re.compile(r"^\d+(?:st|nd|rd|th)\b", re.I)
+_LIKE_YOU = re.compile(r"^[\s-]*(?:years?[- ]olds?\s+)?(?:like you|such as you|like yourself)\b", re.I)
+_AT_AGE = re.compile(r"^,?\s+(?:[\w']+\s+){0,3}?you(?:'re|'d|'ll| are| would| will)?\b", re.I)
+_YOU_AT = re.compile(r"\byou(?:'re| are)?\s+(?:start|begin|join|sign up|apply|take (?:it|one|this|the policy) out)"
+                     r"\w*\s+at\s*$", re.I)
+"""The caller's age as an age: "a fifty-five-year-old like you", "at forty-two you're
+well within that", "if you start at thirty-five"."""
 _NEAR = 60
 """How far (in characters) a report or possession reaches towards a figure."""
 
@@ -60,6 +66,10 @@ def callers_figure(domain: DomainPack, before: str, rest: str, f: Figure) -> boo
         return True  # a date: "on the 14th"
     if (_INSTANCE.search(before) or re.match(r"an? ", said, re.I)) \
             and _OUTINGS.match(rest[len(said):]):
+        return True
+    if f.unit in ("", "age") and (_LIKE_YOU.match(rest[len(said):]) or _YOU_AT.search(before)
+                                 or (re.search(r"\bat\s*$", before, re.I)
+                                     and _AT_AGE.match(rest[len(said):]))):
         return True
     spans = [(m.start(), m.end()) for m in _CALLER.finditer(before) if len(before) - m.end() <= _NEAR]
     spans += [(m.start(), m.start()) for m in re.finditer(_SUBJECT, before, re.I)]

@@ -90,6 +90,11 @@ _OPPOSITES = {"new-for-old": r"second-hand|used value|depreciat\w*|market value|
 """A feature a note offers → words that say its opposite."""
 
 
+_NEGATED = re.compile(r"\b(?:not|no|never|rather than|instead of|than)\b[\w' -]*$|n't\b[\w' -]*$")
+"""The opposite itself denied: "new ones, not second-hand", "you wouldn't get a
+second-hand value"."""
+
+
 def _notes_denied(product: Product, low: str) -> list[str]:
     """A note's offer ("New-for-old replacement of belongings.") said not to be there,
     or its opposite said ("the second-hand value")."""
@@ -108,7 +113,9 @@ def _notes_denied(product: Product, low: str) -> list[str]:
         if re.search(rf"\b(?:not|no|isn'?t|aren'?t|without|never|instead of)\b[\w' -]{{0,30}}\b{key}", low) \
                 or re.search(rf"\b{key}\w*[\w' ]{{0,25}}\b(?:isn'?t|aren'?t|is not|are not|not) "
                              r"(?:available|included|offered|part|provided|standard)", low) \
-                or (opposite is not None and re.search(rf"\b(?:{opposite})", low)):
+                or (opposite is not None and any(
+                    _NEGATED.search(low[max(0, m.start() - 30):m.start()]) is None
+                    for m in re.finditer(rf"\b(?:{opposite})", low))):
             return [f"{product.id}: {note}"]
     return []
 

@@ -8,6 +8,7 @@ import re
 
 from agent.claim_callers import callers_figure
 from agent.claim_covers import implied_products
+from agent.claim_products import product_mentions
 from agent.domain import DomainPack, Fact, Product
 from agent.numbers import Figure, figures_in, same_unit
 from agent.phrases import rx, sentence_so_far
@@ -26,12 +27,15 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
     figures = figures_in(clause)
     text = before + clause
     offset = len(before)
-    mentions = domain.mentions(text, by_id=False)
+    mentions = product_mentions(domain, text)
     question = clause.rstrip().endswith("?")
     sentence = sentence_so_far(before)
     said = figures
     callers = [f for f in said
                if callers_figure(domain, sentence + clause[: f.start], clause[f.start :], f)]
+    # The caller's age past the sheet's range is theirs only said as outside it: "at
+    # seventy you'd be outside it", not "at 70 you can still get term life".
+    callers = [f for f in callers if not _age_stretched(domain, mentions, offset, clause, f)]
     # A range or list is said whole: "you're between twenty-one and sixty-five".
     figures = [f for f in said if f not in callers
                or any(g not in callers for g in said if _in_range(clause, f, [g]))]
@@ -46,12 +50,14 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
                 and len(_caller_ages(product, ages)) == 1 and not _in_range(clause, f, ages):
             continue  # the caller's age, beside the sheet's own bounds if any
         pool = product.figures if product else [g for p in domain.products for g in p.figures]
+        example = product is not None and _example(
+            product, sentence + clause[: f.start], clause[f.end:], f)
         if not any(g.value == f.value and same_unit(f.unit, g.unit) for g in pool) and not (
-                product and _worded_elsewhere(domain, product, text, f)):
+                product and (_worded_elsewhere(domain, product, text, f) or example)):
             where = f" for {product.id}" if product else ""
             found.append(f"{f.text}{where}")
         elif product is not None and (named := _attribute_named(clause, product)) is not None \
-                and same_unit(f.unit, named.unit) and f.value not in named.values:
+                and same_unit(f.unit, named.unit) and f.value not in named.values and not example:
             found.append(f"{f.text} as the {named.attribute} of {product.id}")
     money = [f for f in figures if f.unit.startswith("money")]
     if len(money) == 1 and len(figures) == 1 and _QUOTE.search(clause) \
@@ -95,7 +101,7 @@ def period_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
             return []
         said = (spans[0].start, spans[0].value * _IN_DAYS[spans[0].unit])
     low = clause.lower()
-    mentions = domain.mentions(before + clause, by_id=False)
+    mentions = product_mentions(domain, before + clause)
     focus = _focus(mentions, len(before) + said[0], domain)
     bounded = []
     for p in ([focus] if focus is not None else domain.products):
@@ -143,6 +149,36 @@ def _in_range(clause: str, f: Figure, others: list[Figure]) -> bool:
     return any(re.fullmatch(r"\s*(?:-|to|and|through|or|,)\s*",
                             clause[min(f.end, g.end):max(f.start, g.start)]) is not None
                for g in others if g is not f)
+
+
+_OUTSIDE = re.compile(r"\b(?:not|no longer|outside|too (?:old|young)|over|past|beyond|above|under"
+                      r"|below|cannot)\b|n't\b", re.I)
+
+
+def _age_stretched(domain: DomainPack, mentions: list[tuple[int, str]], offset: int,
+                   clause: str, f: Figure) -> bool:
+    """An age outside the age range of the product in focus, said without saying so."""
+    product = _focus(mentions, offset + f.start, domain)
+    fact = product.fact("age") if product is not None else None
+    return (f.unit in ("", "age") and fact is not None and fact.form == "range"
+            and not fact.values[0] <= f.value <= fact.values[1]
+            and _OUTSIDE.search(clause) is None)
+
+
+_FOR_EXAMPLE = re.compile(r"\b(?:say|for example|for instance|e\.g\.|such as|imagine|suppose"
+                          r"|if you (?:chose|choose|picked?|went for|go for|took|take|opted for"
+                          r"|wanted|want))"
+                          r"\W*(?:an? |of )?(?:about |around )?\$?$", re.I)
+_AN_INSTANCE = re.compile(r"^[\w\s-]{0,30}?\b(?:policy|plan|cover|lump sum|payout)\b", re.I)
+
+
+def _example(product: Product, before: str, after: str, f: Figure) -> bool:
+    """An amount inside one of the product's ranges said as an example ("could pay, say,
+    150,000 dollars", "a 250k term life policy"): not a figure of the sheet's own."""
+    inside = any(fact.form == "range" and same_unit(f.unit, fact.unit)
+                 and fact.values[0] <= f.value <= fact.values[1] for fact in product.facts)
+    instance = re.search(r"\ban?\s*$", before, re.I) is not None and _AN_INSTANCE.match(after)
+    return inside and (_FOR_EXAMPLE.search(before) is not None or bool(instance))
 
 
 def _within_age(product: Product, age: float) -> bool:

@@ -162,3 +162,36 @@ def _is_sheet_phrase(domain: DomainPack, phrase: str) -> bool:
     low = phrase.lower()
     return any(low.endswith(c.lower()) or c.lower().endswith(low)
                for p in domain.products for c in [*p.covers, *p.exclusions, *p.notes])
+
+
+_GENERIC = frozenset("insurance cover policy plan personal private protection".split())
+_UNDER = re.compile(r"^\s+(?:on|under|with|in)\s+(?:your\s+|the\s+|a\s+|our\s+)?([a-z]+)\b", re.I)
+
+
+def product_mentions(domain: DomainPack, text: str) -> list[tuple[int, str]]:
+    """Every place a product is named (offset, product id), a name said as part of
+    another product's ("travel medical cover", "medical cover on travel": Travel
+    Insurance's medical cover, not Private Medical Insurance) counted as that product's."""
+    keys = {p.id: {w for t in (p.name, p.id.replace("_", " "))
+                   for w in re.findall(r"[a-z]+", t.lower())} - _GENERIC
+            for p in domain.products}
+    found = []
+    for m in domain.names.finditer(text):
+        pid = next((p for pos, p in domain.mentions(m.group(0), by_id=False) if pos == 0), None)
+        if pid is None:
+            continue
+        prior = re.search(r"\b([a-z]+)[\s-]+$", text[: m.start()], re.I)
+        after = _UNDER.match(text[m.end():])
+        for word in (prior, after):
+            owner = word and next((o for o, ws in keys.items() if o != pid
+                                   and word.group(1).lower() in ws - keys[pid]), None)
+            if owner:
+                pid = owner
+                break
+        found.append((m.start(), pid))
+    return found
+
+
+def products_named(domain: DomainPack, text: str) -> list[str]:
+    """Products a line names, in order of first mention (see ``product_mentions``)."""
+    return list(dict.fromkeys(pid for _, pid in product_mentions(domain, text)))

@@ -104,7 +104,9 @@ _PROMISE_OK = rx(r"\b(?:can'?t|cannot|won'?t|not) (?:\w+ )?(?:promise|guarantee)
                   r"\b(?:nobody|no one|no-one|no insurer|none of us) (?:can|could|will) (?:honestly )?(?:guarantee|promise|say)",
                   r"\b(?:don'?t|do not) take (?:anything|it|that|this|what)\b.{0,25}\bas (?:a )?(?:guarantee|promise)",
                   r"\bno way (?:for (?:me|us|anyone) )?(?:to|of) (?:know|tell|say)",
-                  r"\b(?:lose|losing) (?:anything|nothing) by (?:waiting|taking|thinking|sleeping)")
+                  r"\b(?:lose|losing) (?:anything|nothing) by (?:waiting|taking|thinking|sleeping)",
+                  # The outcome said to turn on something: "the price depends on your health".
+                  r"\b(?:depends?|depending|dependent) on (?:your|the|how|what|whether|who|which)\b")
 
 # -- statistics and social proof ----------------------------------------------------------------
 _PEOPLE = (r"(?:people|customers|clients|families|parents|drivers|workers|employees|nurses"
@@ -244,7 +246,10 @@ _URGENCY = rx(
 _URGENCY_OK = rx(r"\bwhether you (?:\w+ )?(?:now|today) or\b", r"\bnow or later\b", r"\bno (?:rush|hurry|pressure|deadline|time limit|(?:special )?(?:deal|offer|discount))",
                   r"\bthere isn'?t one\b", r"\bnot (?:in )?a (?:rush|hurry)", r"\btake (?:your|all the) time",
                   r"\bwhenever (?:you|suits)", r"\bin your own time\b",
-                  r"\b(?:don'?t|do not|never) (?:feel|think) (?:that )?you (?:need|have|ought) to\b")
+                  r"\b(?:don'?t|do not|never) (?:feel|think) (?:that )?you (?:need|have|ought) to\b",
+                  # The caller's own aim, said back: "I know you're keen to get it sorted before ...".
+                  r"\b(?:i know|i understand|i hear|i get that|i see|since|as) you(?:'re| are)? (?:really )?"
+                  r"(?:keen|hoping|eager|want|wanting|need|looking|'d like|would like)\b")
 
 # -- denying being an AI ------------------------------------------------------------------------
 _AI_WORDS = r"(?:ai|a\.i\.|artificial intelligence|bot|robot|chatbot|machine|computer|program|recording|automated|virtual|assistant|software)"

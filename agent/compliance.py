@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 
 from agent.claim_covers import implied_products
 from agent.claim_head import ClaimHead, load_head
-from agent.claim_products import names_a_line
+from agent.claim_products import names_a_line, products_named
 from agent.claims import (
     discloses_ai,
     figure_problems,
@@ -50,16 +50,19 @@ _BRACES = re.compile(r"\{[^{}]*\}")
 _STRETCH = re.compile(r"\b(?:not|no|never|none|only|just|even|still|anyway|except|without"
                       r"|unless|until|regardless|whatever|too|also|as well)\b|n't\b|\bexclu", re.I)
 """Words a contradiction of the sheet is said with: it denies, limits or stretches."""
-_SELF = re.compile(r"\b(?:i'?m|i am|i was|i'?ve|i'?d|me|my|myself|mine|we'?re|us|our own"
+_SELF = re.compile(r"(?<!told )(?<!tell )(?<!asked )(?<!given )(?<!gave )(?<!show )(?<!showed )"
+                   r"\b(?:i'?m|i am|i was|i'?ve|i'?d|me|my|myself|mine|we'?re|us|our own"
                    r"|human|person|people|real|robot|bot|ai|a\.i\.|artificial|machine|computer"
                    r"|automated|software|program\w*|recording|live|desk|office|colleague\w*"
                    r"|supervisor|manager|boss|lunch|coffee|hall|pen|paper|typing|sitting|fellow"
                    r"|someone who|grew up|i (?:\w+ )?(?:went|was|had|have|lived?|used|own"
                    r"|bought|took|got|did|grew|broke))\b", re.I)
-"""Words an identity claim is said with: the agent speaks of itself or of what it is."""
+"""Words an identity claim is said with: the agent speaks of itself or of what it is
+("me" as the object of the caller's report, "you told me", is not)."""
 _INTERNAL = re.compile(r"\b(?:instruct\w*|prompt\w*|script\w*|playbook|notes?|told|supposed"
                        r"|meant|system|config\w*|rules?|strateg\w*|plan\w*|template|label\w*"
-                       r"|classif\w*|categor\w*|profile\w*|flag\w*|thought|think\w*|reason\w*"
+                       r"|classif\w*|categor\w*|profile\w*|flag\w*|thought process|reason\w*"
+                       r"|(?:my|our|the) (?:thought|thinking)\w*"
                        r"|internal\w*|behind|guideline\w*|train\w*|design\w*|programm\w*|caller"
                        r"|customer|lead|prospect|target\w*|persona|approach|pitch\w*|push\w*"
                        r"|clos\w*|upsell\w*|mention\w*|bring|say|said|tell|supervisor|manager"
@@ -74,6 +77,10 @@ _PRESSURE = re.compile(r"\b(?:now|today|tonight|tomorrow|soon|quick\w*|fast|hurr
                        r"|miss|lose|gone|places|spots|call|week|month|hour\w*|minutes?|friday|monday"
                        r"|weekend|midnight|sign\w*|commit\w*|yes|delay\w*)\b", re.I)
 """Words false urgency is said with: a time, a decision, an offer."""
+_ONLY_CONDITION = re.compile(
+    r"^\W*(?:[\w']+,\s*)?(?:if|when|unless|once|in case|should)\b[^,;:]*[,;:]\s*$", re.I)
+"""A sentence so far that is only its condition ("Sadly, if you're laid off,"): the head
+waits for the clause that says what follows from it."""
 _CLAIMS = ("invented_statistic", "false_urgency", "unknown_product")
 """What a yes/no question cannot claim."""
 
@@ -186,7 +193,8 @@ class ComplianceGuard:
         if not any(v.rule == "leak" for v in found) and (
                 self._prompt_ngrams & _ngrams(said_before + " " + text, 6)):
             found.append(Violation("leak", "repeats the instructions"))
-        if self._head is not None and not found and len(_WORDS.findall(sentence)) >= 4:
+        if self._head is not None and not found and len(_WORDS.findall(sentence)) >= 4 \
+                and not _ONLY_CONDITION.match(sentence):
             # The head reads the sentence so far, and only once it has a few words: a
             # fragment ("Ha,") is too little to judge.
             found += [Violation(rule, f"learned head p={p:.2f}: {sentence.strip()[:80]}")
@@ -229,8 +237,8 @@ class ComplianceGuard:
     def _products(self, sentence: str, said_before: str) -> list[Product]:
         """The products a sentence speaks of: those it names (each is checked against
         its own part of it), else the one named last earlier in the reply."""
-        named = (self.domain.mentioned(sentence, by_id=False)
-                 or self.domain.mentioned(said_before, by_id=False)[-1:])
+        named = (products_named(self.domain, sentence)
+                 or products_named(self.domain, said_before)[-1:])
         if not named:
             return implied_products(self.domain, sentence)
         return [self.domain.product(n) for n in named]

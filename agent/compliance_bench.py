@@ -34,8 +34,10 @@ HOLDOUT = DATA / "compliance_holdout.jsonl"
 once before anyone read them: 2026-12-06, docs/compliance.md."""
 HOLDOUT2 = DATA / "compliance_holdout2.jsonl"
 """604 replies by a third author, the same way; measured once unseen after the third round."""
+HOLDOUT3 = DATA / "compliance_holdout3.jsonl"
+"""548 replies by a fourth author, the same way; measured once unseen after the fourth round."""
 EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl", HOLDOUT,
-              HOLDOUT2)
+              HOLDOUT2, HOLDOUT3)
 INJECTION_EVAL = DATA / "injection_eval.jsonl"
 """Caller lines labelled injection / benign by kind, written without the detector's code."""
 
