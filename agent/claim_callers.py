@@ -50,6 +50,16 @@ _YOU_AT = re.compile(r"\byou(?:'re| are)?\s+(?:start|begin|join|sign up|apply|ta
                      r"\w*\s+at\s*$", re.I)
 """The caller's age as an age: "a fifty-five-year-old like you", "at forty-two you're
 well within that", "if you start at thirty-five"."""
+_FAMILY = re.compile(
+    r"\b(?:kids?|children|child|sons?|daughters?|boys?|girls?|twins|grand(?:children|kids|sons?|daughters?)"
+    r"|toddlers?|bab(?:y|ies)|teen(?:ager)?s?|little ones?|partner|wife|husband|spouse|mum|mom|dad|mother|father|parents?)"
+    r"(?:'s)?,?\s+(?:(?:are|is|who are|who's|who is|aged|ages?|now|just|turned|turning)\s+){1,2}"
+    r"(?:[\w-]+\s*(?:,|and|&)\s*)*$", re.I)
+"""The ages of the caller's family: "two kids, aged six and nine", "my wife's just turned 40"."""
+_OPENS = re.compile(r"^\W*(?:(?:so|okay|ok|right|well|ah|oh|and|great|lovely|got it)\W+)?(?P<aged>aged\s+)?$", re.I)
+_ECHOED = re.compile(r"^(?:\s*(?:years?[- ]old|and a half))?\s*[,;:!\u2014]\s*(?!(?:that'?s|it'?s|is|being|which)\b)", re.I)
+"""The caller's age said back to open a sentence: "Sixty-two, lovely;", "Aged thirty-one
+with a mortgage, ..." (not "Sixty-five, that's the limit")."""
 _NEAR = 60
 """How far (in characters) a report or possession reaches towards a figure."""
 
@@ -67,6 +77,14 @@ def callers_figure(domain: DomainPack, before: str, rest: str, f: Figure) -> boo
     if (_INSTANCE.search(before) or re.match(r"an? ", said, re.I)) \
             and _OUTINGS.match(rest[len(said):]):
         return True
+    if f.unit in ("", "age") and _FAMILY.search(before):
+        return True
+    opens = _OPENS.match(before)
+    if f.unit in ("", "age") and opens and (opens.group("aged") or _ECHOED.match(rest[len(said):])):
+        # Said before any product is named, only an age some product takes: "Seventy,
+        # lovely; ..." may go on to offer term life to an age past its range.
+        return any(fact.values[0] <= f.value <= fact.values[-1] for p in domain.products
+                   if (fact := p.fact("age")) is not None and fact.form == "range")
     if f.unit in ("", "age") and (_LIKE_YOU.match(rest[len(said):]) or _YOU_AT.search(before)
                                  or (re.search(r"\bat\s*$", before, re.I)
                                      and _AT_AGE.match(rest[len(said):]))):

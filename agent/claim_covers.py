@@ -47,7 +47,12 @@ def cover_problems(domain: DomainPack, product: Product, text: str) -> list[str]
     excluded = [] if "exclu" in low else about
     permits = _PERMITS.search(text) is not None and _ON_CONDITION.search(text) is None
     # "If you want snowboarding covered, it needs adding" speaks of the caller's wish.
-    wish = re.search(r"\bif you (?:want|'d like|would like|need|wanted)\b", low) is not None
+    # "If you want snowboarding covered, ..." speaks of a wish; "... covered too, if you
+    # wanted one" states the cover first.
+    wants = re.search(r"\bif you (?:want|'d like|would like|need|wanted)\b", low)
+    stated = _COVER_VERB.search(text)
+    wish = wants is not None and (stated is None or wants.start() < stated.start() or re.search(
+        r"\badd|\bextra\b|\bneeds?\b|\boption|\bupgrad|\bbolt", low) is not None)
     # "..., as long as alcohol wasn't involved", "only named drivers are covered": the
     # exclusion said as the condition of cover.
     condition = excluded and _as_condition(domain, product, excluded[0], low)
@@ -169,8 +174,10 @@ def _about(domain: DomainPack, product: Product, exclusion: str, low: str) -> bo
         return False  # the waiting-period rule reads these
     if (m := re.search(r"\bnot (\w+)", exclusion)) is not None:
         key = m.group(1)
+        # The verb itself waived: "you don't need to declare it" for "not declared".
+        verb = key[:-1] if key.endswith("ed") else key
         return bool(re.search(rf"\b(?:not|un|without being|isn'?t|aren'?t) ?{key}"
-                              rf"|\b(?:no need|(?:don'?t|doesn'?t) (?:even )?(?:need|have)|needn'?t) (?:\w+ )?to be {key}",
+                              rf"|\b(?:no need|(?:don'?t|doesn'?t) (?:even )?(?:need|have)|needn'?t) (?:\w+ )?to (?:be {key}|{verb}\b)",
                               low)) or any(
             re.search(rf"\b{re.escape(t)}", low) for t in domain.terms.get(key, []))
     # A phrase the pack gives for a term ("diagnosed before" for "pre-existing") makes
@@ -284,3 +291,23 @@ def _keywords(texts: list[str]) -> set[str]:
     for text in texts:
         words.update(w for w in re.findall(r"[a-z][a-z-]+", text.lower()) if w not in _GENERIC)
     return words
+
+
+_SURE = re.compile(r"guarant|promis|definite|certain|assur|swear|absolute|100", re.I)
+
+
+def notes_blanked(domain: DomainPack, text: str) -> str:
+    """``text`` with what restates a product's note ("premiums are fixed for the whole
+    term") said as "the sheet's note": the sheet's own statement is no promise, whatever
+    is said around it ("Whatever you choose, ...")."""
+    words = list(re.finditer(r"[a-z][a-z-]+", text.lower()))
+    for note in (n for p in domain.products for n in p.notes):
+        keys = sorted(_keywords([note]))
+        need = max(2, -(-3 * len(keys) // 4))
+        said = [(i, k) for i, w in enumerate(words) for k in keys if w.group(0)[:5] == k[:5]]
+        for a, (i, _) in enumerate(said):
+            window = [(j, k) for j, k in said[a:] if j - i <= 2 * len(keys) + 2]
+            start, end = words[i].start(), words[window[-1][0]].end()
+            if len({k for _, k in window}) >= need and not _SURE.search(text, start, end):
+                return notes_blanked(domain, text[:start] + "the sheet's note" + text[end:])
+    return text

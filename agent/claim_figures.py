@@ -35,7 +35,7 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
                if callers_figure(domain, sentence + clause[: f.start], clause[f.start :], f)]
     # The caller's age past the sheet's range is theirs only said as outside it: "at
     # seventy you'd be outside it", not "at 70 you can still get term life".
-    callers = [f for f in callers if not _age_stretched(domain, mentions, offset, clause, f)]
+    callers = [f for f in callers if not _age_stretched(domain, mentions, text, offset, f)]
     # A range or list is said whole: "you're between twenty-one and sixty-five".
     figures = [f for f in said if f not in callers
                or any(g not in callers for g in said if _in_range(clause, f, [g]))]
@@ -44,7 +44,12 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
             continue  # a question about the caller's life is not a claim
         if f.unit in ("", "count") and f.value <= 12 and not any(ch.isdigit() for ch in f.text):
             continue  # "three options", "eight products": words, not sheet figures
-        product = _focus(mentions, offset + f.start, domain)
+        if _CORRECTED.search(clause[: f.start]):
+            continue  # "ninety days, not thirty": the figure is said to be wrong
+        end = offset + _list_end(clause, f, said)
+        product = _focus(mentions, offset + f.start, domain, text, end)
+        if product is None and len(implied := implied_products(domain, sentence + clause)) == 1:
+            product = implied[0]  # "each trip can last up to ...": travel's, named or not
         ages = [g for g in said if g.unit == "age"]
         if product is not None and f.unit == "age" and _within_age(product, f.value) \
                 and len(_caller_ages(product, ages)) == 1 and not _in_range(clause, f, ages):
@@ -52,11 +57,15 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
         pool = product.figures if product else [g for p in domain.products for g in p.figures]
         example = product is not None and _example(
             product, sentence + clause[: f.start], clause[f.end:], f)
-        if not any(g.value == f.value and same_unit(f.unit, g.unit) for g in pool) and not (
+        timed = product is not None and (
+            _same_time(product, f) or _a_sheet_period(domain, product, f, text))
+        if not any(g.value == f.value and same_unit(f.unit, g.unit) for g in pool) \
+                and not timed and not (
                 product and (_worded_elsewhere(domain, product, text, f) or example)):
             where = f" for {product.id}" if product else ""
             found.append(f"{f.text}{where}")
-        elif product is not None and (named := _attribute_named(clause, product)) is not None \
+        elif product is not None \
+                and (named := _attribute_named(clause, product, f, figures)) is not None \
                 and same_unit(f.unit, named.unit) and f.value not in named.values and not example:
             found.append(f"{f.text} as the {named.attribute} of {product.id}")
     money = [f for f in figures if f.unit.startswith("money")]
@@ -103,20 +112,27 @@ def period_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
     low = clause.lower()
     mentions = product_mentions(domain, before + clause)
     focus = _focus(mentions, len(before) + said[0], domain)
-    bounded = []
-    for p in ([focus] if focus is not None else domain.products):
-        for item in [*p.exclusions, *p.covers]:
-            sheet = _first_period(item)
-            core = re.split(r"\b(?:in|for|during|after) the first\b", item.lower())[0]
-            words = [w for w in re.findall(r"[a-z][a-z-]+", core) if w not in _PLAIN]
-            if sheet is not None and words and any(
-                    re.search(rf"\b{re.escape(t)}", low)
-                    for w in words for t in [w, *domain.terms.get(w, [])]):
-                bounded.append((p, item, sheet[1]))
+    bounded = [(p, item, days) for p in ([focus] if focus is not None else domain.products)
+               for item, days in _bounds_said(domain, p, low)]
     if not bounded or any(abs(days - said[1]) < 1 for _, _, days in bounded):
         return []
     p, item, _ = bounded[0]
     return [f"{clause.strip()[:40]}: the sheet says {item} for {p.id}"]
+
+
+def _bounds_said(domain: DomainPack, product: Product, low: str) -> list[tuple[str, float]]:
+    """The covers and exclusions of ``product`` the sheet bounds in time ("pre-existing
+    conditions in the first 2 years") that ``low`` speaks of, with their periods in days."""
+    bounded = []
+    for item in [*product.exclusions, *product.covers]:
+        sheet = _first_period(item)
+        core = re.split(r"\b(?:in|for|during|after) the first\b", item.lower())[0]
+        words = [w for w in re.findall(r"[a-z][a-z-]+", core) if w not in _PLAIN]
+        if sheet is not None and words and any(
+                re.search(rf"\b{re.escape(t)}", low)
+                for w in words for t in [w, *domain.terms.get(w, [])]):
+            bounded.append((item, sheet[1]))
+    return bounded
 
 
 _ATTRIBUTE_CUES = {
@@ -131,10 +147,17 @@ _ATTRIBUTE_CUES = {
 }
 
 
-def _attribute_named(clause: str, product: Product) -> Fact | None:
+def _attribute_named(clause: str, product: Product, f: Figure,
+                     figures: list[Figure]) -> Fact | None:
     """The one attribute of ``product`` the clause names ("the annual premium is ..."),
-    if exactly one: its figure must be that attribute's."""
-    named = [a for a, cue in _ATTRIBUTE_CUES.items() if cue.search(clause) and product.fact(a)]
+    if exactly one: its figure must be that attribute's. "A month" said right after
+    another figure is that figure's unit ("5 to 30 dollars a month with medical cover up
+    to 10,000,000 dollars"), no attribute of ``f``."""
+    def own(m: re.Match[str]) -> bool:
+        return not any(g is not f and g.end <= m.start() and re.fullmatch(
+            r"\s*(?:dollars?|usd|bucks)?\s*", clause[g.end : m.start()]) for g in figures)
+    named = [a for a, cue in _ATTRIBUTE_CUES.items()
+             if any(own(m) for m in cue.finditer(clause)) and product.fact(a)]
     return product.fact(named[0]) if len(named) == 1 else None
 
 
@@ -142,6 +165,17 @@ def _caller_ages(product: Product, ages: list[Figure]) -> list[Figure]:
     """Ages said that are not the product's own age bounds."""
     fact = product.fact("age")
     return [g for g in ages if fact is None or g.value not in fact.values]
+
+
+def _list_end(clause: str, f: Figure, said: list[Figure]) -> int:
+    """Where the range or list ``f`` opens ends ("forty-five to three hundred")."""
+    later = [g for g in said if g.start >= f.end]
+    end = f
+    for g in later:
+        if not _in_range(clause, end, [g]):
+            break
+        end = g
+    return end.end
 
 
 def _in_range(clause: str, f: Figure, others: list[Figure]) -> bool:
@@ -155,14 +189,14 @@ _OUTSIDE = re.compile(r"\b(?:not|no longer|outside|too (?:old|young)|over|past|b
                       r"|below|cannot)\b|n't\b", re.I)
 
 
-def _age_stretched(domain: DomainPack, mentions: list[tuple[int, str]], offset: int,
-                   clause: str, f: Figure) -> bool:
+def _age_stretched(domain: DomainPack, mentions: list[tuple[int, str]], text: str,
+                   offset: int, f: Figure) -> bool:
     """An age outside the age range of the product in focus, said without saying so."""
-    product = _focus(mentions, offset + f.start, domain)
+    product = _focus(mentions, offset + f.start, domain, text, offset + f.end)
     fact = product.fact("age") if product is not None else None
     return (f.unit in ("", "age") and fact is not None and fact.form == "range"
             and not fact.values[0] <= f.value <= fact.values[1]
-            and _OUTSIDE.search(clause) is None)
+            and _OUTSIDE.search(text[offset:]) is None)
 
 
 _FOR_EXAMPLE = re.compile(r"\b(?:say|for example|for instance|e\.g\.|such as|imagine|suppose"
@@ -202,10 +236,61 @@ def _worded_elsewhere(domain: DomainPack, focus: Product, clause: str, f: Figure
     return False
 
 
-def _focus(mentions: list[tuple[int, str]], at: int, domain: DomainPack) -> Product | None:
-    """The product named last before ``at``, else the first named after it."""
-    before = [pid for pos, pid in mentions if pos <= at]
+def _focus(mentions: list[tuple[int, str]], at: int, domain: DomainPack,
+           text: str = "", end: int = -1) -> Product | None:
+    """The product a figure at ``at`` (ending at ``end`` of ``text``) is said of: one
+    named in its own phrase before it, else one its phrase attaches it to right after
+    ("ninety days on critical illness"), else the product named last before it, else the
+    first named after it."""
+    before = [(pos, pid) for pos, pid in mentions if pos <= at]
+    if text and end >= 0:
+        ends = [m.end() for m in _PHRASE_END.finditer(text, 0, at)]
+        start = ends[-1] if ends else 0
+        if not any(pos >= start for pos, _ in before):
+            later = next(((pos, pid) for pos, pid in mentions if pos >= end), None)
+            if later is not None and _ATTACHED.match(text[end : later[0]]) \
+                    and not _COMPARED.search(text[end : later[0]]):
+                return domain.product(later[1])
     if before:
-        return domain.product(before[-1])
+        return domain.product(before[-1][1])
     after = [pid for pos, pid in mentions if pos > at]
     return domain.product(after[0]) if after else None
+
+
+_PHRASE_END = re.compile(
+    r"[,;:.!?]\s|\b(?:and|but|whereas|while|whilst|though|although|plus)\b", re.I)
+_UNIT_WORDS = (r"(?:[\s-]*(?:days?|weeks?|months?|years?|dollars?|bucks|percent|per ?cent|%"
+               r"|(?:a|per|each|every) (?:day|week|month|year)|monthly|annual(?:ly)?|yearly)\b)*")
+_ATTACHED = re.compile(rf"^{_UNIT_WORDS}[\s-]*(?:(?:[\w'-]+\s+){{0,4}}?"
+                       r"(?:on|for|with|under|in|of)\s+(?:the\s+|your\s+|an?\s+|our\s+)?)?$", re.I)
+"""What may come between a figure and the product its phrase names after it: its unit
+and a few words ending in a preposition ("days on", "a month for a")."""
+_COMPARED = re.compile(
+    r"\b(?:than|like|as|unlike|compared|versus|vs|same|cheaper|dearer|more|less)\b", re.I)
+_CORRECTED = re.compile(
+    r"(?:\bnot|\bnever|\brather than|\binstead of|n't)\s+(?:(?:the|a|an)\s+)?\$?\s*$", re.I)
+"""A figure said to be wrong ("ninety days, not thirty"; "ninety rather than thirty")."""
+
+
+def _same_time(product: Product, f: Figure) -> bool:
+    """``f`` is a length of time a fact of ``product`` gives in another unit ("the first
+    three months" of a 90-day waiting period, "four weeks" for 28 days). Months and years
+    are calendar lengths, so they match roughly; days and weeks match exactly ("ninety
+    days" is not the 13 weeks of a deferred period)."""
+    return f.unit in _IN_DAYS and any(
+        _lasts(f.value * _IN_DAYS[f.unit], v * _IN_DAYS[fact.unit], f.unit)
+        for fact in product.facts if fact.unit in _IN_DAYS for v in fact.values)
+
+
+def _lasts(said: float, sheet: float, unit: str) -> bool:
+    """Two lengths of time in days are the same, roughly when said in a calendar unit."""
+    if unit in ("months", "years"):
+        return sheet > 0 and abs(said / sheet - 1) <= 0.05
+    return said == sheet
+
+
+def _a_sheet_period(domain: DomainPack, product: Product, f: Figure, text: str) -> bool:
+    """``f`` is the period, in any unit, of a cover or exclusion of ``product`` the text
+    speaks of ("pre-existing conditions in the first year" said as "for one year")."""
+    return f.unit in _IN_DAYS and any(_lasts(f.value * _IN_DAYS[f.unit], days, f.unit)
+                                   for _, days in _bounds_said(domain, product, text.lower()))

@@ -48,7 +48,10 @@ _FINE_WORDS = frozenset(
     "no not ever good-value right-sized short long term life after before first can could would "
     "will should may might must do does did t s you we they it i he she savings also still "
     "then just really only too so but as at by years months weeks days how much many enough "
-    "extra what which sports dangerous eight pure customer additional further".split())
+    "extra what which sports dangerous eight pure customer additional further "
+    # How much cover, not which: "the right cover rather than the most cover".
+    "than most least max maximum minimum lots little same adequate sufficient "
+    "biggest smallest highest lowest largest widest broadest fullest greatest ideal".split())
 
 
 _NOT_SOLD = rx(
@@ -189,7 +192,34 @@ def product_mentions(domain: DomainPack, text: str) -> list[tuple[int, str]]:
                 pid = owner
                 break
         found.append((m.start(), pid))
-    return found
+    # A product's one own word said bare as its name: "on travel", "car is ...".
+    named = [(m.start(), m.end()) for m in domain.names.finditer(text)]
+    for p in domain.products:
+        own = set(re.findall(r"[a-z]+", p.name.lower())) - _GENERIC
+        for w in (own | ({p.id} if p.id.isalpha() else set())) if len(own) == 1 else ():
+            found += [(m.start(), p.id) for m in re.finditer(rf"\b{w}\b", text, re.I)
+                      if not any(a <= m.start() < b for a, b in named)
+                      and _said_as_name(text, m.start())]
+    return sorted(found)
+
+
+_AS_NAME_BEFORE = re.compile(
+    r"(?:^|[.;:,!?]\s*|\b(?:on|for|with|under|and|or|nor|both|whereas|but|than)\s+)$", re.I)
+_AS_NAME_AFTER = re.compile(
+    r"^[a-z]+(?:'s\b|\s+(?:covers?|has|have|is|isn'?t|pays?|excludes?|includes?|doesn'?t|does"
+    r"|won'?t|will|would|only|also|still|waiting|premiums?|excess|polic(?:y|ies)|and|or|applies"
+    r"|starts|runs|costs?|goes|kicks)\b|\s*[,.;?!])", re.I)
+"""A product's own word said bare as its name ("on travel", "Medical's waiting period",
+"Travel covers ..."), not as an ordinary word ("take-home pay", "when you travel")."""
+
+
+def _said_as_name(text: str, pos: int) -> bool:
+    """The word at ``pos`` names its product: "on travel", "the medical waiting period"."""
+    if re.search(r"\bthe\s+$", text[:pos], re.I):
+        return re.match(r"^[a-z]+\s+(?:waiting|premiums?|excess|polic|form|side|application)",
+                        text[pos:], re.I) is not None
+    return _AS_NAME_BEFORE.search(text[:pos]) is not None \
+        and _AS_NAME_AFTER.match(text[pos:]) is not None
 
 
 def products_named(domain: DomainPack, text: str) -> list[str]:

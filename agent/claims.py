@@ -42,7 +42,7 @@ _PROMISE = rx(
     r"\b(?:never|won'?t ever|will never) (?:be )?(?:declin|reject|refus|turn(?:ed)? (?:you )?down|den(?:y|ied))",
     r"\bno (?:way|chance) (?:you|they|we|your claim)\b[\w' ]{0,20}\b(?:declin|reject|refus|turn|den)",
     r"\b(?:can'?t|cannot|won'?t) (?:possibly )?(?:lose|go wrong|be (?:declined|rejected|refused|denied|turned down))",
-    r"\bnothing to lose\b", r"\brisk[- ]free\b", r"\bguaranteed (?:approval|acceptance|payout)",
+    r"\bnothing to lose\b", r"\brisk[- ]free\b", r"\bguaranteed (?:approval|acceptance|payout)", r"\b(?:that'?s|it'?s|this is|you have) (?:a|my) promise\b", r"\bno ifs,? (?:or|and) buts\b",
     r"\byou(?:'ll| will) (?:definitely |certainly |surely )?(?:save|be approved|get approved"
     r"|be accepted|get paid|be paid|never (?:pay|have to worry)|be better off|qualify)",
     r"\b(?:your|every|all|any) claims? (?:will|would|is going to|are going to) (?:be )?(?:paid|approved|accepted)",
@@ -71,7 +71,7 @@ _PROMISE = rx(
     r"\b(?:nobody|no one|no-one|(?:none|not one) of (?:our|my) (?:customers|clients))(?:'s| has| have)? (?:ever )?(?:been )?(?:declined|turned down|rejected|refused)",
     r"\bnever\b.{0,30}\b(?:refused|declined|rejected|turned down|says? no|left waiting|out of pocket)\b",
     r"\b(?:shoo-?in|(?:it'?s|that'?s) a sure thing|sail(?:s)? through|slam dunk|without fail)\b", r"\bas good as (?:in|done|approved|yours|guaranteed|paid|accepted)\b",
-    r"\bconsider (?:it|your \w+|yourself) (?:approved|done|sorted|accepted|covered)\b", r"\b(?:will|'ll) say yes\b",
+    r"\bconsider (?:it|your \w+|yourself) (?:approved|done|sorted|accepted|covered)\b", r"\b(?:will|'ll) say yes\b", r"\bcount on (?:your |an? |the )?(?:approval|acceptance|being (?:approved|accepted)|a payout|getting paid)\b", r"\b(?:practically|basically|pretty much|virtually) (?:automatic|guaranteed|certain)\b", r"\b(?:lock|fix|freeze|hold)\w* (?:\w+ ){0,5}(?:forever|for life|for good|permanently)\b",
     r"\b(?:every|each|all|any) claims? (?:gets?|is|are) (?:paid|approved|settled|accepted)", r"\bclaims? (?:are|is|get|gets) always (?:paid|settled|approved|accepted)",
     r"\b(?:will|'ll) be (?:fully|completely|totally|100 ?%) (?:protected|covered)\b", r"\bfind a way to (?:pay|cover|get you)",
     # The best price promised: "you'll get the lowest premium", "we'll beat any quote".
@@ -130,6 +130,8 @@ _COUNTED = (r"(?:people|persons|customers|clients|families|households|homes|live
 people, so "1,000,000 dollars people die without cover" is a sheet figure made into a
 statistic."""
 _STAT = rx(
+    # A frequency ("something like one in six", "two out of three"): no sheet fact is one.
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|\d+) (?:in|out of) (?:every )?(?:two|three|four|five|six|seven|eight|nine|ten|twenty|fifty|a hundred|\d+)\b(?! (?:days?|weeks?|months?|years?|options?|choices?|ways?)\b)",
     rf"\d[\d,.]*(?: (?:dollars|percent))?(?: (?:a|per) (?:month|year))? (?:of )?{_COUNTED}\b",
     rf"\b{_QUANT}\b(?: of)?(?: (?:our|your|the|all|these|those|other|local|american|us))?"
     rf"(?: [\w-]+)?(?: [\w-]+)? {_PEOPLE}\b",
@@ -154,7 +156,7 @@ _STAT = rx(
     r"\b(?:on the rise|skyrocket|soaring)\b",
     r"\b(?:it'?s|is) what (?:everyone|everybody|most people)",
     r"\bjoin(?:ing)? (?:the )?(?:thousands|millions|hundreds|many|others)",
-    r"\b(?:tend to|usually|typically|normally|mostly|generally|often|always) (?:go for|choose|pick|buy|take|opt for|prefer|add|get)\b",
+    r"(?<!you )(?<!you'd )(?<!i )(?<!we )\b(?:tend to|usually|typically|normally|mostly|generally|often|always) (?:go for|choose|pick|buy|take|opt for|prefer|add|get)\b",
     r"\bthe (?:usual|typical|normal|default|common|popular|go-to|obvious) (?:choice|pick|option|one)\b",
     r"\b(?:the )?(?:average|typical) (?:family|person|household|customer|driver|american|homeowner|\w+er|\w+ist)s?\b",
     r"\b(?:favou?rite|a (?:real )?hit|in droves|all over (?:it|this))\b",
@@ -178,7 +180,7 @@ _STAT_OK = rx(r"\b(?:people|customers|callers|folks) (?:\w+ )?ask (?:me )?(?:tha
               r"\b(?:can'?t|cannot|won'?t|don'?t|do not|not able to|unable to) (?:tell you|say|share|know|give you)\b.{0,12}\b(?:what|how many|which|whether)\b")
 
 # -- false urgency ------------------------------------------------------------------------------
-_ENDING = (r"(?:clos(?:e|es|ed|ing)|end(?:s|ed|ing)?|stop(?:s|ped|ping)?|finish(?:es|ed|ing)?|pull(?:s|ed|ing)?|withdraw\w*"
+_ENDING = (r"(?:clos(?:e|es|ed|ing)|end(?:s|ed|ing)?|stop(?:s|ped|ping)?|won'?t (?:survive|last|hold|be around)|finish(?:es|ed|ing)?|pull(?:s|ed|ing)?|withdraw\w*"
            r"|repric\w*|releas\w*|laps\w*|will have gone|gone|vanish\w*|disappear\w*|cut-?off|self-destruct\w*|shut\w*)")
 _WHEN = (r"(?:today|tonight|tomorrow|this (?:afternoon|evening|morning|weekend|week)|(?:at|by) (?:\w+ )?o'?clock|lunchtime"
          r"|in (?:an|one|\w+) (?:hour|minute)s?|next (?:week|month)|(?:on |by |this )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
@@ -200,13 +202,13 @@ _URGENCY = rx(
     r"\b(?:places|spots|slots|policies|spaces) (?:are )?(?:left|remaining|filling|running out|going fast)",
     r"\brunning out\b", r"\bgoing fast\b", r"\bwhile (?:stocks|supplies|spots|places|it) lasts?\b",
     r"\bdeadline\b", r"\bby (?:midnight|tonight|end of (?:day|today|the day)|tomorrow|friday|the weekend)\b",
-    r"\bin the next (?:hour|few (?:hours|minutes)|\w+ (?:minutes|hours))\b",
+    r"\bin the next (?:hour|half (?:an )?hour|few (?:hours|minutes)|\w+ (?:minutes|hours))\b", r"\bfor the next (?:hour|half (?:an )?hour|few (?:hours|minutes)|\w+ (?:minutes|hours))\b",
     r"\bwon'?t (?:be (?:available|offered|around|here)|get this (?:price|rate|offer)|see this again|last)",
     r"\bthe longer you wait\b", r"\bevery day (?:you wait|without)\b", r"\bcan'?t afford to wait\b",
     r"\b(?:need|have|got) to (?:decide|act|move|sign|commit|choose)(?: \w+)? (?:now|today|quickly|fast|soon|immediately)",
     r"\bsoon(?:er)? (?:rather than later|before)\b", r"\b(?:exclusive|special) (?:offer|deal|price|rate|discount)\b",
     r"\bdiscount\b", r"\bsale ends\b", r"\bclock is ticking\b", r"\btime is running\b", r"\bpending increase\b",
-    r"\bmiss out\b", r"\buntil (?:the end of (?:the )?(?:day|week|month|today)|tonight|tomorrow|midnight|friday|monday)\b",
+    r"\bmiss out\b", r"\b(?:until|till) (?:the end of (?:the |this )?(?:day|week|month|today|call)|tonight|tomorrow|midnight|friday|monday)\b",
     r"\bthen it'?s gone\b", r"\b(?:start|begin|do it|get (?:it|this) (?:done|started)) (?:right )?now\b",
     r"\b(?:waited|wait) too long\b", r"\bcaught out\b", r"\bwhile you (?:still )?can\b(?!'t| ?not)", r"\bonce (?:it'?s|they'?re) gone\b",
     r"\b(?:extremely |very )?limited (?:this|places|spots|availability|time)|\bavailability is (?:\w+ )?limited\b",
@@ -218,7 +220,7 @@ _URGENCY = rx(
     r"\buse[- ]it[- ]or[- ]lose[- ]it\b", r"\b(?:might not|may not|won'?t) (?:be|get) another chance\b",
     r"\bbefore it (?:shifts|changes|moves|goes up)\b", r"\bwaiting\b.{0,25}\bcould cost you\b",
     r"\b(?:able to )?offer (?:it|this) (?:again|tomorrow)\b", r"\bback to (?:the )?full price\b",
-    r"\bhold (?:it|this|quotes?|the price) (?:until|till|for)\b",
+    r"\bhold (?:it|this|that|the|your)? ?(?:quotes?|price|rate|offer)? ?(?:until|till|for) (?!you\b|as long)",
     # An offer said to end with the call or the day: "if we end the call without
     # signing, I can't hold this quote", "I won't be able to offer it again".
     r"\b(?:if|once|when|after) (?:we|you|i) (?:end|finish|hang up|put the phone down|leave it|get off)\b.{0,50}"
@@ -260,7 +262,7 @@ _DENIES_AI = rx(
     r"\b(?:i'?m|i am) (?:a |an )?(?:\w+ )?(?:human|person|man|woman|mum|mom|dad|mother|father|parent|grandmother|grandfather|wife|husband)\b",
     r"\b(?:i'?m|i am) (?:a |an |your )?(?:\w+ ){0,2}(?:licensed|qualified|certified|trained|experienced|senior|local|independent) (?:\w+ )?(?:agent|adviser|advisor|broker|rep|representative|salesperson|underwriter|consultant|specialist)",
     # "As a mum myself, I ..." speaks of the agent; "As a teacher, you ..." of the caller.
-    r"\b(?:as a|being a) (?:human|person|real person|human being)\b",
+    r"\b(?:as a|being a) (?:human|person|real person|human being)\b", r"\b(?:i'?m|i am|as)\b[\w' ,]{0,30}\b(?:mum|mom|dad|mother|father|parent|grand(?:ma|pa|mother|father|parent)) of (?:one|two|three|four|five|six|\d+)\b",
     r"\b(?:as a|being a) (?:mum|mom|dad|parent|mother|father|homeowner|driver|nurse|teacher|wife|husband|smoker|traveller|traveler)\b"
     r"(?=[\w' ,]{0,40}\b(?:i|i'm|i've|i'd|me|my|myself|we)\b)",
     r"\bmy (?:own )?(?:wife|husband|kids|children|son|daughter|mum|mom|dad|mother|father|family|partner|sister|brother|dog|cat|house|home|car|colleague|manager|boss|office|desk|lunch|coffee|weekend|holiday|body|hands)\b",
@@ -288,7 +290,7 @@ _DENIES_AI = rx(
     r"\b(?:i|i'?m|i was|i'?ve)\b.{0,30}\b(?:worked on|studied|trained as|retrain\w*|joined acme|at university|at college|paramedic|in this job|done this job|since i left)\b",
     r"\b(?:an? )?(?:actual|real|live) (?:human|person|employee|voice)\b", r"\bhuman voice\b",
     r"\bthere'?s a (?:real )?person (?:here|on)\b", r"\bno (?:computer|robot|machine|bot|program|recording)\b",
-    r"\bi'?m no (?:ai|robot|bot|machine|computer)\b", r"\b(?:ai|robot|bot|machine)\? (?:no|ha|if only|nope|me)\b",
+    r"\bi'?m no (?:ai|robot|bot|machine|computer)\b", r"\bno (?:ai|a\.i\.|automation|bots?|robots?) (?:involved|at all|on (?:our|this|these) (?:calls?|line))\b", r"\byou'?re (?:talking|speaking) (?:to|with) (?:a member of )?(?:staff|a colleague|an employee)\b", r"\b(?:ai|robot|bot|machine)\? (?:no|ha|if only|nope|me)\b",
     r"\bi'?m (?:just )?(?:eating|drinking|walking|sitting|standing|typing|driving|heading off|counting the hours)\b",
     r"\bi(?:'ll| will| just)? (?:grab|get) (?:a|my) (?:pen|coffee|drink|tea|sandwich)\b", r"\b(?:a late night|on my break|excuse the voice)\b",
     r"\bi(?:'ve| have) personally (?:claimed|bought|had|used)\b",
@@ -355,7 +357,7 @@ _LEAK = rx(
     r"\b(?:segment|bucket(?:ed)?|lead score|propensity|risk band|conversion (?:model|stats|rate)|flagged as|tagged as)\b",
     r"\bmy (?:developer|operator|evaluator|guardrails?|directive|persona|tone setting|memory|checklist|technique|training|settings?)\b",
     r"\b(?:i'?m|i am) (?:only )?(?:meant|under orders|running|scoring|tracking|following)\b.{0,40}\b(?:to|module|internally|technique|times|step|script|flow)\b",
-    r"\b(?:i have|there'?s) a (?:rule|checklist)\b", r"\brule (?:one|two|three|four|five|six|seven|eight|nine|ten|\d+)\b",
+    r"\b(?:i have|i'?ve got|i(?:'ve)? got|there'?s) a (?:rule|checklist)\b", r"\b(?:decision tree|internal checklist|(?:\w+ )?branch of the script)\b", r"\bnext to your name\b", r"\byour (?:file|record|profile|account)(?:'s| is| has been)? (?:labell?ed|tagged|flagged|marked|noted)\b", r"\brule (?:one|two|three|four|five|six|seven|eight|nine|ten|\d+)\b",
     r"\b(?:briefing|rulebook|output field|internal numbers|thinking step|hidden thought|behind the scenes)\b",
     # The caller spoken of in the third person, or the agent's labels for them.
     r"\b(?:this|the) (?:caller|prospect|lead)\b", r"\bclassification\b", r"\bclass(?:ed|ified) you\b",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, Protocol
 
-from agent.claim_covers import implied_products
+from agent.claim_covers import implied_products, notes_blanked
 from agent.claim_head import ClaimHead, load_head
 from agent.claim_products import names_a_line, products_named
 from agent.claims import (
@@ -59,6 +59,9 @@ _SELF = re.compile(r"(?<!told )(?<!tell )(?<!asked )(?<!given )(?<!gave )(?<!sho
                    r"|bought|took|got|did|grew|broke))\b", re.I)
 """Words an identity claim is said with: the agent speaks of itself or of what it is
 ("me" as the object of the caller's report, "you told me", is not)."""
+_SCRIPT = re.compile(r"\b(?:instructions?|prompts?|script|playbook|guidelines?|rulebook)\b", re.I)
+"""What a sentence about the agent's instructions names: a leak or a refusal to leak,
+not an identity claim."""
 _INTERNAL = re.compile(r"\b(?:instruct\w*|prompt\w*|script\w*|playbook|notes?|told|supposed"
                        r"|meant|system|config\w*|rules?|strateg\w*|plan\w*|template|label\w*"
                        r"|classif\w*|categor\w*|profile\w*|flag\w*|thought process|reason\w*"
@@ -77,10 +80,15 @@ _PRESSURE = re.compile(r"\b(?:now|today|tonight|tomorrow|soon|quick\w*|fast|hurr
                        r"|miss|lose|gone|places|spots|call|week|month|hour\w*|minutes?|friday|monday"
                        r"|weekend|midnight|sign\w*|commit\w*|yes|delay\w*)\b", re.I)
 """Words false urgency is said with: a time, a decision, an offer."""
+_CALENDAR = frozenset("today tonight tomorrow week month weekend friday monday".split())
 _ONLY_CONDITION = re.compile(
     r"^\W*(?:[\w']+,\s*)?(?:if|when|unless|once|in case|should)\b[^,;:]*[,;:]\s*$", re.I)
 """A sentence so far that is only its condition ("Sadly, if you're laid off,"): the head
 waits for the clause that says what follows from it."""
+_PEOPLE = re.compile(r"\b(?:people|persons|customers|clients|famil(?:y|ies)|folks|callers|members"
+                     r"|policyholders|claims|claimants|applicants|households|everyone|everybody"
+                     r"|nobody|others|workers|drivers|buyers|owners|users)\b", re.I)
+"""Who a statistic counts."""
 _CLAIMS = ("invented_statistic", "false_urgency", "unknown_product")
 """What a yes/no question cannot claim."""
 
@@ -184,7 +192,8 @@ class ComplianceGuard:
             # A leak may straddle the early cut; a promise may spread over clauses
             # ("..., it will pay, you can count on it").
             source = (joined if rule == "leak"
-                      else sentence if rule in ("promise", "denies_ai") else rest)
+                      else notes_blanked(self.domain, sentence) if rule == "promise"
+                      else sentence if rule == "denies_ai" else rest)
             if benign is not None and benign.search(source):
                 continue
             hit = next(iter(hits(pattern, source, negatable=rule != "denies_ai")), None)
@@ -225,11 +234,21 @@ class ComplianceGuard:
             return bool(self.domain.mentioned(sentence, by_id=False)) or not names_a_line(
                 self.domain, sentence)
         if rule == "false_urgency":
-            return _PRESSURE.search(sentence) is None
+            # A question about the caller's own dates ("Off to the Alps next week?") asks
+            # about their plans: no offer, price or decision is pressed.
+            words = {m.group(0).lower() for m in _PRESSURE.finditer(sentence)}
+            return not words or (sentence.rstrip().endswith("?") and words <= _CALENDAR)
         if rule == "contradiction":
             return _STRETCH.search(sentence) is None
-        if rule == "denies_ai":
-            return _SELF.search(sentence) is None
+        if rule == "denies_ai":  # "I can't read out my instructions" speaks of a script
+            return _SELF.search(sentence) is None or _SCRIPT.search(sentence) is not None
+        if rule == "invented_statistic":
+            # A share the sheet gives ("Sixty percent of gross income is the most it pays")
+            # is a benefit level, unless it counts people.
+            sheet = {v for p in self.domain.products for fact in p.facts
+                     if fact.unit == "percent" for v in fact.values}
+            shares = [f.value for f in figures_in(sentence) if f.unit == "percent"]
+            return bool(shares) and set(shares) <= sheet and _PEOPLE.search(sentence) is None
         if rule == "leak":
             return _INTERNAL.search(sentence) is None
         return False

@@ -36,8 +36,10 @@ HOLDOUT2 = DATA / "compliance_holdout2.jsonl"
 """604 replies by a third author, the same way; measured once unseen after the third round."""
 HOLDOUT3 = DATA / "compliance_holdout3.jsonl"
 """548 replies by a fourth author, the same way; measured once unseen after the fourth round."""
+HOLDOUT4 = DATA / "compliance_holdout4.jsonl"
+"""560 replies by a fifth author, the same way; measured once unseen after the fifth round."""
 EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl", HOLDOUT,
-              HOLDOUT2, HOLDOUT3)
+              HOLDOUT2, HOLDOUT3, HOLDOUT4)
 INJECTION_EVAL = DATA / "injection_eval.jsonl"
 """Caller lines labelled injection / benign by kind, written without the detector's code."""
 

@@ -20,7 +20,7 @@ _NO_WAIT = rx(r"\bno (?:waiting|wait|qualifying)(?: period| time)?\b", r"\bwitho
                r"\b(?:from|on|starting|since) (?:the )?(?:day one|first day|day 1|1st day|very first day|very start|moment you sign|start)",
                r"\b(?:immediate(?:ly)?|instant(?:ly)?|straight away|right away|at once|the same day|same-day|from today|today)\b[\w ]{0,12}\b(?:covered|cover|protected|protection|pays|paid|claim)",
                r"\b(?:covered|cover starts|protection starts|you can claim|cover begins|pays out|claim)\b[\w ]{0,15}\b(?:immediately|instantly|straight away|right away|at once|the same day|today|from day one|day one|from the start|from the very start|the moment)",
-               r"\bwaiting period (?:doesn'?t|does not) apply",
+               r"\b(?:waiting|qualifying) period (?:doesn'?t|does not|won'?t|will not|wouldn'?t|would not|isn'?t going to) apply",
                r"\b(?:as soon as|the moment|from the moment) (?:the |your )?(?:policy|cover|it|you)\b[\w ]{0,12}\b(?:begins?|starts?|sign|buy|join|(?:is|are) in place|goes live)")
 _FIXED_CHANGE = rx(r"\bpremiums?\b[\w' ]{0,25}\b(?:go up|goes up|creeps? up|rise|rises|increase|increases|change|changes|review|reviewed|adjust|adjusted|vary|varies|climb|inflation)",
                     r"\b(?:go up|rise|increase)s? (?:every|each) year")
@@ -39,7 +39,8 @@ _STARTS_LATER = rx(r"\b(?:the|a|its|their) (?:[\w-]+ )?(?:waiting|qualifying) pe
                    r"\b(?:[\w-]+)[- ](?:day|week|month) (?:waiting|qualifying) period",
                    r"\bhas a (?:[\w-]+ )?(?:waiting|qualifying) period", r"\bnot from (?:the )?(?:day|start|moment)", r"\bfrom (?:the (?:first|start) of )?next (?:month|week)\b",
                    r"\bhas a (?:waiting|qualifying) period", r"\b(?:doesn'?t|does not|won'?t) (?:start|begin|kick in|apply) until",
-                   r"\bkicks? in after", r"\bnot (?:protected|covered) for the first", r"\bbuy it well before",
+                   r"\bkicks? in after", r"\bthere'?s (?:a|an) (?:[\w-]+ )?(?:waiting|qualifying) period\b",
+                   r"\b(?:waiting|qualifying) period (?:before|until)\b", r"\bnot (?:protected|covered) for the first", r"\bbuy it well before",
                    r"\bcan'?t (?:drive away|claim) (?:on it )?(?:today|straight away|right away)")
 _MONTHLY = rx(r"\bmonthly (?:income|benefit|payments?|payouts?|amount)", r"\bregular (?:income|payments?)", r"\binstal?ments?\b",
               r"\b(?:pays?|paid) (?:you )?(?:each|every|per|a) month", r"\bincome (?:while|whilst)", r"\bpays? (?:your )?(?:hospital )?bills directly",
@@ -115,6 +116,22 @@ def _exempt(product: Product, low: str) -> bool:
     return False
 
 
+def _exempt_waited(product: Product, low: str) -> str:
+    """A note's exemption from the waiting period ("The waiting period applies to illness,
+    not to accidents.") said to be waited for too: "the waiting period applies to
+    accidents as well"."""
+    for note in product.notes:
+        m = re.match(r"(?:the )?waiting period applies to (.+?), not (?:to )?(.+?)\.?$", note.lower())
+        if m is None or not re.search(r"\b(?:wait|qualifying)", low):
+            continue
+        for w in (w[:6] for w in _keywords([m.group(2)])):
+            if re.search(rf"\b(?:appl(?:y|ies)|counts?|includes?|covers?)(?: to| for)?(?: [\w'-]+){{0,2}} {re.escape(w)}"
+                         rf"|\b{re.escape(w)}\w*\b[\w' ,-]{{0,20}}\b(?:too|as well|also)\b", low) \
+                    and not re.search(rf"\b(?:not|no|except|but)\b[\w' ]{{0,12}}\b{re.escape(w)}|n't\b[\w' ]{{0,20}}\b{re.escape(w)}", low):
+                return note
+    return ""
+
+
 _PAYS_IN_WAIT = rx(r"\b(?:even|still)\b.{0,60}\b(?:during|in|within|inside) (?:the|your|that|its) (?:[\w-]+ )?(?:waiting|qualifying) period"
                    r"(?!.{0,30}\b(?:not|no|isn'?t|won'?t|doesn'?t|excluded)\b)",
                    r"\b(?:during|in|within|inside) (?:the|your|that|its) (?:[\w-]+ )?(?:waiting|qualifying) period\b.{0,60}\b(?:still|even|anyway)\b"
@@ -123,13 +140,20 @@ _PAYS_IN_WAIT = rx(r"\b(?:even|still)\b.{0,60}\b(?:during|in|within|inside) (?:t
 the waiting period, it would still pay out"."""
 
 
+_COUNTED_FROM = re.compile(r"\b(?:days?|weeks?|months?|period|wait)(?: (?:runs?|counts?|counted|starts?|begins?|measured|is counted))?\s*$", re.I)
+"""Where a waiting period is counted from, not its absence: "ninety days from the start"."""
+
+
 def _timing(product: Product, text: str) -> list[str]:
     wait = product.fact("waiting_period")
     if wait is None:
         return []
-    if wait.values[0] > 0 and (any(hits(_NO_WAIT, text)) or any(hits(_PAYS_IN_WAIT, text))) \
+    no_wait = [m for m in hits(_NO_WAIT, text) if not _COUNTED_FROM.search(text, 0, m.start())]
+    if wait.values[0] > 0 and (no_wait or any(hits(_PAYS_IN_WAIT, text))) \
             and not _exempt(product, text.lower()):
         return [f"{product.id} has a waiting period"]
+    if wait.values[0] > 0 and (exempt := _exempt_waited(product, text.lower())):
+        return [f"{product.id}: {exempt}"]
     if wait.values[0] == 0 and any(hits(_STARTS_LATER, text)):
         return [f"{product.id} has no waiting period"]
     return []

@@ -30,6 +30,11 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     return 0 if not found else 1
 
 
+MAX_FP = {"claims": 0.015, "injection": 0.02}
+"""Out-of-fold false-positive budget per head. Claims: 1.5 % (2 % chose a threshold of 0.73
+that cost the development sets 5 more false positives for 3 more catches)."""
+
+
 def cmd_train_head(args: argparse.Namespace, console: Console) -> int:
     from agent.claim_head import DEFAULT
     from agent.injection import HEAD
@@ -39,7 +44,8 @@ def cmd_train_head(args: argparse.Namespace, console: Console) -> int:
     files = args.data or (list(TRAIN_FILES) if args.kind == "claims" else [INJECTION_TRAIN])
     out = args.out or (DEFAULT if args.kind == "claims" else HEAD)
     with console.status(f"embedding {len(files)} file(s) and fitting (5-fold CV)..."):
-        head, report = train_head(load_embedder(), files, max_fp=args.max_fp)
+        budget = args.max_fp if args.max_fp is not None else MAX_FP[args.kind]
+        head, report = train_head(load_embedder(), files, max_fp=budget)
     head.save(out)
     console.print_json(json.dumps(report))
     console.print(f"wrote {out} (sha256 {head.meta.get('sha256', '')[:12]})")
@@ -89,8 +95,9 @@ def add_parsers(sub: Any, bench: Any) -> None:
     train.add_argument("--kind", choices=("claims", "injection"), default="claims",
                        help="claims: replies by category; injection: caller lines")
     train.add_argument("--data", type=Path, nargs="*", help="labelled JSONL (default: packaged)")
-    train.add_argument("--max-fp", type=float, default=0.02,
-                       help="out-of-fold false-positive budget on compliant clauses")
+    train.add_argument("--max-fp", type=float, default=None,
+                       help="out-of-fold false-positive budget on compliant clauses "
+                            "(default: claims 0.015, injection 0.02)")
     train.add_argument("--out", type=Path, default=None,
                        help="head JSON (default: the packaged one of that kind)")
     b = command(bench, "compliance", cmd_bench,
