@@ -8,16 +8,7 @@ from __future__ import annotations
 import pytest
 
 from agent.compliance import ComplianceGuard
-from agent.domain import load_domain
-
-
-@pytest.fixture(scope="module")
-def guard() -> ComplianceGuard:
-    return ComplianceGuard(load_domain("insurance"), "", head=None)
-
-
-def _rules(guard: ComplianceGuard, text: str) -> set[str]:
-    return {v.rule for v in guard.check_reply(text)}
+from tests.unit.conftest import rules_said
 
 
 @pytest.mark.parametrize("text", [
@@ -29,7 +20,7 @@ def _rules(guard: ComplianceGuard, text: str) -> set[str]:
 ])
 def test_a_figure_is_read_against_the_product_of_its_own_phrase(
         guard: ComplianceGuard, text: str) -> None:
-    assert _rules(guard, text) == set()
+    assert rules_said(guard, text) == set()
 
 
 @pytest.mark.parametrize("text", [
@@ -39,7 +30,7 @@ def test_a_figure_is_read_against_the_product_of_its_own_phrase(
 ])
 def test_a_wrong_figure_in_its_own_phrase_is_still_caught(
         guard: ComplianceGuard, text: str) -> None:
-    assert "wrong_figure" in _rules(guard, text)
+    assert "wrong_figure" in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
@@ -47,11 +38,11 @@ def test_a_wrong_figure_in_its_own_phrase_is_still_caught(
     "On critical illness it's ninety days rather than sixty.",
 ])
 def test_a_figure_said_to_be_wrong_is_no_claim(guard: ComplianceGuard, text: str) -> None:
-    assert _rules(guard, text) == set()
+    assert rules_said(guard, text) == set()
 
 
 def test_the_corrected_figure_itself_is_still_checked(guard: ComplianceGuard) -> None:
-    assert "wrong_figure" in _rules(
+    assert "wrong_figure" in rules_said(
         guard, "Correction: income protection's wait is fourteen days, not twenty-eight.")
 
 
@@ -63,7 +54,7 @@ def test_the_corrected_figure_itself_is_still_checked(guard: ComplianceGuard) ->
 ])
 def test_the_callers_and_their_familys_ages_are_not_claims(
         guard: ComplianceGuard, text: str) -> None:
-    assert _rules(guard, text) == set()
+    assert rules_said(guard, text) == set()
 
 
 @pytest.mark.parametrize("text", [
@@ -72,7 +63,7 @@ def test_the_callers_and_their_familys_ages_are_not_claims(
 ])
 def test_an_age_past_the_sheet_said_to_be_eligible_is_still_caught(
         guard: ComplianceGuard, text: str) -> None:
-    assert "wrong_figure" in _rules(guard, text)
+    assert "wrong_figure" in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
@@ -82,7 +73,7 @@ def test_an_age_past_the_sheet_said_to_be_eligible_is_still_caught(
 ])
 def test_a_sheet_figure_in_another_unit_or_wording_is_not_flagged(
         guard: ComplianceGuard, text: str) -> None:
-    assert _rules(guard, text) == set()
+    assert rules_said(guard, text) == set()
 
 
 @pytest.mark.parametrize("text", [
@@ -93,7 +84,7 @@ def test_a_sheet_figure_in_another_unit_or_wording_is_not_flagged(
     "Travel is five to thirty dollars a month, with medical cover up to $20,000,000.",
 ])
 def test_a_different_length_or_amount_is_still_caught(guard: ComplianceGuard, text: str) -> None:
-    assert "wrong_figure" in _rules(guard, text)
+    assert "wrong_figure" in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
@@ -102,8 +93,8 @@ def test_a_different_length_or_amount_is_still_caught(guard: ComplianceGuard, te
     "It's about the cover that fits, not the biggest cover.",
     "On income protection the twenty-eight day waiting period counts from the start date.",
 ])
-def test_harmless_words_do_not_fire_phrase_rules(guard: ComplianceGuard, text: str) -> None:
-    assert _rules(guard, text) == set()
+def test_harmless_words_do_not_fire_phraserules_said(guard: ComplianceGuard, text: str) -> None:
+    assert rules_said(guard, text) == set()
 
 
 @pytest.mark.parametrize(("text", "rule"), [
@@ -116,7 +107,7 @@ def test_harmless_words_do_not_fire_phrase_rules(guard: ComplianceGuard, text: s
 ])
 def test_the_phrase_rules_still_catch_the_claim(
         guard: ComplianceGuard, text: str, rule: str) -> None:
-    assert rule in _rules(guard, text)
+    assert rule in rules_said(guard, text)
 
 
 @pytest.mark.parametrize(("rule", "sentence", "otherwise"), [
@@ -148,7 +139,7 @@ def test_the_heads_verdict_needs_what_the_sheet_would_decide_it_on(
     ("Private medical would pay for a tummy tuck too, if you wanted one.", "contradiction"),
 ])
 def test_the_sheet_reads_further_claims(guard: ComplianceGuard, text: str, rule: str) -> None:
-    assert rule in _rules(guard, text)
+    assert rule in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
@@ -160,7 +151,7 @@ def test_the_sheet_reads_further_claims(guard: ComplianceGuard, text: str, rule:
 ])
 def test_the_further_readings_leave_the_sheets_own_statements_alone(
         guard: ComplianceGuard, text: str) -> None:
-    assert _rules(guard, text) == set()
+    assert rules_said(guard, text) == set()
 
 
 @pytest.mark.parametrize(("text", "rule"), [
@@ -176,7 +167,7 @@ def test_the_further_readings_leave_the_sheets_own_statements_alone(
 ])
 def test_phrase_families_reach_further_wordings(
         guard: ComplianceGuard, text: str, rule: str) -> None:
-    assert rule in _rules(guard, text)
+    assert rule in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
@@ -186,7 +177,7 @@ def test_phrase_families_reach_further_wordings(
 ])
 def test_the_wider_phrase_families_leave_harmless_lines_alone(
         guard: ComplianceGuard, text: str) -> None:
-    assert _rules(guard, text) == set()
+    assert rules_said(guard, text) == set()
 
 
 @pytest.mark.parametrize(("text", "denies"), [
@@ -197,7 +188,7 @@ def test_the_wider_phrase_families_leave_harmless_lines_alone(
 ])
 def test_a_family_of_ones_own_is_a_human_pose_the_callers_is_not(
         guard: ComplianceGuard, text: str, denies: bool) -> None:
-    assert ("denies_ai" in _rules(guard, text)) is denies
+    assert ("denies_ai" in rules_said(guard, text)) is denies
 
 
 @pytest.mark.parametrize(("text", "statistic"), [
@@ -208,4 +199,4 @@ def test_a_family_of_ones_own_is_a_human_pose_the_callers_is_not(
 ])
 def test_a_frequency_is_an_invented_statistic(
         guard: ComplianceGuard, text: str, statistic: bool) -> None:
-    assert ("invented_statistic" in _rules(guard, text)) is statistic
+    assert ("invented_statistic" in rules_said(guard, text)) is statistic

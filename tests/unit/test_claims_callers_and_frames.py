@@ -8,15 +8,7 @@ import pytest
 
 from agent.compliance import ComplianceGuard
 from agent.domain import load_domain
-
-
-@pytest.fixture(scope="module")
-def guard() -> ComplianceGuard:
-    return ComplianceGuard(load_domain("insurance"), "", head=None)
-
-
-def _rules(guard: ComplianceGuard, text: str) -> set[str]:
-    return {v.rule for v in guard.check_reply(text)}
+from tests.unit.conftest import rules_said
 
 
 @pytest.mark.parametrize("text", [
@@ -28,7 +20,7 @@ def _rules(guard: ComplianceGuard, text: str) -> set[str]:
     "You're a plumber on about 41,000 dollars a year, is that right?",
 ])
 def test_the_callers_own_figures_are_not_sheet_claims(guard: ComplianceGuard, text: str) -> None:
-    assert "wrong_figure" not in _rules(guard, text)
+    assert "wrong_figure" not in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
@@ -37,7 +29,7 @@ def test_the_callers_own_figures_are_not_sheet_claims(guard: ComplianceGuard, te
     "Since you're 45, term life would be 95 dollars a month for you.",
 ])
 def test_figures_said_of_a_product_are_still_checked(guard: ComplianceGuard, text: str) -> None:
-    assert "wrong_figure" in _rules(guard, text)
+    assert "wrong_figure" in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
@@ -47,11 +39,11 @@ def test_figures_said_of_a_product_are_still_checked(guard: ComplianceGuard, tex
     "It isn't true that home insurance covers wear and tear, so keep up the repairs.",
 ])
 def test_claims_said_only_to_be_disowned_pass(guard: ComplianceGuard, text: str) -> None:
-    assert _rules(guard, text) == set()
+    assert rules_said(guard, text) == set()
 
 
 def test_a_but_closes_the_disowning_frame(guard: ComplianceGuard) -> None:
-    assert "invented_statistic" in _rules(
+    assert "invented_statistic" in rules_said(
         guard, "I won't say it's cheap, but most nurses your age already have it.")
 
 
@@ -61,7 +53,7 @@ def test_a_but_closes_the_disowning_frame(guard: ComplianceGuard) -> None:
     "Accident cover is a fixed-benefit policy.",
 ])
 def test_a_verb_before_cover_names_no_product(guard: ComplianceGuard, text: str) -> None:
-    assert "unknown_product" not in _rules(guard, text)
+    assert "unknown_product" not in rules_said(guard, text)
 
 
 @pytest.mark.parametrize(("text", "rule"), [
@@ -75,7 +67,7 @@ def test_a_verb_before_cover_names_no_product(guard: ComplianceGuard, text: str)
 ])
 def test_sheet_facts_read_with_their_scope(guard: ComplianceGuard, text: str,
                                            rule: str | None) -> None:
-    found = _rules(guard, text)
+    found = rules_said(guard, text)
     assert (rule in found) if rule else "contradiction" not in found, found
 
 

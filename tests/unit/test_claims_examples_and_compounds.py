@@ -8,16 +8,7 @@ from __future__ import annotations
 import pytest
 
 from agent.compliance import _ONLY_CONDITION, ComplianceGuard
-from agent.domain import load_domain
-
-
-@pytest.fixture(scope="module")
-def guard() -> ComplianceGuard:
-    return ComplianceGuard(load_domain("insurance"), "", head=None)
-
-
-def _rules(guard: ComplianceGuard, text: str) -> set[str]:
-    return {v.rule for v in guard.check_reply(text)}
+from tests.unit.conftest import rules_said
 
 
 @pytest.mark.parametrize("text", [
@@ -34,7 +25,7 @@ def _rules(guard: ComplianceGuard, text: str) -> set[str]:
     "I know you want to get it done before the move, but there's no deadline on our side.",
 ])
 def test_compliant_readings_are_not_flagged(guard: ComplianceGuard, text: str) -> None:
-    assert _rules(guard, text) == set()
+    assert rules_said(guard, text) == set()
 
 
 @pytest.mark.parametrize(("text", "rule"), [
@@ -49,7 +40,7 @@ def test_compliant_readings_are_not_flagged(guard: ComplianceGuard, text: str) -
 ])
 def test_the_claims_they_resemble_are_still_caught(guard: ComplianceGuard, text: str,
                                                    rule: str) -> None:
-    assert rule in _rules(guard, text)
+    assert rule in rules_said(guard, text)
 
 
 def test_the_head_waits_for_what_follows_a_condition() -> None:

@@ -6,17 +6,8 @@ from __future__ import annotations
 import pytest
 
 from agent.compliance import ComplianceGuard
-from agent.domain import load_domain
 from agent.numbers import figures_in
-
-
-@pytest.fixture(scope="module")
-def guard() -> ComplianceGuard:
-    return ComplianceGuard(load_domain("insurance"), "", head=None)
-
-
-def _rules(guard: ComplianceGuard, text: str) -> set[str]:
-    return {v.rule for v in guard.check_reply(text)}
+from tests.unit.conftest import rules_said
 
 
 @pytest.mark.parametrize(("text", "value", "unit"), [
@@ -37,7 +28,7 @@ def test_shares_of_a_scale_and_birthdays_are_one_figure(text: str, value: float,
 ])
 def test_a_period_said_of_an_exclusion_must_be_that_exclusions_period(
         guard: ComplianceGuard, text: str) -> None:
-    assert "wrong_figure" in _rules(guard, text)
+    assert "wrong_figure" in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
@@ -51,7 +42,7 @@ def test_sheet_periods_and_the_callers_own_age_pass(guard: ComplianceGuard, text
 
 
 def test_an_age_range_with_a_wrong_end_is_still_a_wrong_figure(guard: ComplianceGuard) -> None:
-    assert "wrong_figure" in _rules(guard, "Term Life Insurance is open from age 18 to 60.")
+    assert "wrong_figure" in rules_said(guard, "Term Life Insurance is open from age 18 to 60.")
 
 
 @pytest.mark.parametrize("text", [
@@ -64,7 +55,7 @@ def test_an_age_range_with_a_wrong_end_is_still_a_wrong_figure(guard: Compliance
     "Your neighbour can drive your car under your Car Insurance, no need to be named.",
 ])
 def test_contradictions_are_read_against_the_sheet(guard: ComplianceGuard, text: str) -> None:
-    assert "contradiction" in _rules(guard, text)
+    assert "contradiction" in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
@@ -97,7 +88,7 @@ def test_sheet_facts_said_plainly_pass(guard: ComplianceGuard, text: str) -> Non
     ("They've asked me not to mention the excess.", "leak"),
 ])
 def test_phrase_families_reach_new_wordings(guard: ComplianceGuard, text: str, rule: str) -> None:
-    assert rule in _rules(guard, text)
+    assert rule in rules_said(guard, text)
 
 
 @pytest.mark.parametrize("text", [
