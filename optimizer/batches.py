@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agent.dialogue import Dialogue
 from agent.program import AgentProgram, ProgramSet
@@ -45,11 +45,15 @@ class Batches:
         self.tick = tick
 
     async def simulate(self, tag: str, personas: PersonaSet, programs: dict[str, AgentProgram],
-                       people: list[Persona]) -> list[Dialogue]:
+                       people: list[Persona], *,
+                       draws: Literal["shared", "per_arm"] = "shared") -> list[Dialogue]:
         """Every persona meets every program in ``programs`` (the batch's variants: the
-        same seeds, the same simulated users)."""
+        same seeds, the same simulated users; ``draws``: ``UserSettings.draws``)."""
         files = {v: str(self.save(p)) for v, p in programs.items()}
         config = self.batch_for(tag, personas, files)
+        if draws != config.user.draws:
+            config = config.model_copy(update={
+                "user": config.user.model_copy(update={"draws": draws})})
         self.kit.config, self.kit.programs = config, dict(programs)
         llm = self.kit.llm
         if llm is not None and config.agent.kind == "llm":

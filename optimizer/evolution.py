@@ -86,8 +86,9 @@ class Evolution:
             if c.evolve.strategy == "explore":
                 arms = exploration_programs(program, self.domain)
                 # tagged by the explored version: its arms are named alike for every one
+                # each arm's users draw anew: eight arms, eight looks at each persona
                 calls = await self.batches.simulate(f"explore-{k}.{segment}.{program.version}",
-                                                    c.train, arms, people)
+                                                    c.train, arms, people, draws="per_arm")
                 evidence = agent_views(explored(calls, threshold=program.sector_threshold),
                                        program)
             child = await strategy_program(child, evidence, self.llm, self.domain,

@@ -67,6 +67,11 @@ class UserSettings(StrictModel):
     """Personality signifier in the MADS prompt: mbti, zodiac, both, none."""
     temperature: float = Field(0.8, ge=0, le=2)
     max_tokens: int = Field(60, ge=8, le=400)
+    draws: Literal["shared", "per_arm"] = "shared"
+    """A programmatic user's random draws (decisions, wording, line noise). shared: the
+    same in every arm (common random numbers: arms part only where their agents do, the
+    paired comparison's design); per_arm: drawn anew for each arm (exploration: more
+    independent evidence per persona)."""
 
 
 class AgentSettings(StrictModel):
@@ -145,6 +150,11 @@ class WorkItem:
     def id(self) -> str:
         return f"{self.batch}:{self.persona.id}:{self.variant}:s{self.seed}:k{self.index}"
 
+    @property
+    def pair(self) -> str:
+        """The id without the arm: what every arm's dialogue with this persona shares."""
+        return f"{self.batch}:{self.persona.id}:s{self.seed}:k{self.index}"
+
 
 def plan(config: BatchConfig, personas: list[Persona]) -> list[WorkItem]:
     """Every dialogue of the batch, in a stable order."""
@@ -218,9 +228,9 @@ class Toolkit:
                 self._world = load_world(u.world)
                 if self.config.mode != "text":  # a real recognizer makes the errors there
                     self._world = self._world.model_copy(update={"asr_error_rate": 0.0})
-            # The hidden truth is the persona's, the same in every arm (paired); only how
-            # the user words its lines varies with the full item id.
-            return ProgrammaticUser(item.persona, self._world, self.domain, seed=item.id,
+            # The hidden truth is the persona's in every arm; see UserSettings.draws.
+            return ProgrammaticUser(item.persona, self._world, self.domain,
+                                    seed=self._draws(item),
                                     truth_seed=f"s{item.seed}:k{item.index}")
         assert self.llm is not None
         return LLMUser(item.persona, self.llm, style=u.kind, signifier=u.signifier,
@@ -239,14 +249,17 @@ class Toolkit:
             d = self.config.dial_in
             return DialIn(d.url, protocol=d.protocol, caller=caller, user_tts=self.user_tts,
                           asr=self.asr, token=self.dial_token, line=self.config.audio.line,
-                          seed=item.id, variant=item.variant)
+                          seed=self._draws(item), variant=item.variant)
         agent = self._agent(item, caller)
         if self.config.mode == "audio":
             assert self.user_tts and self.agent_tts and self.asr
             return LocalConversation(agent, AudioChannel(
                 user_tts=self.user_tts, agent_tts=self.agent_tts, asr=self.asr,
-                line=self.config.audio.line, seed=item.id))
+                line=self.config.audio.line, seed=self._draws(item)))
         return LocalConversation(agent)
+
+    def _draws(self, item: WorkItem) -> str:
+        return item.pair if self.config.user.draws == "shared" else item.id
 
     def _agent(self, item: WorkItem, caller: Any) -> SimAgent:
         program = self.programs[item.variant]

@@ -276,8 +276,8 @@ class ProgrammaticUser:
     few wrong pitches and some small talk, and says when asked what it does for a living.
 
     Deterministic given the seeds. The hidden intent comes from ``truth_seed`` (default
-    ``seed``): a batch passes one without the program variant, so every arm meets the same
-    truth for a persona (paired), while decisions and wording follow the full ``seed``."""
+    ``seed``); decisions and wording follow ``seed``. A batch passes seeds without the
+    program variant, so every arm meets the same user (common random numbers)."""
 
     knows_truth = True
 

@@ -30,6 +30,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -74,9 +75,9 @@ GRID_SECTORS = frozenset("AJKPQR")
 
 
 def run_grid(programs: dict[str, AgentProgram], *, seed: int, per_occupation: int,
-             tmp: Path) -> list[Dialogue]:
+             tmp: Path, draws: Literal["shared", "per_arm"] = "shared") -> list[Dialogue]:
     """Rule agent x programmatic users (planted world) on the paper's grid, in process,
-    the agent not told the occupation."""
+    the agent not told the occupation; ``draws="per_arm"`` as the optimizer explores."""
     paths = {}
     for variant, program in programs.items():
         paths[variant] = str(tmp / f"{variant}.json")
@@ -84,7 +85,7 @@ def run_grid(programs: dict[str, AgentProgram], *, seed: int, per_occupation: in
     config = BatchConfig(
         name=f"planted-{seed}", dialogues_per_persona=1, workers=1,
         personas=PersonaSet(grid=True, seed=seed, per_occupation=per_occupation),
-        user=UserSettings(kind="programmatic", world="planted"),
+        user=UserSettings(kind="programmatic", world="planted", draws=draws),
         agent=AgentSettings(kind="rule", programs=paths, share_occupation=False))
 
     async def run() -> list[Dialogue]:
@@ -115,7 +116,7 @@ def planted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     tmp = tmp_path_factory.mktemp(f"planted{seed}")
     default = run_grid({"default": DEFAULT}, seed=seed, per_occupation=TABLE_SIZE, tmp=tmp)
     calls = run_grid(exploration_programs(DEFAULT, DOMAIN), seed=seed,
-                     per_occupation=TABLE_SIZE, tmp=tmp)
+                     per_occupation=TABLE_SIZE, tmp=tmp, draws="per_arm")
     assert len(default) == 24 * TABLE_SIZE and len(calls) == 24 * TABLE_SIZE * 8
     return Planted(seed, [agent_view(d) for d in default],
                    [agent_view(d) for d in explored(calls)], len(calls))

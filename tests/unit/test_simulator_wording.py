@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import re
 
+import pytest
+
 from agent.dialogue import Outcome
 from agent.domain import load_domain
 from agent.occupation import SECTORS, sector_of
@@ -137,9 +139,11 @@ def test_the_hidden_truth_comes_from_the_truth_seed_not_the_variant() -> None:
     assert len(across) > 1  # dialogues of one persona still differ
 
 
-def test_a_batch_gives_every_arm_the_same_hidden_intent_for_a_persona() -> None:
+@pytest.mark.parametrize("draws", ["shared", "per_arm"])
+def test_a_batch_gives_every_arm_the_same_hidden_intent_for_a_persona(draws: str) -> None:
+    """The truth is the persona's in every arm; the wording too unless draws are per arm."""
     program = load_program()
-    config = BatchConfig(name="pair", user=UserSettings(kind="programmatic"),
+    config = BatchConfig(name="pair", user=UserSettings(kind="programmatic", draws=draws),
                          agent=AgentSettings(kind="rule", programs={"a": "x", "b": "y"}))
     kit = Toolkit(config, DOMAIN, {"a": program, "b": program})
     people = PersonaSampler(SPEC, 5).sample(30)
@@ -151,4 +155,5 @@ def test_a_batch_gives_every_arm_the_same_hidden_intent_for_a_persona() -> None:
     arms = [[kit.user(WorkItem(p, v, 0, 0, "pair")) for p in people] for v in ("a", "b")]
     a_lines = [u.decide("Hi") for u in arms[0] if isinstance(u, ProgrammaticUser)]
     b_lines = [u.decide("Hi") for u in arms[1] if isinstance(u, ProgrammaticUser)]
-    assert [x.text for x in a_lines] != [x.text for x in b_lines]  # wording is per arm
+    same = [x.text for x in a_lines] == [x.text for x in b_lines]
+    assert same == (draws == "shared")
