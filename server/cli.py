@@ -17,6 +17,7 @@ from models.errors import SalesvoiceError
 from server.cli_bench import add_parsers as add_bench_parsers
 from server.cli_common import command, group, load_settings
 from server.cli_compliance import add_parsers as add_compliance_parsers
+from server.cli_dataset import add_parsers as add_dataset_parsers
 from server.cli_evaluate import add_parsers as add_evaluate_parsers
 from server.cli_thought import add_parsers as add_thought_parsers
 from server.cli_turns import add_parsers as add_turns_parsers
@@ -405,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_thought_parsers(sub, bench)
     add_turns_parsers(sub, bench)
     add_evaluate_parsers(sub, bench)
+    add_dataset_parsers(sub, bench)
     return p
 
 
