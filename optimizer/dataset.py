@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -249,7 +249,10 @@ class DatasetBuilder:
         self._checked: dict[str, bool] = {}
 
     def build(self, dialogues: Sequence[Dialogue],
-              scores: Mapping[str, JudgeScores] | None = None) -> Built:
+              scores: Mapping[str, JudgeScores] | None = None, *,
+              select: Collection[str] | None = None) -> Built:
+        """``select``: the ids of the dialogues whose turns may be desirable (best-of-N's
+        winners); a passing dialogue left out is neither desirable nor, for KTO, a loser."""
         scores = scores or {}
         c = self.config
         unusable: Counter[str] = Counter()
@@ -264,13 +267,9 @@ class DatasetBuilder:
                     (removed if why in TURN_FILTERS else unusable)[why] += 1
                 else:
                     pool.append(cand)
-        won = {d.id for d in dialogues if outcome_of(d, c.outcome_source) in
-               {o.value for o in c.keep_outcomes}}
-        judged = (set(d.id for d in filter_dialogues(dialogues, scores,
-                                                     min_mean=c.min_judge_mean).kept)
-                  if c.min_judge_mean is not None else {d.id for d in dialogues})
-        pool = [replace(x, desirable=x.dialogue_id in won and x.dialogue_id in judged)
-                for x in pool]
+        won, judged = passing(dialogues, scores, c)
+        chosen = won & judged if select is None else won & judged & set(select)
+        pool = [replace(x, desirable=x.dialogue_id in chosen) for x in pool]
         dialogue_filters = {
             "outcome": {"dialogues": len(dialogues) - len(won),
                         "turns": sum(x.dialogue_id not in won for x in pool)},
@@ -278,8 +277,14 @@ class DatasetBuilder:
                       "turns": sum(x.dialogue_id in won and x.dialogue_id not in judged
                                    for x in pool)},
         }
+        unselected = won & judged - chosen
+        if select is not None:
+            dialogue_filters["best_of_n"] = {
+                "dialogues": len(unselected),
+                "turns": sum(x.dialogue_id in unselected for x in pool)}
         sft, kept, dup_sft = self._sft([x for x in pool if x.desirable])
-        kto, dup_kto, conflicts = self._kto(pool)
+        kto, dup_kto, conflicts = self._kto(
+            [x for x in pool if x.dialogue_id not in unselected])
         dpo, dup_dpo = self._dpo(pool)
         counts: dict[str, Any] = {
             "dialogues": len(dialogues),
@@ -395,6 +400,17 @@ class DatasetBuilder:
                             "chosen": [_assistant(chosen.completion)],
                             "rejected": [_assistant(x.completion)]})
         return out, duplicates
+
+
+def passing(dialogues: Sequence[Dialogue], scores: Mapping[str, JudgeScores],
+            config: DatasetConfig) -> tuple[set[str], set[str]]:
+    """The ids of the dialogues that pass the outcome filter, and the judge filter."""
+    won = {d.id for d in dialogues if outcome_of(d, config.outcome_source) in
+           {o.value for o in config.keep_outcomes}}
+    judged = (set(d.id for d in filter_dialogues(dialogues, scores,
+                                                 min_mean=config.min_judge_mean).kept)
+              if config.min_judge_mean is not None else {d.id for d in dialogues})
+    return won, judged
 
 
 def _better(a: Candidate, b: Candidate) -> bool:

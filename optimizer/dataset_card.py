@@ -91,9 +91,9 @@ def _jsonl(rows: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 def write_dataset(out: Path, built: Built, card: dict[str, Any], *,
-                  overwrite: bool = False) -> dict[str, Any]:
-    """Write the three files, ``card.json`` and ``README.md`` to ``out`` at once; the
-    card with each data file's sha256 is returned."""
+                  overwrite: bool = False, more: str = "") -> dict[str, Any]:
+    """Write the three files, ``card.json`` and ``README.md`` (the card, then ``more``
+    markdown) to ``out`` at once; the card with each data file's sha256 is returned."""
     if out.exists() and not overwrite:
         raise SalesvoiceError(f"{out} exists; pass --overwrite to replace it")
     if out.exists() and not out.is_dir():
@@ -107,7 +107,7 @@ def write_dataset(out: Path, built: Built, card: dict[str, Any], *,
             (tmp / name).write_bytes(data)
             card["sha256"][name] = hashlib.sha256(data).hexdigest()
         (tmp / "card.json").write_text(json.dumps(card, indent=2))
-        (tmp / "README.md").write_text(render_readme(card))
+        (tmp / "README.md").write_text(render_readme(card) + (f"\n{more}" if more else ""))
         for path in tmp.iterdir():
             with path.open("rb") as f:
                 os.fsync(f.fileno())
