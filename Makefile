@@ -37,7 +37,7 @@ system-deps:
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,train]'
 	$(BIN)/pip install -q --no-deps $(NODEPS_PACKAGES)
 	rm -f $(VENV)/.installed-*
 	touch $@

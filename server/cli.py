@@ -19,6 +19,7 @@ from server.cli_common import command, group, load_settings
 from server.cli_compliance import add_parsers as add_compliance_parsers
 from server.cli_dataset import add_parsers as add_dataset_parsers
 from server.cli_evaluate import add_parsers as add_evaluate_parsers
+from server.cli_finetune import add_parsers as add_finetune_parsers
 from server.cli_thought import add_parsers as add_thought_parsers
 from server.cli_turns import add_parsers as add_turns_parsers
 
@@ -407,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_turns_parsers(sub, bench)
     add_evaluate_parsers(sub, bench)
     add_dataset_parsers(sub, bench)
+    add_finetune_parsers(sub)
     return p
 
 
