@@ -99,6 +99,11 @@ class OpenAISettings(StrictModel):
     api_key_env: str = "OPENAI_API_KEY"
     """Name of the environment variable holding the API key (never the key itself)."""
     connect_timeout_s: float = Field(5.0, gt=0)
+    audio_input: bool = False
+    """The served model hears audio (Ultravox, Qwen2-Audio under ``vllm serve``): a
+    reply's request carries the caller's latest utterance as an ``input_audio`` part
+    (16 kHz WAV) instead of its transcript; the local ASR still drives turn-taking and
+    the record. See docs/finetune.md, "Audio: the end-to-end path"."""
 
 
 class VLLMSettings(StrictModel):

@@ -18,6 +18,7 @@ import numpy as np
 
 from agent.dialogue import CallerProfile
 from models.audio import HOUSE_RATE, PCM
+from models.llm.audio_input import listening_asr
 from server.hub import Hub
 from voice.events import (
     AgentAudio,
@@ -77,7 +78,9 @@ class Call:
         self.out = out
         self.agent = hub.new_agent(caller, call_id, variant)
         self.pipeline = VoicePipeline(
-            vad=hub.vad, asr=hub.asr, tts=hub.tts, responder=self.agent,
+            # An audio-input LLM hears each utterance itself (llm.openai.audio_input).
+            vad=hub.vad, asr=listening_asr(hub.asr, hub.llm, call_id), tts=hub.tts,
+            responder=self.agent,
             config=hub.settings.voice, greetings=hub.greetings, completion=hub.completion,
         )
         self.done = asyncio.Event()

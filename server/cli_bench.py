@@ -69,6 +69,15 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     return write_result(result, args.out, console)
 
 
+def cmd_vocab(args: argparse.Namespace, console: Console) -> int:
+    from simulator.vocab_bench import run_vocab_bench
+
+    result = asyncio.run(run_vocab_bench(
+        load_settings(args), console, domain=args.domain, lines=tuple(args.lines.split(",")),
+        voices=tuple(args.voices.split(",")), limit=args.limit))
+    return write_result(result, args.out, console)
+
+
 def add_parsers(sub: Any) -> Any:
     """The ``bench`` command and its own sub-commands; returns the sub-command parsers,
     to which ``server.cli_compliance`` and ``server.cli_thought`` add theirs."""
@@ -110,4 +119,15 @@ def add_parsers(sub: Any) -> Any:
     bs.add_argument("--dialogues", type=int, default=4, help="dialogues per mode and setting")
     bs.add_argument("--modes", default="text,audio")
     bs.add_argument("--out", type=Path, default=Path("bench/results/simulate.json"))
+    bv = command(bench, "vocab", cmd_vocab,
+                 "ASR word error on the product sheet's names and figures, spoken by the "
+                 "agent and caller voices, through the telephone line and without",
+                 "salesvoice bench vocab --lines telephone --voices agent,caller")
+    bv.add_argument("--domain", default="insurance", help="domain pack name or file")
+    bv.add_argument("--lines", default="telephone,clean",
+                    help="comma-separated: telephone (8 kHz mu-law, 30 dB SNR), clean")
+    bv.add_argument("--voices", default="agent,caller",
+                    help="agent (piper) and/or caller (espeak-ng)")
+    bv.add_argument("--limit", type=int, default=None, help="at most this many sentences")
+    bv.add_argument("--out", type=Path, default=Path("bench/results/vocab.json"))
     return bench

@@ -11,6 +11,7 @@ import httpx
 
 from models.config import OpenAISettings
 from models.errors import ModelRuntimeError
+from models.llm.audio_input import CallerAudio
 from models.llm.base import LLM, Capabilities, LLMRequest, RawChunk, SamplingDefaults, Usage
 
 
@@ -23,6 +24,9 @@ class OpenAICompatLLM(LLM):
     def __init__(self, settings: OpenAISettings, defaults: SamplingDefaults) -> None:
         super().__init__(defaults)
         self.settings = settings
+        self.ear: CallerAudio | None = CallerAudio() if settings.audio_input else None
+        """The callers' latest utterances, sent in place of their transcripts (an
+        audio-input model, ``audio_input``); see ``models.llm.audio_input``."""
         headers = {}
         key = os.environ.get(settings.api_key_env)
         if key:
@@ -37,6 +41,8 @@ class OpenAICompatLLM(LLM):
         body = request.openai_body(stream=True)
         body["model"] = self.settings.model
         body["stream_options"] = {"include_usage": True}
+        if self.ear is not None:
+            self.ear.attach(body["messages"], request.session)
         url = f"{self.settings.base_url.rstrip('/')}/chat/completions"
         for attempt in (1, 2):
             answered = False
