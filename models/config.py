@@ -91,6 +91,11 @@ class LlamaCppSettings(StrictModel):
     http_port: int = Field(0, ge=0, le=65535)
     """llama.cpp also serves the model over OpenAI-compatible HTTP on loopback at this
     port (0: any free port)."""
+    lora: str | None = None
+    """A tuned version: a LoRA GGUF from ``salesvoice finetune export``, applied to
+    ``model`` at load. Its ``.json`` stamp is checked (file sha256, trained on this base)."""
+    lora_scale: float = Field(1.0, gt=0)
+    """How strongly the adapter is applied (1: as trained)."""
 
 
 class OpenAISettings(StrictModel):
@@ -113,6 +118,11 @@ class VLLMSettings(StrictModel):
     max_model_len: int = Field(8192, ge=256)
     dtype: str = "auto"
     enable_prefix_caching: bool = True
+    lora: str | None = None
+    """A tuned version: the PEFT adapter folder from ``salesvoice finetune`` (its
+    ``adapter/``), applied by vLLM per request on ``model`` (``enable_lora``)."""
+    max_lora_rank: int = Field(16, ge=1)
+    """At least the adapter's ``--lora-r``."""
 
 
 class TransformersSettings(StrictModel):

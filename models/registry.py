@@ -4,14 +4,18 @@ missing optional extra fails with a clear error only when that backend is asked 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.asr.base import ASR
-from models.config import ASRSettings, LLMSettings, TTSSettings, VADSettings
+from models.config import ASRSettings, LlamaCppSettings, LLMSettings, TTSSettings, VADSettings
 from models.errors import ModelNotFoundError
 from models.llm.base import LLM, SamplingDefaults
+
+if TYPE_CHECKING:
+    from models.llm.llamacpp import LoraAdapter
 from models.tts.base import TTS
 from models.vad.base import VAD
-from models.weights import resolve_model_ref
+from models.weights import CATALOG, resolve_model_ref, sha256_remembered
 
 
 def _required(ref: str, kind: str, cache_dir: Path) -> Path:
@@ -35,7 +39,8 @@ def build_llm(settings: LLMSettings, cache_dir: Path) -> LLM:
         from models.llm.llamacpp import LlamaCppLLM
 
         path = _required(settings.llamacpp.model, "llm", cache_dir)
-        return LlamaCppLLM(path, settings.llamacpp, defaults, cache_dir / "llm-prefix")
+        lora = _lora(settings.llamacpp, path, cache_dir)
+        return LlamaCppLLM(path, settings.llamacpp, defaults, cache_dir / "llm-prefix", lora)
     if settings.backend == "openai":
         from models.llm.openai_compat import OpenAICompatLLM
 
@@ -47,6 +52,35 @@ def build_llm(settings: LLMSettings, cache_dir: Path) -> LLM:
     from models.llm.transformers_hf import TransformersLLM
 
     return TransformersLLM(settings.transformers, defaults)
+
+
+def _lora(settings: LlamaCppSettings, base: Path, cache_dir: Path) -> LoraAdapter | None:
+    """The configured adapter, checked against its stamp and the base about to load."""
+    from models.llm.llamacpp import verified_lora
+
+    if settings.lora is None:
+        return None
+    weight = CATALOG.get(settings.model)
+    # A packaged base was just verified against its pinned sha256; a file is hashed once.
+    base_sha = ((weight.joined_sha256 or weight.files[0].sha256) if weight is not None
+                else sha256_remembered(base, cache_dir))
+    return verified_lora(Path(settings.lora).expanduser(), base_sha, settings.lora_scale)
+
+
+def llm_version(settings: LLMSettings) -> str:
+    """Which model the settings pick, as the loaded backend reports it (the adapter's
+    sha256 read from its stamp; the load itself checks the file)."""
+    if settings.backend == "llamacpp":
+        from models.llm.llamacpp import model_version, read_lora_stamp
+
+        lc = settings.llamacpp
+        sha = (None if lc.lora is None
+               else str(read_lora_stamp(Path(lc.lora).expanduser())["gguf_sha256"]))
+        return model_version(lc.model, sha, lc.lora_scale)
+    if settings.backend == "vllm" and settings.vllm.lora is not None:
+        return f"vllm:{settings.vllm.model}+lora:{settings.vllm.lora}"
+    backend = getattr(settings, settings.backend)
+    return f"{settings.backend}:{backend.model}"
 
 
 def build_asr(settings: ASRSettings, cache_dir: Path) -> ASR:

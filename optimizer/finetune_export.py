@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from models.errors import IntegrityError, MissingExtraError
+from models.llm.llamacpp import LORA_STAMP_FORMAT
 from models.weights import sha256_file
 
 ADAPTER_DIR = "adapter"
@@ -204,7 +205,7 @@ def export_lora_gguf(folder: Path, out: Path, cache_dir: Path) -> dict[str, Any]
     finally:
         writer.close()
     os.replace(tmp, out)
-    stamp = {"format": "salesvoice-lora-gguf/1", "gguf_sha256": sha256_file(out),
+    stamp = {"format": LORA_STAMP_FORMAT, "gguf_sha256": sha256_file(out),
              "base": manifest["base"], "base_gguf": str(base.path),
              "adapter_manifest_sha256": sha256_file(folder / MANIFEST)}
     out.with_name(out.name + ".json").write_text(json.dumps(stamp, indent=1))

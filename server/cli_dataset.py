@@ -1,5 +1,6 @@
-"""``salesvoice dataset build`` (stored dialogues → SFT, KTO and DPO files) and ``dataset
-sample`` (best-of-N: a batch of N samples per persona, then the build). Parse, delegate."""
+"""``salesvoice dataset build`` (stored dialogues → SFT, KTO and DPO files), ``dataset
+sample`` (best-of-N: a batch of N samples per persona, then the build) and ``dataset
+audio`` (kept caller audio → an audiofolder dataset). Parse, delegate."""
 
 from __future__ import annotations
 
@@ -117,6 +118,24 @@ def cmd_sample(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_audio(args: argparse.Namespace, console: Console) -> int:
+    from optimizer.audio_dataset import audio_card, collect, write_audio_dataset
+    from simulator.audio import kept_audio_dir
+    from simulator.store import read_dialogues
+
+    if not args.store.is_file():
+        raise SalesvoiceError(f"no dialogue file at {args.store}")
+    dialogues = read_dialogues(args.store)
+    export = collect(dialogues, args.audio_dir or kept_audio_dir(args.store))
+    card = write_audio_dataset(args.out, export, audio_card(export, {str(args.store):
+                                                                     len(dialogues)}),
+                               overwrite=args.overwrite)
+    console.print(f"wrote {args.out}: {card['counts']['rows']} caller lines, "
+                  f"{card['audio_seconds']:.1f} s of audio, ASR WER {card['wer']:.1%} "
+                  f"(card: {args.out / 'README.md'})", highlight=False)
+    return 0
+
+
 def _recipe_flags(b: argparse.ArgumentParser) -> None:
     b.add_argument("--out", type=Path, required=True, help="dataset folder (written atomically)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
@@ -168,3 +187,16 @@ def add_parsers(sub: Any, bench: Any) -> None:
                     help="per persona: the best accepted sample (default) or every one")
     sa.add_argument("--workers", type=int, default=None, help="override the batch's workers")
     _recipe_flags(sa)
+    au = command(ds, "audio", cmd_audio,
+                 "caller audio of an audio-mode batch (kept with [audio] keep = true) as a "
+                 "Hugging Face audiofolder: audio/*.wav + metadata.jsonl (reference, ASR "
+                 "hypothesis, agent target) and a card",
+                 "salesvoice dataset audio data/simulations/demo-audio/dialogues.jsonl "
+                 "--out data/datasets/demo-audio (see docs/finetune.md, Audio datasets)")
+    au.add_argument("store", type=Path, help="the batch's dialogues.jsonl")
+    au.add_argument("--audio-dir", type=Path, default=None,
+                    help="its kept audio (default: <store>.audio beside it, e.g. "
+                    "dialogues.audio/)")
+    au.add_argument("--out", type=Path, required=True,
+                    help="dataset folder (written atomically)")
+    au.add_argument("--overwrite", action="store_true", help="replace an existing dataset")

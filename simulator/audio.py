@@ -9,11 +9,16 @@ records what was said, what was heard, and its word error rate.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import shutil
 import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 from pydantic import Field
 from scipy.signal import butter, sosfilt
 
@@ -61,6 +66,37 @@ class TelephoneLine:
         return out
 
 
+def kept_audio_dir(store: Path) -> Path:
+    """Where ``[audio] keep`` writes a batch's caller audio: beside its store."""
+    return store.parent / f"{store.stem}.audio"
+
+
+def audio_folder(dialogue_id: str) -> str:
+    """A dialogue's folder name: its id made file-safe, plus a hash so two ids never meet."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", dialogue_id).strip("._") or "dialogue"
+    return f"{safe}-{hashlib.sha1(dialogue_id.encode()).hexdigest()[:8]}"
+
+
+class AudioKeeper:
+    """Writes each caller line as the ASR heard it (after the line) as a 16 kHz WAV."""
+
+    def __init__(self, root: Path, dialogue_id: str) -> None:
+        self.root = root
+        self.folder = audio_folder(dialogue_id)
+        self._lines = 0
+
+    def keep(self, pcm: PCM) -> str:
+        """Write one line; its path relative to ``root``."""
+        folder = self.root / self.folder
+        if self._lines == 0:  # a rerun of a failed dialogue: drop the old attempt's lines
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._lines += 1
+        name = f"{self.folder}/u{self._lines:02d}.wav"
+        sf.write(self.root / name, pcm, HOUSE_RATE, subtype="PCM_16", format="WAV")
+        return name
+
+
 async def speak(tts: TTS, text: str) -> PCM:
     """The whole line as 16 kHz PCM."""
     chunk = await tts.synthesize(text)
@@ -74,19 +110,21 @@ class AudioChannel:
     name = "audio"
 
     def __init__(self, *, user_tts: TTS, agent_tts: TTS, asr: ASR,
-                 line: LineSettings | None = None, seed: int | str = 0) -> None:
+                 line: LineSettings | None = None, seed: int | str = 0,
+                 keep: AudioKeeper | None = None) -> None:
         self._user_tts = user_tts
+        self._keep = keep
         self._agent_tts = agent_tts
         self._asr = asr
         self._line = TelephoneLine(line or LineSettings(), seed)
 
     async def to_agent(self, text: str) -> Heard:
-        return await self._cross(self._user_tts, text)
+        return await self._cross(self._user_tts, text, self._keep)
 
     async def to_user(self, text: str) -> Heard:
-        return await self._cross(self._agent_tts, text)
+        return await self._cross(self._agent_tts, text, None)
 
-    async def _cross(self, tts: TTS, text: str) -> Heard:
+    async def _cross(self, tts: TTS, text: str, keep: AudioKeeper | None) -> Heard:
         if not text.strip():
             return Heard(text, "", {"wer": 0.0, "audio_s": 0.0})
         t0 = time.monotonic()
@@ -100,4 +138,6 @@ class AudioChannel:
             "tts_s": round(t1 - t0, 3),
             "asr_s": round(time.monotonic() - t1, 3),
         }
+        if keep is not None:
+            info["audio"] = keep.keep(carried)
         return Heard(text, heard, info)

@@ -27,7 +27,7 @@ from models.errors import ConfigError
 from models.llm.base import LLM, Sampling
 from models.tts.base import TTS
 from simulator.agents import HeadReader, Reader, RuleAgent, SimAgent, lexicon_reader
-from simulator.audio import AudioChannel, LineSettings
+from simulator.audio import AudioChannel, AudioKeeper, LineSettings, kept_audio_dir
 from simulator.persona import Persona, PersonaSampler, describe, load_personas, load_spec
 from simulator.runner import Conversation, LocalConversation, is_success, run_dialogue
 from simulator.store import DialogueLog
@@ -91,6 +91,9 @@ class AudioSettings(StrictModel):
     user_voice: Literal["espeak-ng", "flite"] = "espeak-ng"
     """The caller's TTS voice; the agent speaks with its own (piper by default)."""
     line: LineSettings = LineSettings()
+    keep: bool = False
+    """Keep each caller line as the ASR heard it (16 kHz WAV) in ``<store>.audio/``, for
+    ``salesvoice dataset audio``; about 32 kB per second of speech."""
 
 
 class DialInSettings(StrictModel):
@@ -126,6 +129,8 @@ class BatchConfig(StrictModel):
             raise ValueError("agent.programs needs at least one variant")
         if self.mode == "dial-in" and self.agent.kind == "rule":
             raise ValueError("dial-in calls the server's agent; agent.kind does not apply")
+        if self.audio.keep and self.mode != "audio":
+            raise ValueError("audio.keep needs mode = 'audio'")
         return self
 
     def store_path(self, data_dir: Path) -> Path:
@@ -167,6 +172,7 @@ class SimSettings(Protocol):
     """What a batch needs from the application settings."""
 
     cache_dir: Path
+    data_dir: Path
     llm: LLMSettings
     asr: ASRSettings
     tts: TTSSettings
@@ -184,6 +190,8 @@ class Toolkit:
     user_tts: TTS | None = None
     asr: ASR | None = None
     dial_token: str | None = None
+    audio_dir: Path | None = None
+    """Where caller audio is kept (``[audio] keep``); None: not kept."""
     _world: PlantedWorld | None = None
     _reader: Reader | None = None
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -211,6 +219,8 @@ class Toolkit:
         if config.mode == "audio":
             kit.agent_tts = registry.build_tts(settings.tts, settings.cache_dir)
             kit._closers.append(kit.agent_tts.aclose)
+            if config.audio.keep:
+                kit.audio_dir = kept_audio_dir(config.store_path(settings.data_dir))
         if config.mode == "dial-in" and config.dial_in.token_env:
             import os
 
@@ -255,7 +265,8 @@ class Toolkit:
             assert self.user_tts and self.agent_tts and self.asr
             return LocalConversation(agent, AudioChannel(
                 user_tts=self.user_tts, agent_tts=self.agent_tts, asr=self.asr,
-                line=self.config.audio.line, seed=self._draws(item)))
+                line=self.config.audio.line, seed=self._draws(item),
+                keep=AudioKeeper(self.audio_dir, item.id) if self.audio_dir else None))
         return LocalConversation(agent)
 
     def _draws(self, item: WorkItem) -> str:
@@ -308,7 +319,8 @@ async def run_item(kit: Toolkit, item: WorkItem) -> Dialogue:
         max_utterances=kit.config.max_utterances,
         metadata={"batch": item.batch, "persona_id": item.persona.id, "variant": item.variant,
                   "seed": item.seed, "index": item.index, "mode": kit.config.mode,
-                  "user_kind": kit.config.user.kind, "agent_kind": kit.config.agent.kind},
+                  "user_kind": kit.config.user.kind, "agent_kind": kit.config.agent.kind,
+                  "llm": kit.llm.version if kit.llm is not None else None},
     )
     dialogue.id = item.id
     dialogue.source = "simulated"

@@ -17,8 +17,9 @@ from pydantic import Field, ValidationError, model_validator
 from rich.console import Console
 
 from agent.program import AgentProgram, load_program
-from models.config import StrictModel, keep_design, load_toml_config
+from models.config import LLMSettings, StrictModel, _merge, keep_design, load_toml_config
 from models.errors import ConfigError
+from models.registry import llm_version
 from simulator.batch import BatchConfig, PersonaSet, plan
 from simulator.evaluate import Evaluation, OutcomeSource, evaluate
 from simulator.metrics import persona_id
@@ -34,6 +35,10 @@ class Arm(StrictModel):
     """Built-in program name or JSON file."""
     set: dict[str, Any] = Field(default_factory=dict)
     """Program fields to change, dotted (``"decoding.mode" = "single"``)."""
+    llm: dict[str, Any] = Field(default_factory=dict)
+    """LLM settings to change for this arm, as in ``[llm]`` (``{ llamacpp = { lora =
+    "tuned.gguf" } }``): base vs tuned model on the same personas. Arms with other LLM
+    settings are simulated one group after another, each on its own loaded model."""
 
 
 def arm_program(arm: str | Arm) -> AgentProgram:
@@ -160,12 +165,21 @@ async def run_evaluation(config: EvaluateConfig, settings: Any, console: Console
     personas = await personas_for(batch, None)
     check_disjoint(personas, config.exclude)
     # Anything but the number of workers is the design.
-    keep_design(batch.model_dump(mode="json", exclude={"workers"}),
-                config.run_dir(settings.data_dir) / "design.json", "an evaluation")
-    result = await simulate(batch, settings, console, report=False)
-    if result.failed:
-        raise ConfigError(f"{result.failed} dialogues failed (rerun to retry them): "
-                          f"{result.errors[0]}")
+    groups = llm_groups(config, settings.llm)
+    design = batch.model_dump(mode="json", exclude={"workers"})
+    if any(isinstance(a, Arm) and a.llm for a in config.arms.values()):
+        # Which model each arm ran (adapter sha256 included); absent when no arm changes
+        # the LLM, so run folders from before this key still resume.
+        design["llm"] = {arm: llm_version(llm) for llm, arms in groups for arm in arms}
+    keep_design(design, config.run_dir(settings.data_dir) / "design.json", "an evaluation")
+    for llm, arms in groups:
+        part = batch.model_copy(update={"agent": batch.agent.model_copy(update={
+            "programs": {arm: batch.agent.programs[arm] for arm in arms}})})
+        result = await simulate(part, settings.model_copy(update={"llm": llm}), console,
+                                report=False)
+        if result.failed:
+            raise ConfigError(f"{result.failed} dialogues failed (rerun to retry them): "
+                              f"{result.errors[0]}")
     store = batch.store_path(settings.data_dir)
     planned = {item.id for item in plan(batch, personas)}
     dialogues = [d for d in read_dialogues(store) if d.id in planned]
@@ -174,6 +188,24 @@ async def run_evaluation(config: EvaluateConfig, settings: Any, console: Console
     paths = write_evaluation(ev, store.parent / "report", title=f"evaluation {config.name}")
     console.print(f"report: {paths[0]}")
     return ev
+
+
+def llm_groups(config: EvaluateConfig, llm: LLMSettings) -> list[tuple[LLMSettings, list[str]]]:
+    """The arms grouped by the LLM settings they run on, in arm order."""
+    groups: list[tuple[LLMSettings, list[str]]] = []
+    for arm, spec in config.arms.items():
+        changes = spec.llm if isinstance(spec, Arm) else {}
+        try:
+            mine = LLMSettings.model_validate(_merge(llm.model_dump(), changes))
+        except ValidationError as exc:
+            raise ConfigError(f"arm {arm!r}: llm {changes} is invalid: {exc}") from None
+        for settings, arms in groups:
+            if settings == mine:
+                arms.append(arm)
+                break
+        else:
+            groups.append((mine, [arm]))
+    return groups
 
 
 def save_programs(config: EvaluateConfig, batch: BatchConfig) -> None:

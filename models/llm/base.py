@@ -248,6 +248,8 @@ class LLM(ABC):
 
     def __init__(self, defaults: SamplingDefaults | None = None) -> None:
         self.defaults = defaults or SamplingDefaults()
+        self.version: str = self.name
+        """Which model answers, as records name it (a backend adds its model and adapter)."""
 
     def _request(
         self,

@@ -12,13 +12,14 @@ import hashlib
 import json
 import threading
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 
 from models.config import LlamaCppSettings
-from models.errors import MissingExtraError, ModelNotFoundError, ModelRuntimeError
+from models.errors import IntegrityError, MissingExtraError, ModelNotFoundError, ModelRuntimeError
 from models.llm.base import (
     LLM,
     Capabilities,
@@ -30,8 +31,67 @@ from models.llm.base import (
     Usage,
 )
 from models.llm.grammar import compact_json_grammar
+from models.weights import sha256_file
 
 _DONE = object()
+LORA_STAMP_FORMAT = "salesvoice-lora-gguf/1"
+"""The ``<lora>.gguf.json`` written beside each exported adapter (``finetune export``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoraAdapter:
+    """A LoRA GGUF whose stamp was checked against its file and the base it goes on."""
+
+    path: Path
+    sha256: str
+    base_sha256: str
+    scale: float = 1.0
+
+
+def read_lora_stamp(path: Path) -> dict[str, Any]:
+    """The stamp beside the LoRA GGUF ``path``; an error if either is missing or unreadable."""
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"LoRA adapter not found at {path}: export one with 'salesvoice finetune export "
+            f"ADAPTER --out {path}', or unset llm.llamacpp.lora to run the base model")
+    stamp_path = path.with_name(path.name + ".json")
+    try:
+        stamp: dict[str, Any] = json.loads(stamp_path.read_text())
+        ok = (stamp["format"] == LORA_STAMP_FORMAT and isinstance(stamp["gguf_sha256"], str)
+              and isinstance(stamp["base"]["sha256"], str))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(
+            f"{stamp_path} is missing or unreadable ({exc}): {path} is not an adapter "
+            "exported by 'salesvoice finetune export'; export it again") from None
+    if not ok:
+        raise IntegrityError(f"{stamp_path} is not a {LORA_STAMP_FORMAT} stamp")
+    return stamp
+
+
+def verified_lora(path: Path, base_sha256: str, scale: float = 1.0) -> LoraAdapter:
+    """The adapter at ``path`` once its sha256 matches its stamp and the stamp's base is
+    the GGUF being loaded (sha256 ``base_sha256``); IntegrityError otherwise."""
+    stamp = read_lora_stamp(path)
+    actual = sha256_file(path)
+    if actual != stamp["gguf_sha256"]:
+        raise IntegrityError(
+            f"{path} has sha256 {actual[:12]}, its stamp says {stamp['gguf_sha256'][:12]}: "
+            "the adapter was altered or damaged; export it again")
+    base = stamp["base"]
+    if base["sha256"] != base_sha256:
+        raise IntegrityError(
+            f"{path} was trained on base {base.get('ref')!r} (sha256 {base['sha256'][:12]}), "
+            f"but llm.llamacpp.model loads a GGUF with sha256 {base_sha256[:12]}: set the "
+            "model to the adapter's base, or use an adapter trained on this one")
+    return LoraAdapter(path.resolve(), actual, base["sha256"], scale)
+
+
+def model_version(model: str, lora_sha256: str | None = None, scale: float = 1.0) -> str:
+    """What answered: the base's id, plus the adapter's sha256 prefix (and scale if not 1)."""
+    version = f"llamacpp:{model}"
+    if lora_sha256 is not None:
+        version += f"+lora-{lora_sha256[:12]}" + (f"x{scale:g}" if scale != 1 else "")
+    return version
 
 
 async def _slot_action(http: httpx.AsyncClient, slot: int, action: str, name: str) -> None:
@@ -65,6 +125,7 @@ class LlamaCppLLM(LLM):
         settings: LlamaCppSettings,
         defaults: SamplingDefaults,
         snapshot_dir: Path | None = None,
+        lora: LoraAdapter | None = None,
     ) -> None:
         super().__init__(defaults)
         try:
@@ -85,6 +146,15 @@ class LlamaCppLLM(LLM):
         # llama.cpp always serves HTTP too; keep it on loopback.
         params.hostnames = ["127.0.0.1"]
         params.port = settings.http_port
+        if lora is not None:
+            info = xlc.CommonAdapterLoraInfo()
+            info.path = str(lora.path)
+            info.scale = lora.scale
+            params.lora_adapters = [info]
+        self.lora = lora
+        self.version = (model_version(settings.model, lora.sha256, lora.scale) if lora
+                        else model_version(settings.model))
+        """The base id plus the adapter's sha256 prefix: which tuned version answers."""
         if snapshot_dir is not None:
             snapshot_dir.mkdir(parents=True, exist_ok=True)
             params.slot_save_path = str(snapshot_dir) + "/"
@@ -113,8 +183,10 @@ class LlamaCppLLM(LLM):
             return
         st = self.model_path.stat()
         prompt = [(m.role, m.content) for m in messages]
-        # A snapshot only restores into the context layout it was saved from.
-        key = json.dumps([str(self.model_path), st.st_size, self._n_ctx, self._n_slots, prompt])
+        # A snapshot only restores into the context layout (and weights: an adapter
+        # changes every layer's cache) it was saved from.
+        key = json.dumps([str(self.model_path), st.st_size, self._n_ctx, self._n_slots, prompt,
+                          *([self.version] if self.lora else [])])
         name = "prefix-" + hashlib.sha256(key.encode()).hexdigest()[:16] + ".bin"
         async with httpx.AsyncClient(base_url=self.listening_address, timeout=120) as http:
             if not (self._snapshot_dir / name).is_file():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 from models.config import VLLMSettings
-from models.errors import MissingExtraError
+from models.errors import MissingExtraError, ModelNotFoundError
 from models.llm.base import LLM, Capabilities, LLMRequest, RawChunk, SamplingDefaults, Usage
 
 
@@ -23,6 +24,19 @@ class VLLMEngineLLM(LLM):
             from vllm import AsyncEngineArgs, AsyncLLMEngine
         except ImportError as exc:
             raise MissingExtraError("vllm", "gpu", "vllm") from exc
+        self._lora: Any = None
+        lora_args: dict[str, Any] = {}
+        if settings.lora is not None:
+            from vllm.lora.request import LoRARequest
+
+            folder = Path(settings.lora).expanduser()
+            if not (folder / "adapter_config.json").is_file():
+                raise ModelNotFoundError(
+                    f"no PEFT adapter at {folder} (adapter_config.json missing): point "
+                    "llm.vllm.lora at a run's adapter/ folder ('salesvoice finetune verify')")
+            self._lora = LoRARequest(folder.name, 1, str(folder.resolve()))
+            lora_args = {"enable_lora": True, "max_lora_rank": settings.max_lora_rank,
+                         "max_loras": 1}
         args = AsyncEngineArgs(
             model=settings.model,
             tensor_parallel_size=settings.tensor_parallel_size,
@@ -30,6 +44,7 @@ class VLLMEngineLLM(LLM):
             max_model_len=settings.max_model_len,
             dtype=settings.dtype,
             enable_prefix_caching=settings.enable_prefix_caching,
+            **lora_args,
         )
         self._engine: Any = AsyncLLMEngine.from_engine_args(args)
         self._tokenizer: Any = None
@@ -73,7 +88,8 @@ class VLLMEngineLLM(LLM):
         prompt = await self._prompt(request)
         sent = 0
         try:
-            async for out in self._engine.generate(prompt, self._sampling(request), request_id):
+            async for out in self._engine.generate(prompt, self._sampling(request), request_id,
+                                                   lora_request=self._lora):
                 seq = out.outputs[0]
                 text = seq.text[sent:]
                 sent = len(seq.text)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from models.asr import ASR
 from models.audio import PCM
@@ -14,8 +15,10 @@ from models.llm import LLM
 from models.registry import build_asr, build_llm, build_tts, build_vad
 from models.tts import TTS
 from models.vad import VAD
+from optimizer.finetune import FinetuneConfig, FinetuneResult, finetune
 from server.hub import Hub
 from server.settings import ServerSettings, Settings, load
+from tests.integration.finetune_smoke import _config, _write, sft_rows
 from tests.integration.server_harness import free_port, running_server
 from voice.bench import real_utterances
 
@@ -82,3 +85,31 @@ def server(
     })
     with running_server(s, vad, asr, piper, qwen, port) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def train_stack() -> None:
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        import trl  # noqa: F401
+    except ImportError as exc:
+        pytest.fail(f"the [train] extra is not installed ({exc}): "
+                    "pip install -e '.[train]' (torch==2.13.0 is a CPU build)")
+
+
+@pytest.fixture(scope="session")
+def xdg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An XDG cache home shared by the session: the GGUF is dequantized once (~20 s)."""
+    return tmp_path_factory.mktemp("xdg")
+
+
+@pytest.fixture(scope="session")
+def sft_run(train_stack: None, xdg: Path, tmp_path_factory: pytest.TempPathFactory,
+            ) -> tuple[FinetuneConfig, Path, FinetuneResult]:
+    """The smoke's 8-step SFT adapter (``finetune_smoke``), trained once per session."""
+    root = tmp_path_factory.mktemp("sft")
+    config = _config(_write(root / "sft.jsonl", sft_rows()))
+    out = root / "run"
+    return config, out, finetune(config, out, xdg / "salesvoice", Console())

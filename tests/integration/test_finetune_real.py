@@ -22,74 +22,23 @@ from rich.console import Console
 
 from models.errors import ModelNotFoundError
 from models.weights import CATALOG, sha256_file
-from optimizer.finetune import FinetuneConfig, FinetuneResult, RunMismatchError, finetune
+from optimizer.finetune import RunMismatchError, finetune
 from optimizer.finetune_data import DatasetError, load_training_data
 from optimizer.finetune_export import AdapterError, load_tuned, verify_adapter
 from server.cli import main
+from tests.integration.finetune_smoke import (
+    BASE,
+    TURNS,
+    _config,
+    _prompt,
+    _write,
+    dpo_rows,
+    sft_rows,
+)
 
 pytestmark = pytest.mark.real
 
-BASE = "smollm2-135m-instruct-q4_1"
-SYSTEM = "You are Alex, an insurance sales agent on a phone call. One short sentence."
-TURNS = [
-    ("What is this about?",
-     "I'm calling about family life cover, do you have a minute?"),
-    ("I'm a nurse, I work night shifts.",
-     "Thank you, many nurses on night shifts pick income protection."),
-]
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _prompt(user: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
-
-
-def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def sft_rows() -> list[dict[str, Any]]:
-    return [{"messages": [*_prompt(u), {"role": "assistant", "content": a}]} for u, a in TURNS]
-
-
-def dpo_rows() -> list[dict[str, Any]]:
-    return [{"prompt": _prompt(u), "chosen": [{"role": "assistant", "content": a}],
-             "rejected": [{"role": "assistant", "content": f"{u} {u}"}]} for u, a in TURNS]
-
-
-@pytest.fixture(scope="module")
-def train_stack() -> None:
-    try:
-        import peft  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-        import trl  # noqa: F401
-    except ImportError as exc:
-        pytest.fail(f"the [train] extra is not installed ({exc}): "
-                    "pip install -e '.[train]' (torch==2.13.0 is a CPU build)")
-
-
-@pytest.fixture(scope="module")
-def xdg(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An XDG cache home shared by the module: the GGUF is dequantized once (~20 s)."""
-    return tmp_path_factory.mktemp("xdg")
-
-
-def _config(data: Path, method: str = "sft", **kw: Any) -> FinetuneConfig:
-    settings: dict[str, Any] = {"method": method, "base": BASE, "data": data, "steps": 8,
-                                "learning_rate": 2e-3, "save_every": 4, "max_length": 128,
-                                "threads": 1, "lora_dropout": 0.0, **kw}
-    return FinetuneConfig(**settings)
-
-
-@pytest.fixture(scope="module")
-def sft_run(train_stack: None, xdg: Path, tmp_path_factory: pytest.TempPathFactory,
-            ) -> tuple[FinetuneConfig, Path, FinetuneResult]:
-    root = tmp_path_factory.mktemp("sft")
-    config = _config(_write(root / "sft.jsonl", sft_rows()))
-    out = root / "run"
-    return config, out, finetune(config, out, xdg / "salesvoice", Console())
 
 
 def test_sft_loss_falls_on_a_tiny_overfit_dataset(sft_run: Any) -> None:

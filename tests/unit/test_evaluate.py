@@ -54,6 +54,7 @@ async def test_every_persona_meets_every_arm_and_the_agent_is_not_told_the_job()
     dialogues = await simulate_arms({"a": BASE, "b": PLANTED}, personas=30, seed=3)
     assert len(dialogues) == 60
     assert all(d.caller.occupation is None and d.caller.sector is None for d in dialogues)
+    assert all(d.metadata["llm"] is None for d in dialogues)  # no LLM spoke: none named
     ev = evaluate(dialogues, baseline="a", n_boot=200)
     assert [a.arm for a in ev.arms] == ["a", "b"]
     assert ev.paired_personas == 30 and ev.dialogues_per_persona == 1
