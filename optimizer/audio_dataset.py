@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from agent.dialogue import Dialogue
 from models.audio import HOUSE_RATE
 from models.errors import SalesvoiceError
 from optimizer.dataset import sector_of
+from optimizer.dataset_card import dataset_folder
 from simulator.metrics import persona_id
 from voice.wer import wer
 
@@ -172,13 +171,7 @@ def write_audio_dataset(out: Path, export: AudioExport, card: dict[str, Any], *,
                         overwrite: bool = False) -> dict[str, Any]:
     """Write ``audio/``, ``metadata.jsonl``, ``card.json`` and ``README.md`` at once; the
     card with the sha256 of the metadata and of the audio is returned."""
-    if out.exists() and not overwrite:
-        raise SalesvoiceError(f"{out} exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_dir():
-        raise SalesvoiceError(f"{out} is a file, not a dataset folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with dataset_folder(out, overwrite=overwrite) as tmp:
         (tmp / "audio").mkdir()
         audio = hashlib.sha256()
         for row in export.rows:
@@ -192,30 +185,4 @@ def write_audio_dataset(out: Path, export: AudioExport, card: dict[str, Any], *,
                                    "audio (name sha256 per line)": audio.hexdigest()}}
         (tmp / "card.json").write_text(json.dumps(card, indent=2))
         (tmp / "README.md").write_text(render_readme(card))
-        for path in tmp.rglob("*"):
-            if path.is_file():
-                with path.open("rb") as f:
-                    os.fsync(f.fileno())
-        tmp.chmod(0o755)
-        _swap(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return card
-
-
-def _swap(tmp: Path, out: Path) -> None:
-    """Put the finished folder in place of ``out`` in one rename (the old one kept whole
-    if that fails)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    try:
-        tmp.rename(out)
-    except OSError:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old)

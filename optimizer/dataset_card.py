@@ -13,7 +13,8 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +91,12 @@ def _jsonl(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
 
 
-def write_dataset(out: Path, built: Built, card: dict[str, Any], *,
-                  overwrite: bool = False, more: str = "") -> dict[str, Any]:
-    """Write the three files, ``card.json`` and ``README.md`` (the card, then ``more``
-    markdown) to ``out`` at once; the card with each data file's sha256 is returned."""
+@contextmanager
+def dataset_folder(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``out`` to write a dataset into; when the block ends
+    without error its files are synced and it replaces ``out`` in one rename (an old
+    dataset stays whole if that fails); on error it is removed. Nothing half-written is
+    ever at ``out``."""
     if out.exists() and not overwrite:
         raise SalesvoiceError(f"{out} exists; pass --overwrite to replace it")
     if out.exists() and not out.is_dir():
@@ -101,16 +104,11 @@ def write_dataset(out: Path, built: Built, card: dict[str, Any], *,
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        card = {**card, "sha256": {}}
-        for name, rows in zip(FILES, (built.sft, built.kto, built.dpo), strict=True):
-            data = _jsonl(rows)
-            (tmp / name).write_bytes(data)
-            card["sha256"][name] = hashlib.sha256(data).hexdigest()
-        (tmp / "card.json").write_text(json.dumps(card, indent=2))
-        (tmp / "README.md").write_text(render_readme(card) + (f"\n{more}" if more else ""))
-        for path in tmp.iterdir():
-            with path.open("rb") as f:
-                os.fsync(f.fileno())
+        yield tmp
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                with path.open("rb") as f:
+                    os.fsync(f.fileno())
         tmp.chmod(0o755)
         old = None
         if out.exists():
@@ -120,11 +118,25 @@ def write_dataset(out: Path, built: Built, card: dict[str, Any], *,
             tmp.rename(out)
         except OSError:
             if old is not None:
-                old.rename(out)  # the old dataset stays whole
+                old.rename(out)
             raise
         if old is not None:
             shutil.rmtree(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_dataset(out: Path, built: Built, card: dict[str, Any], *,
+                  overwrite: bool = False, more: str = "") -> dict[str, Any]:
+    """Write the three files, ``card.json`` and ``README.md`` (the card, then ``more``
+    markdown) to ``out`` at once; the card with each data file's sha256 is returned."""
+    with dataset_folder(out, overwrite=overwrite) as tmp:
+        card = {**card, "sha256": {}}
+        for name, rows in zip(FILES, (built.sft, built.kto, built.dpo), strict=True):
+            data = _jsonl(rows)
+            (tmp / name).write_bytes(data)
+            card["sha256"][name] = hashlib.sha256(data).hexdigest()
+        (tmp / "card.json").write_text(json.dumps(card, indent=2))
+        (tmp / "README.md").write_text(render_readme(card) + (f"\n{more}" if more else ""))
     return card
