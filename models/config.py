@@ -41,21 +41,24 @@ def load_toml_config(path: Path, model: type[_C], what: str,
         raise ConfigError(f"{what} {path} is invalid: {problems}") from None
 
 
-def keep_design(design: Mapping[str, Any], path: Path, what: str) -> None:
-    """A run folder holds one design: the first run writes ``design`` (JSON) to ``path``;
-    a rerun with another design is refused, naming the keys that changed, rather than
-    mixing its results into the old ones."""
+def keep_design(design: Mapping[str, Any], path: Path, what: str,
+                error: type[ConfigError] = ConfigError) -> None:
+    """A run folder holds one design: the first run writes ``design`` (JSON) to ``path``
+    (atomically); a rerun with another design is refused with ``error``, naming the keys
+    that changed, rather than mixing its results into the old ones."""
     design = json.loads(json.dumps(design))
     if path.is_file():
         kept = json.loads(path.read_text())
         if kept != design:
             changed = sorted(k for k in {*kept, *design} if kept.get(k) != design.get(k))
-            raise ConfigError(
+            raise error(
                 f"{path.parent} holds {what} with other settings ({', '.join(changed)} "
                 f"changed): use a new name (or output) for {what} with these settings")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(design, indent=2) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(design, indent=2) + "\n")
+    tmp.replace(path)
 
 
 class StrictModel(BaseModel):

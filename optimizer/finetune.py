@@ -25,7 +25,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from models.errors import MissingExtraError, ModelNotFoundError, SalesvoiceError
+from models.config import keep_design
+from models.errors import ConfigError, MissingExtraError, ModelNotFoundError
 from models.weights import CATALOG, resolve, sha256_file
 from optimizer.finetune_data import Method, load_training_data
 from optimizer.finetune_export import (
@@ -39,7 +40,7 @@ Dtype = Literal["float32", "bfloat16"]
 _LR = {"sft": 2e-4, "dpo": 5e-5, "kto": 5e-5}
 
 
-class RunMismatchError(SalesvoiceError):
+class RunMismatchError(ConfigError):
     """A run folder was started with another config, base model or dataset."""
 
 
@@ -170,23 +171,7 @@ class RunFolder:
         self.log = root / "train_log.jsonl"
 
     def claim(self, identity: dict[str, Any]) -> None:
-        spec = self.root / "run.json"
-        if spec.is_file():
-            old = json.loads(spec.read_text())
-            if old != identity:
-                diff = sorted(k for k in old.keys() | identity.keys()
-                              if old.get(k) != identity.get(k))
-                detail = "; ".join(f"{k}: {old.get(k)!r} -> {identity.get(k)!r}"
-                                   for k in diff)
-                raise RunMismatchError(
-                    f"{self.root} holds a run with a different setup ({detail}); rerun with "
-                    "the same settings to resume it, or choose another --out")
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        with os.fdopen(fd, "w") as out:
-            json.dump(identity, out, indent=1)
-        os.replace(tmp, spec)
+        keep_design(identity, self.root / "run.json", "a fine-tuning run", RunMismatchError)
 
     def last_checkpoint(self, console: Console) -> Path | None:
         """The newest complete checkpoint; incomplete ones (a kill while saving) go.
@@ -216,7 +201,7 @@ def finetune(config: FinetuneConfig, out: Path, cache_dir: Path, console: Consol
     base = resolve_base(config.base, cache_dir)
     run = RunFolder(out)
     identity = {"method": config.method, "base": base.ref, "base_sha256": base.sha256,
-                "data_sha256": data.sha256, "hyper": config.hyper_parameters()}
+                "data_sha256": data.sha256, **config.hyper_parameters()}
     run.claim(identity)
     if run.adapter.exists():
         manifest = verify_adapter(run.adapter)
