@@ -28,7 +28,7 @@ from rich.console import Console
 from models.config import keep_design
 from models.errors import ConfigError, MissingExtraError, ModelNotFoundError
 from models.weights import CATALOG, resolve, sha256_file
-from optimizer.finetune_data import Method, load_training_data
+from optimizer.finetune_data import Method, check_lengths, load_training_data
 from optimizer.finetune_export import (
     ADAPTER_DIR,
     BaseIdentity,
@@ -61,7 +61,8 @@ class FinetuneConfig(BaseModel):
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj",
                                        "gate_proj", "up_proj", "down_proj")
-    max_length: int = Field(1024, gt=0)
+    max_length: int = Field(2048, gt=0, description="tokens per example; the agent's "
+                            "prompt with the product sheet alone is 1,100-1,450")
     beta: float = Field(0.1, gt=0, description="DPO/KTO: strength of the pull to the base")
     seed: int = 0
     save_every: int = Field(25, gt=0)
@@ -248,6 +249,8 @@ def _trainer(config: FinetuneConfig, weights: Path, rows: list[dict[str, Any]],
     tokenizer = AutoTokenizer.from_pretrained(weights)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    check_lengths(rows, lambda prompt, answer: _count_tokens(tokenizer, prompt, answer),
+                  config.max_length, config.data)
     model = AutoModelForCausalLM.from_pretrained(weights, dtype=getattr(torch, config.dtype))
     lora = LoraConfig(task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha,
                       lora_dropout=config.lora_dropout,
@@ -275,6 +278,13 @@ def _trainer(config: FinetuneConfig, weights: Path, rows: list[dict[str, Any]],
         cls = trl.KTOTrainer
     return cls(model=model, args=args, train_dataset=Dataset.from_list(rows),
                processing_class=tokenizer, peft_config=lora)
+
+
+def _count_tokens(tokenizer: Any, prompt: Any, answer: Any) -> int:
+    if isinstance(prompt, str):
+        return len(tokenizer(prompt + answer)["input_ids"])
+    text = tokenizer.apply_chat_template([*prompt, *answer], tokenize=False)
+    return len(tokenizer(text)["input_ids"])
 
 
 def _progress_callback(console: Console, total: int, log: Path,

@@ -126,6 +126,28 @@ def load_training_data(path: Path, method: Method) -> TrainingData:
     return TrainingData(method, path, sha256_file(path), rows)
 
 
+def check_lengths(rows: list[dict[str, Any]], count_tokens: Any, max_length: int,
+                  where: Path) -> int:
+    """The longest row in tokens; DatasetError when any row is longer than ``max_length``.
+
+    A trainer truncates a long row from the end, which is where the target turn is: its
+    loss would be cut away (TRL then drops the row as fully masked, or trains on half a
+    reply). ``count_tokens(prompt, answer)`` counts the chat-templated tokens of one
+    prompt and one of its answers.
+    """
+    answers = ("completion", "chosen", "rejected")
+    lengths: list[int] = [max(count_tokens(r["prompt"], r[a]) for a in answers if a in r)
+                          for r in rows]
+    longest = max(lengths)
+    over = sum(n > max_length for n in lengths)
+    if over:
+        raise DatasetError(
+            f"{where}: {over} of {len(rows)} examples are longer than max_length "
+            f"{max_length} tokens (longest {longest}): their target turns would be cut "
+            f"off; raise --max-length to at least {longest}")
+    return longest
+
+
 def _guess(raw: dict[str, Any]) -> str:
     for method, fields in _FIELDS.items():
         if all(f in raw for f in fields):

@@ -86,7 +86,8 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--lora-r", type=int, default=16)
         p.add_argument("--lora-alpha", type=int, default=32)
         p.add_argument("--lora-dropout", type=float, default=0.05)
-        p.add_argument("--max-length", type=int, default=1024, help="tokens per example")
+        p.add_argument("--max-length", type=int, default=2048,
+                       help="tokens per example (the agent's prompt alone is 1,100-1,450)")
         p.add_argument("--beta", type=float, default=0.1, help="dpo/kto only")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--save-every", type=int, default=25, help="checkpoint every N steps")

@@ -164,6 +164,17 @@ def test_kill_9_mid_run_then_rerun_resumes_from_the_last_checkpoint(
     assert resumed.losses[-1][1] == pytest.approx(straight.losses[-1][1], rel=1e-3)
 
 
+def test_rows_longer_than_max_length_are_refused_not_cut(train_stack: None, xdg: Path,
+                                                        tmp_path: Path) -> None:
+    # Truncation keeps the start, so the target turn at the end would lose its loss (TRL
+    # drops such rows as fully masked: 0 rows left, a bare sampler error).
+    data = _write(tmp_path / "sft.jsonl", sft_rows())
+    with pytest.raises(DatasetError, match=r"2 of 2 examples are longer than max_length 24 tokens "
+                                           r"\(longest \d+\).*--max-length to at least"):
+        finetune(_config(data, max_length=24), tmp_path / "run", xdg / "salesvoice", Console())
+    assert not (tmp_path / "run" / "adapter").exists()
+
+
 # Bad input: each a clear error before any model is loaded.
 
 def test_empty_dataset_is_refused(tmp_path: Path) -> None:
