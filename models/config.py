@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from models.errors import ConfigError
 
@@ -313,11 +314,24 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, set | frozenset):  # sorted: the same text in every process
+        return _toml_value(sorted(value))
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_SECRET_NAME = re.compile(r"(^|_)(token|password|secret)$")
+"""Settings whose text is a credential (``auth_token``, ``twilio_auth_token``,
+``api_token``): printed as set or unset, never their value."""
+
+
+def _is_secret(name: str, value: Any) -> bool:
+    return isinstance(value, SecretStr) or (isinstance(value, str)
+                                            and _SECRET_NAME.search(name) is not None)
+
+
 def to_toml(settings: BaseModel, prefix: str = "") -> str:
-    """Settings as commented TOML (None values shown as comments, since TOML has no null)."""
+    """Settings as commented TOML (None values shown as comments, since TOML has no null;
+    secrets as a comment saying they are set, so the output is safe to paste)."""
     lines: list[str] = []
     tables: list[tuple[str, BaseModel]] = []
     for name, info in type(settings).model_fields.items():
@@ -329,6 +343,8 @@ def to_toml(settings: BaseModel, prefix: str = "") -> str:
             lines.extend(f"# {line}" for line in info.description.splitlines())
         if value is None:
             lines.append(f"# {name} = (unset)")
+        elif _is_secret(name, value):
+            lines.append(f"# {name} = *** (set; not shown)")
         else:
             lines.append(f"{name} = {_toml_value(value)}")
     for table, value in tables:

@@ -1,4 +1,5 @@
-"""The call server: browser and Twilio websockets, the call page, health and metrics.
+"""The call server: browser and Twilio websockets, the call page, health and metrics;
+the operator routes (API, dashboard) are ``server.api``.
 
 Thin adapters between sockets and the sans-I/O codecs; calls run in ``server.calls``.
 """
@@ -22,7 +23,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from models.audio import PCM
+from server import api
 from server.calls import Call
+from server.experiments import UnknownArmError
 from server.hub import Hub
 from server.protocol import browser, twilio
 from server.protocol.errors import CloseCode, ProtocolError
@@ -64,6 +67,7 @@ def create_app(
         Route("/twilio/voice", twilio_voice, methods=["POST"]),
         WebSocketRoute("/ws/call", browser_ws),
         WebSocketRoute("/twilio/stream", twilio_ws),
+        *api.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
@@ -208,10 +212,14 @@ async def browser_ws(ws: WebSocket) -> None:
     if hub.on_do_not_call(start.caller):
         return await refuse(CloseCode.POLICY_VIOLATION, "caller is on the do-not-call list")
     call_id = hub.new_call_id()
-    variant = hub.assign(start.caller, call_id, start.variant)
-    call = Call(hub, call_id, start.caller, variant, "browser", _BrowserOut(ws, codec))
+    try:
+        placement = await hub.place(start.caller, call_id, start.variant)
+    except UnknownArmError as exc:
+        log.warning("browser call refused: %s", exc)
+        return await refuse(CloseCode.MALFORMED, str(exc))
+    call = Call(hub, call_id, start.caller, placement, "browser", _BrowserOut(ws, codec))
     await _run_call(call, lambda: _browser_reader(ws, codec, call), ws,
-                    ready=codec.ready(call_id, variant, call.program_version),
+                    ready=codec.ready(call_id, call.variant, call.program_version),
                     end=lambda reason: codec.end(reason, _outcome(call)))  # type: ignore[arg-type]
 
 
@@ -397,9 +405,12 @@ async def twilio_ws(ws: WebSocket) -> None:
         return await _refuse(ws, hub, CloseCode.POLICY_VIOLATION, "caller on do-not-call list",
                              text=None)
     call_id = hub.new_call_id()
-    variant = hub.assign(start.caller, call_id, start.variant)
-    out = _TwilioOut(ws, codec)
-    call = Call(hub, call_id, start.caller, variant, "twilio", out)
+    try:
+        placement = await hub.place(start.caller, call_id, start.variant)
+    except UnknownArmError as exc:  # Twilio shows no text: the log says why
+        log.warning("Twilio call %s refused: %s", start.call_sid, exc)
+        return await _refuse(ws, hub, CloseCode.MALFORMED, str(exc), text=None)
+    call = Call(hub, call_id, start.caller, placement, "twilio", _TwilioOut(ws, codec))
     await _run_call(call, lambda: _twilio_reader(ws, codec, call), ws, ready=None, end=None)
 
 

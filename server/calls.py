@@ -19,6 +19,7 @@ import numpy as np
 from agent.dialogue import CallerProfile
 from models.audio import HOUSE_RATE, PCM
 from models.llm.audio_input import listening_asr
+from server.arms import Placement
 from server.hub import Hub
 from voice.events import (
     AgentAudio,
@@ -66,22 +67,23 @@ class Call:
         hub: Hub,
         call_id: str,
         caller: CallerProfile,
-        variant: str | None,
+        placement: Placement,
         transport: str,
         out: Outbound,
     ) -> None:
         self.hub = hub
         self.call_id = call_id
         self.caller = caller
-        self.variant = variant
+        self.placement = placement
         self.transport = transport
         self.out = out
-        self.agent = hub.new_agent(caller, call_id, variant)
+        self.agent = hub.new_agent(caller, call_id, placement)
+        kit = placement.kit
         self.pipeline = VoicePipeline(
             # An audio-input LLM hears each utterance itself (llm.openai.audio_input).
-            vad=hub.vad, asr=listening_asr(hub.asr, hub.llm, call_id), tts=hub.tts,
+            vad=hub.vad, asr=listening_asr(hub.asr, kit.llm, call_id), tts=kit.tts,
             responder=self.agent,
-            config=hub.settings.voice, greetings=hub.greetings, completion=hub.completion,
+            config=hub.settings.voice, greetings=kit.greetings, completion=hub.completion,
         )
         self.done = asyncio.Event()
         self.closed = asyncio.Event()
@@ -97,10 +99,20 @@ class Call:
     def program_version(self) -> str:
         return self.agent.program.version
 
+    @property
+    def variant(self) -> str | None:
+        """The call's A/B arm (None outside an experiment): ``calls.variant``, ``ready``."""
+        return self.placement.arm
+
     async def start(self) -> None:
         await self.hub.store.start_call(
             self.call_id, "live", self.caller, self.program_version, self.variant, self.transport
         )
+        p = self.placement
+        if p.assignment is not None and p.experiment is not None:
+            a = p.assignment
+            await self.hub.experiments.assign(
+                self.call_id, p.experiment, a.arm, a.how, a.unit_key, p.epoch)
         self.hub.calls[self.call_id] = self
         self.hub.metrics.active_calls.inc()
         self._pump = asyncio.create_task(self._run_events())

@@ -14,12 +14,14 @@ from rich.console import Console
 from rich.table import Table
 
 from models.errors import SalesvoiceError
+from server.cli_ab import add_parsers as add_ab_parsers
 from server.cli_bench import add_parsers as add_bench_parsers
-from server.cli_common import command, group, load_settings
+from server.cli_common import command, group, load_settings, open_store
 from server.cli_compliance import add_parsers as add_compliance_parsers
 from server.cli_dataset import add_parsers as add_dataset_parsers
 from server.cli_evaluate import add_parsers as add_evaluate_parsers
 from server.cli_finetune import add_parsers as add_finetune_parsers
+from server.cli_outcomes import add_parsers as add_outcomes_parsers
 from server.cli_thought import add_parsers as add_thought_parsers
 from server.cli_turns import add_parsers as add_turns_parsers
 
@@ -130,17 +132,9 @@ def cmd_call(args: argparse.Namespace, console: Console) -> int:
     ))
 
 
-def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from server.store import CallStore
-
-    settings = load_settings(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return CallStore(settings.database_url())
-
-
 def cmd_calls_list(args: argparse.Namespace, console: Console) -> int:
     async def run() -> int:
-        async with _store(args) as store:
+        async with open_store(args) as store:
             calls = await store.list_calls(limit=args.limit)
         table = Table(title="calls (newest first)")
         for col in ("id", "started", "transport", "variant", "program", "turns", "outcome",
@@ -158,7 +152,7 @@ def cmd_calls_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_calls_show(args: argparse.Namespace, console: Console) -> int:
     async def run() -> int:
-        async with _store(args) as store:
+        async with open_store(args) as store:
             call = await store.get_call(args.call_id)
         if call is None:
             raise SalesvoiceError(f"no call {args.call_id!r} (see 'salesvoice calls list')")
@@ -182,7 +176,7 @@ def cmd_calls_show(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_calls_export(args: argparse.Namespace, console: Console) -> int:
     async def run() -> int:
-        async with _store(args) as store:
+        async with open_store(args) as store:
             n = await store.export_jsonl(args.out, finished_only=args.finished_only)
         console.print(f"wrote {n} dialogues to {args.out}")
         return 0
@@ -409,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_parsers(sub, bench)
     add_dataset_parsers(sub, bench)
     add_finetune_parsers(sub)
+    add_ab_parsers(sub)
+    add_outcomes_parsers(sub)
     return p
 
 

@@ -78,6 +78,12 @@ def cmd_vocab(args: argparse.Namespace, console: Console) -> int:
     return write_result(result, args.out, console)
 
 
+def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
+    from server.bench_dashboard import run
+
+    return write_result(run(calls=args.calls), args.out, console)
+
+
 def add_parsers(sub: Any) -> Any:
     """The ``bench`` command and its own sub-commands; returns the sub-command parsers,
     to which ``server.cli_compliance`` and ``server.cli_thought`` add theirs."""
@@ -130,4 +136,10 @@ def add_parsers(sub: Any) -> Any:
                     help="agent (piper) and/or caller (espeak-ng)")
     bv.add_argument("--limit", type=int, default=None, help="at most this many sentences")
     bv.add_argument("--out", type=Path, default=Path("bench/results/vocab.json"))
+    bd = command(bench, "dashboard", cmd_dashboard,
+                 "the dashboard on a fresh store of synthetic calls: time to its JSON and to "
+                 "the page drawn in headless Chromium",
+                 "salesvoice bench dashboard --calls 10000")
+    bd.add_argument("--calls", type=int, default=10_000, help="synthetic calls to seed")
+    bd.add_argument("--out", type=Path, default=Path("bench/results/dashboard.json"))
     return bench

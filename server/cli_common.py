@@ -6,9 +6,12 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from server.store import CallStore
 
 Command = Callable[[argparse.Namespace, Console], int]
 
@@ -20,6 +23,15 @@ def load_settings(args: argparse.Namespace) -> Any:
     from server.settings import load
 
     return load(args.config)
+
+
+def open_store(args: argparse.Namespace) -> CallStore:
+    """The call database ``--config`` names (its data folder made), for ``async with``."""
+    from server.store import CallStore
+
+    settings = load_settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return CallStore(settings.database_url())
 
 
 def write_result(result: object, out: Path, console: Console) -> int:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent.compliance import MemoryDoNotCall
 from agent.dialogue import CallerProfile
 from agent.occupation import sector_of
 from agent.policy import SalesAgent
@@ -19,15 +18,15 @@ from models.asr.base import ASR
 from models.llm.base import LLM
 from models.tts.base import TTS
 from models.vad.base import VAD
+from server.arms import ArmKit, ArmModels, LiveArms, Placement
 from server.metrics import Metrics
+from server.settings import Settings
+from server.store import CallStore
+from server.store_ab import ExperimentStore
+from voice.greeting import GreetingCache
 
 if TYPE_CHECKING:
     from server.calls import Call
-from server.settings import Settings
-from server.store import CallStore, assign_variant
-from voice.greeting import MAX_GREETING_S, GreetingCache
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -38,8 +37,8 @@ class Hub:
     tts: TTS
     llm: LLM
     store: CallStore
-    programs: dict[str | None, ProgramSet]
-    """Agent program (or segment set) per A/B variant (None: no variant configured)."""
+    program: ProgramSet
+    """The agent program (or segment set) of calls outside an A/B experiment."""
     metrics: Metrics = field(default_factory=Metrics)
     greetings: GreetingCache = field(default_factory=GreetingCache)
     calls: dict[str, Call] = field(default_factory=dict)
@@ -47,11 +46,25 @@ class Hub:
     draining: bool = False
     completion: Callable[[str], float] | None = None
     """The turn-completion head's probability, when ``[voice] turn_head`` is on."""
+    clock: Callable[[], float] = time.monotonic
+    """Monotonic seconds (injected in tests): when to look at the running experiment again."""
+    experiments: ExperimentStore = field(init=False)
+    arms: LiveArms = field(init=False)
+    """The running A/B experiment and each arm's program and models."""
+    _models: ArmModels = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.experiments = ExperimentStore(self.store)
+        self._models = ArmModels(self.settings, self.llm, self.tts, self.greetings)
+        default = ArmKit(self.program, self.llm, self.tts, self.greetings)
+        self.arms = LiveArms(self.experiments, self._models, default, self.metrics,
+                             clock=self.clock)
 
     @classmethod
     async def create(cls, settings: Settings) -> Hub:
         """Load the models and programs, open the store, and prepare every program's
-        prompt and greeting so the first call answers at once."""
+        prompt and greeting (the running experiment's arms too) so the first call answers
+        at once."""
         s = settings
         vad, asr, tts, llm = await asyncio.gather(
             asyncio.to_thread(registry.build_vad, s.vad, s.cache_dir),
@@ -61,47 +74,33 @@ class Hub:
         )
         s.data_dir.mkdir(parents=True, exist_ok=True)
         store = CallStore(s.database_url())
-        programs: dict[str | None, ProgramSet] = (
-            {name: load_program_set(v.program) for name, v in s.server.variants.items()}
-            if s.server.variants
-            else {None: load_program_set(s.server.program)}
-        )
-        hub = cls(s, vad, asr, tts, llm, store, programs)
+        hub = cls(s, vad, asr, tts, llm, store, load_program_set(s.server.program))
         if s.voice.turn_head:
             from voice.endpoint import default_turn_head
 
             hub.completion = (await asyncio.to_thread(default_turn_head)).probability
-        for program in {p.version: p for ps in programs.values() for p in ps.members()}.values():
-            probe = SalesAgent(program, llm, do_not_call=MemoryDoNotCall())
-            probe.guard.check("The first check also runs the claim head once.")
-            await llm.prime(probe.prompt_prefix())
-            seconds = await hub.greetings.warm(program.version, program.greeting, tts)
-            if seconds > MAX_GREETING_S:
-                log.warning("program %s: the greeting lasts %.1f s (over %.0f s): callers wait "
-                            "that long before they can answer", program.version, seconds,
-                            MAX_GREETING_S)
+        await hub._models.prime(hub.arms.default)
+        await hub.arms.current()
         return hub
 
-    def assign(self, caller: CallerProfile, call_id: str, forced: str | None) -> str | None:
-        """The A/B variant of a call: forced by the client when it names a known one,
-        else by a hash of the caller id."""
-        if None in self.programs:
-            return None
-        if forced in self.programs:
-            return forced
-        weights = {name: v.weight for name, v in self.settings.server.variants.items()}
-        return assign_variant(caller.caller_id, weights, call_id=call_id)
+    async def place(self, caller: CallerProfile, call_id: str, forced: str | None) -> Placement:
+        """The arm of a new call (see ``LiveArms.place``); UnknownArmError when the client
+        forces an arm the running experiment does not have."""
+        return await self.arms.place(caller.caller_id, call_id, forced)
 
-    def new_agent(self, caller: CallerProfile, call_id: str, variant: str | None) -> SalesAgent:
+    def new_agent(self, caller: CallerProfile, call_id: str,
+                  placement: Placement | None = None) -> SalesAgent:
+        """The agent of a call in ``placement``'s arm (None: outside any experiment)."""
+        placement = placement or Placement(self.arms.default)
         sector = caller.sector or sector_of(caller.occupation)
         return SalesAgent(
-            self.programs[variant].pick(sector),  # a segmented set routes by sector
-            self.llm,
+            placement.kit.programs.pick(sector),  # a segmented set routes by sector
+            placement.kit.llm,
             caller=caller,
             session=call_id,
             do_not_call=self.store.do_not_call,
             source="live",
-            variant=variant,
+            variant=placement.arm,
         )
 
     def on_do_not_call(self, caller: CallerProfile) -> bool:
@@ -113,6 +112,7 @@ class Hub:
 
     async def aclose(self) -> None:
         await self.store.aclose()
+        await self._models.aclose()
         await self.llm.aclose()
         await self.asr.aclose()
         await self.tts.aclose()

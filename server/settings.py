@@ -17,13 +17,8 @@ from models.config import (
     default_data_dir,
     load_settings,
 )
+from models.errors import ConfigError
 from voice.pipeline import PipelineConfig
-
-
-class VariantSettings(StrictModel):
-    program: str
-    """Agent program name or JSON file for this arm."""
-    weight: float = Field(1.0, gt=0)
 
 
 class ServerSettings(StrictModel):
@@ -49,8 +44,10 @@ class ServerSettings(StrictModel):
     record_audio: bool = False
     """Keep a WAV of both sides of every call in the data directory."""
     program: str = "insurance-default"
-    variants: dict[str, VariantSettings] = Field(default_factory=dict)
-    """A/B arms; each call is assigned one by a hash of the caller id."""
+    """The agent program of calls outside an experiment (A/B arms: ``salesvoice ab``)."""
+    api_token: str | None = Field(None, repr=False)  # a secret: keep it out of logs
+    """Bearer token of the operator and CRM routes (/api/..., the dashboard's data).
+    Unset: only clients on this machine (loopback, not via a proxy) may use them."""
 
 
 class Settings(StrictModel):
@@ -70,8 +67,21 @@ class Settings(StrictModel):
         return self.server.database_url or f"sqlite:///{self.data_dir / 'calls.db'}"
 
 
+_REMOVED = {
+    "server.variants": "A/B arms are experiments now: create one with 'salesvoice ab create "
+                       "--config experiment.toml' (docs/ab-testing.md)",
+}
+"""Settings that were removed, and what replaced them (said with the unknown-key error)."""
+
+
 def load(path: Path | None = None) -> Settings:
     """Settings from ``path`` (or $SALESVOICE_CONFIG) plus SALESVOICE_* overrides."""
     if path is None and os.environ.get("SALESVOICE_CONFIG"):
         path = Path(os.environ["SALESVOICE_CONFIG"])
-    return load_settings(Settings, path)
+    try:
+        return load_settings(Settings, path)
+    except ConfigError as exc:
+        hints = [hint for key, hint in _REMOVED.items() if f"unknown setting {key!r}" in str(exc)]
+        if hints:
+            raise ConfigError(f"{exc} ({'; '.join(hints)})") from None
+        raise

@@ -5,15 +5,15 @@ loop never waits on the disk and writes land in the order they were made. Every 
 commits on its own: a turn that was recorded survives a crash a moment later.
 
     store = CallStore("sqlite:////var/lib/salesvoice/calls.db")
-    variant = assign_variant(caller.caller_id, {"A": 0.5, "B": 0.5}, call_id=call_id)
-    await store.start_call(call_id, "live", caller, program.version, variant, "browser")
+    await store.start_call(call_id, "live", caller, program.version, arm, "browser")
     await store.record_turn(call_id, event)          # each TurnCompleted, as it happens
     await store.finish_call(call_id, "accepted", "dental", "agent_ended")
     await store.aclose()
 
 Opening the database (URL checks, schema version) is ``server/store_db.py``, the tables
-and their records ``server/store_schema.py``, A/B assignment ``server/variants.py``;
-the names callers need are re-exported here.
+and their records ``server/store_schema.py``; experiments, arms and later outcomes are
+kept by ``server.store_ab.ExperimentStore`` on this store's engine and worker. The names
+callers need are re-exported here.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, TextIO, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
-from sqlalchemy import insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.compliance import normalize_caller_id
@@ -48,7 +48,6 @@ from server.store_schema import (
     to_dialogue,
     turns,
 )
-from server.variants import assign_variant
 from voice.events import TurnCompleted
 
 log = logging.getLogger(__name__)
@@ -294,6 +293,17 @@ class CallStore:
 
         return await self._run(self._exporter, export)
 
+    # -- for stores of other records in this database (server.store_ab) -------------------
+    async def run(self, work: Callable[[Engine], T], *, bulk: bool = False) -> T:
+        """Run blocking ``work`` with the engine on the writer thread, in order with every
+        write; ``bulk``: on the export thread instead, for long reads."""
+        return await self._run(self._exporter if bulk else self._writer,
+                               lambda: work(self._engine))
+
+    def now(self) -> datetime:
+        """The store's clock (injected in tests)."""
+        return self._clock()
+
     # -- lifecycle ------------------------------------------------------------------------
     async def aclose(self) -> None:
         """Finish every queued write, then release the database and the worker threads."""
@@ -384,6 +394,5 @@ __all__ = [
     "StoreSettings",
     "TurnRecord",
     "UnknownCallError",
-    "assign_variant",
     "to_dialogue",
 ]

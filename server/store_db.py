@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -20,7 +19,6 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from models.config import StrictModel, default_data_dir
 from models.errors import MissingExtraError, SalesvoiceError
 from server.store_schema import SCHEMA_VERSION, ensure_schema
-from server.variants import check_weights
 
 
 class StoreError(SalesvoiceError):
@@ -34,19 +32,11 @@ class UnknownCallError(StoreError, LookupError):
 
 
 class StoreSettings(StrictModel):
-    """Where calls are recorded, and the A/B split of new calls."""
+    """Where calls are recorded (A/B splits are experiments: ``salesvoice ab create``)."""
 
     url: str | None = None
     """SQLAlchemy URL (sqlite:///path/calls.db, postgresql+psycopg://user@host/db);
     None: calls.db in $XDG_DATA_HOME/salesvoice (~/.local/share/salesvoice)."""
-    variants: dict[str, float] = Field(default_factory=dict)
-    """Variant name → weight; empty: no A/B test, calls get no variant."""
-
-    @field_validator("variants")
-    @classmethod
-    def _weights(cls, variants: dict[str, float]) -> dict[str, float]:
-        check_weights(variants)
-        return variants
 
     def database_url(self) -> str:
         if self.url is not None:

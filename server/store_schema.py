@@ -1,8 +1,9 @@
 """The call-record tables (SQLAlchemy Core) and the records their rows read back as.
 
-One row per call, one row per exchange (caller line + agent reply) of a call, and the
-do-not-call list. Portable across SQLite and Postgres: JSON columns, no dialect types,
-timestamps always aware UTC.
+One row per call, one row per exchange (caller line + agent reply) of a call, the
+do-not-call list, and the A/B records: experiments, their weight epochs, each call's arm,
+and outcomes that arrive after the call (a policy bought, a complaint). Portable across
+SQLite and Postgres: JSON columns, no dialect types, timestamps always aware UTC.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -30,6 +33,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +44,9 @@ from models.config import StrictModel
 
 Source = Literal["live", "simulated"]
 SCHEMA_VERSION = 1
-"""Bump with a migration when a table changes; a newer database is refused."""
+"""Bump with a migration when a table changes; a newer database is refused. Adding tables
+is not a change: create_all adds them to an old database, and an older salesvoice ignores
+them (the A/B tables came that way, at version 1)."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -116,6 +122,62 @@ do_not_call = Table(
     Column("caller_key", Text, primary_key=True),
     Column("reason", Text, nullable=False),
     Column("added_at", UTCDateTime, nullable=False),
+)
+
+
+# -- A/B testing (additive: see SCHEMA_VERSION) -------------------------------------------
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+    # At most one running experiment, kept by the database even across processes.
+    Index("ix_experiments_one_running", "status", unique=True,
+          sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
+)
+
+experiment_epochs = Table(
+    "experiment_epochs",
+    metadata,
+    Column("experiment", Text, ForeignKey("experiments.name", ondelete="CASCADE"),
+           primary_key=True),
+    Column("epoch", Integer, primary_key=True, autoincrement=False),
+    Column("weights", JSON, nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("call_id", Text, ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+    Column("experiment", Text, nullable=False, index=True),
+    Column("arm", Text, nullable=False),
+    Column("how", String(16), nullable=False),
+    Column("unit_key", Text, nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(["experiment", "epoch"],
+                         ["experiment_epochs.experiment", "experiment_epochs.epoch"],
+                         ondelete="CASCADE"),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", Text, ForeignKey("calls.id", ondelete="CASCADE"), index=True),
+    Column("caller_key", Text, index=True),
+    # Exactly one of call_id / caller_key (the normalized caller id) is set.
+    Column("kind", Text, nullable=False),
+    Column("value", Float),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
 )
 
 

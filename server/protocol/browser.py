@@ -42,6 +42,7 @@ class Start:
     sample_rate: int
     caller: CallerProfile
     variant: str | None
+    """An arm of the running A/B experiment the client forces (QA; recorded as forced)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # eq on arrays is ambiguous

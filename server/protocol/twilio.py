@@ -29,6 +29,7 @@ TWILIO_ENCODING = "audio/x-mulaw"
 PROFILE_PARAMETERS = ("caller_id", "name", "occupation", "sector", "age", "gender")
 """customParameters that fill ``CallerProfile`` fields; the rest become attributes."""
 VARIANT_PARAMETER = "variant"
+"""customParameter forcing an arm of the running A/B experiment (QA; recorded as forced)."""
 
 
 # -- Events (Twilio → server) ----------------------------------------------------------
@@ -270,7 +271,7 @@ def _decode_media(media: _MediaBody, up: StreamResampler) -> Media:
 
 
 def caller_from_parameters(params: Mapping[str, str]) -> tuple[CallerProfile, str | None]:
-    """``customParameters`` → (caller, forced A/B variant).
+    """``customParameters`` → (caller, forced A/B arm).
 
     Empty values count as absent (a TwiML ``<Parameter value=""/>`` for an unknown field).
     """

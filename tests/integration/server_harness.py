@@ -41,7 +41,7 @@ def running_server(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = CallStore(settings.database_url())
     programs = load_program_set(settings.server.program)
-    hub = Hub(settings, vad, asr, tts, llm, store, {None: programs})
+    hub = Hub(settings, vad, asr, tts, llm, store, programs)
     for program in programs.members():
         asyncio.run(llm.prime(SalesAgent(program, llm).prompt_prefix()))
     port = port or free_port()

@@ -77,7 +77,8 @@ def test_missing_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.parametrize(
-    "argv", [["models", "list"], ["models", "check"], ["models", "serve-llm"], ["bench", "models"]]
+    "argv", [["models", "list"], ["models", "check"], ["models", "serve-llm"], ["bench", "models"],
+             ["bench", "dashboard"]]
 )
 def test_every_subcommand_help_has_a_worked_example(
     argv: list[str], capsys: pytest.CaptureFixture[str]
@@ -86,3 +87,22 @@ def test_every_subcommand_help_has_a_worked_example(
         main([*argv, "--help"])
     assert info.value.code == 0
     assert f"example: salesvoice {' '.join(argv)}" in capsys.readouterr().out
+
+
+def test_config_show_says_a_secret_is_set_but_never_prints_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text('[server]\nauth_token = "browser-f1ab3c"\n')
+    monkeypatch.setenv("SALESVOICE_SERVER__TWILIO_AUTH_TOKEN", "twilio-9e7d21")
+    assert main(["--config", str(config), "config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "browser-f1ab3c" not in out and "twilio-9e7d21" not in out
+    assert "# auth_token = *** (set; not shown)" in out
+    assert "# twilio_auth_token = *** (set; not shown)" in out
+    assert "# api_token = (unset)" in out
+    assert "allow_query_token = false" in out  # a switch named like a token, not a secret
+    monkeypatch.setenv("SALESVOICE_SERVER__API_TOKEN", "api-5c0ffee")
+    assert main(["--config", str(config), "config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "api-5c0ffee" not in out and "# api_token = *** (set; not shown)" in out

@@ -24,8 +24,7 @@ def test_each_call_gets_its_segments_program(tmp_path: Path) -> None:
     loaded = load_program_set(str(path))
     assert loaded == pset and loaded.version.startswith("s-")
     store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
-    hub = Hub(Settings(), None, None, None, FakeLLM([]), store,  # type: ignore[arg-type]
-              {None: loaded})
+    hub = Hub(Settings(), None, None, None, FakeLLM([]), store, loaded)  # type: ignore[arg-type]
     picked = {
         "sector": hub.new_agent(CallerProfile(sector="A"), "c1", None).program,
         "occupation": hub.new_agent(CallerProfile(occupation="nurse"), "c2", None).program,

@@ -1,4 +1,5 @@
-"""CallStore: call records turn by turn, A/B assignment and do-not-call, on real databases.
+"""CallStore: call records turn by turn and do-not-call, on real databases (A/B records:
+test_store_ab.py).
 
 SQLite files in tmp_path always; Postgres too when POSTGRES_TEST_URL is set.
 """
@@ -14,12 +15,10 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from scipy.stats import chisquare
 from sqlalchemy import create_engine, insert
 
 from agent.compliance import DoNotCall
@@ -29,7 +28,6 @@ from server.store import (
     StoreError,
     StoreSettings,
     UnknownCallError,
-    assign_variant,
 )
 from server.store_schema import SCHEMA_VERSION, schema_version
 from voice.events import TurnCompleted, TurnTimings
@@ -261,77 +259,6 @@ async def test_calls_are_listed_newest_first_with_their_turn_counts(sqlite_url: 
     assert listed[2].outcome is Outcome.GOODBYE and listed[2].finished_at is not None
     assert listed[0].created_at == T0 + timedelta(seconds=4)  # the schema took the 1st reading
     assert [c.id for c in page] == ["second"]
-
-
-# -- A/B assignment ----------------------------------------------------------------------
-
-
-def test_variant_assignment_is_deterministic_and_ignores_number_formatting() -> None:
-    variants = {"A": 0.5, "B": 0.5}
-    assert assign_variant("+15550100199", variants) == assign_variant("+15550100199", variants)
-    assert assign_variant("+1 (555) 010-0199", variants) == assign_variant("+15550100199", variants)
-    assert assign_variant("+15550100199", {"B": 0.5, "A": 0.5}) == assign_variant(
-        "+15550100199", variants
-    )
-
-
-def test_variant_assignment_matches_the_weights_over_2000_callers() -> None:
-    variants = {"control": 0.6, "pivot-early": 0.3, "pivot-late": 0.1, "off": 0.0}
-    counts = Counter(assign_variant(f"+1555{i:07d}", variants) for i in range(2000))
-    assert "off" not in counts
-    names = ["control", "pivot-early", "pivot-late"]
-    observed = [counts[n] for n in names]
-    expected = [2000 * variants[n] for n in names]
-    assert sum(observed) == 2000
-    # sha256 is fixed, so this p-value is too: no flakiness, only a check of the split.
-    assert chisquare(observed, expected).pvalue > 0.01, observed
-
-
-def test_variant_assignment_is_the_same_in_another_process() -> None:
-    ids = [f"+44 20 7946 {i:04d}" for i in range(50)]
-    variants = {"A": 1.0, "B": 1.0, "C": 2.0}
-    script = (
-        f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
-        "from server.store import assign_variant\n"
-        f"print([assign_variant(i, {variants!r}) for i in {ids!r}])"
-    )
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}  # hash() would differ; sha256 must not
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str([assign_variant(i, variants) for i in ids])
-
-
-def test_a_call_without_caller_id_is_assigned_by_its_call_id() -> None:
-    variants = {"A": 0.5, "B": 0.5}
-    drawn = {assign_variant(None, variants, call_id=f"call-{i}") for i in range(40)}
-    assert drawn == {"A", "B"}
-    assert assign_variant("  ", variants, call_id="call-7") == assign_variant(
-        None, variants, call_id="call-7"
-    )
-    assert assign_variant(None, {}) is None  # no A/B test configured
-    with pytest.raises(ValueError, match="caller id or"):
-        assign_variant(None, variants)
-    with pytest.raises(ValueError, match="weights"):
-        assign_variant("+15550100199", {"A": 0.0, "B": 0.0})
-    with pytest.raises(ValueError, match="weights"):
-        StoreSettings(variants={"A": -1.0})
-
-
-async def test_recorded_variant_matches_a_fresh_assignment_in_another_store(
-    sqlite_url: str,
-) -> None:
-    variants = {"A": 0.5, "B": 0.5}
-    callers = [CallerProfile(caller_id=f"+1555{i:07d}") for i in range(20)]
-    async with CallStore(sqlite_url) as first:
-        for i, caller in enumerate(callers):
-            variant = assign_variant(caller.caller_id, variants, call_id=f"c{i}")
-            await first.start_call(f"c{i}", "live", caller, "p-1", variant, "twilio")
-    async with CallStore(sqlite_url) as second:
-        recorded = {c.caller_id: c.variant for c in await second.list_calls(limit=100)}
-    assert recorded == {c.caller_id: assign_variant(c.caller_id, variants) for c in callers}
-    assert set(recorded.values()) == {"A", "B"}
 
 
 # -- do-not-call -------------------------------------------------------------------------
