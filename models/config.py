@@ -324,6 +324,15 @@ _SECRET_NAME = re.compile(r"(^|_)(token|password|secret)$")
 ``api_token``): printed as set or unset, never their value."""
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:)[^@/\s]+@")
+"""The password in a URL's user info (``postgresql+psycopg://user:pw@host/db``)."""
+
+
+def hide_url_password(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ``***``."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", text)
+
+
 def _is_secret(name: str, value: Any) -> bool:
     return isinstance(value, SecretStr) or (isinstance(value, str)
                                             and _SECRET_NAME.search(name) is not None)
@@ -346,7 +355,8 @@ def to_toml(settings: BaseModel, prefix: str = "") -> str:
         elif _is_secret(name, value):
             lines.append(f"# {name} = *** (set; not shown)")
         else:
-            lines.append(f"{name} = {_toml_value(value)}")
+            shown = hide_url_password(value) if isinstance(value, str) else value
+            lines.append(f"{name} = {_toml_value(shown)}")
     for table, value in tables:
         lines.append(f"\n[{table}]")
         lines.append(to_toml(value, f"{table}."))

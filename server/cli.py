@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -184,6 +185,42 @@ def cmd_calls_export(args: argparse.Namespace, console: Console) -> int:
     return asyncio.run(run())
 
 
+def cmd_calls_purge(args: argparse.Namespace, console: Console) -> int:
+    before = parse_before(args.before)
+    if before > datetime.now(UTC) and not args.force:
+        raise SalesvoiceError(
+            f"--before {args.before} is in the future: that deletes every finished call up "
+            "to now; pass --force if that is what you want")
+    settings = load_settings(args)
+
+    async def run() -> int:
+        async with open_store(args) as store:
+            done = await store.purge(before, dry_run=args.dry_run,
+                                     recordings_dir=settings.data_dir / "recordings")
+        c = done.counts
+        verb = "would delete" if args.dry_run else "deleted"
+        console.print(
+            f"{verb} {c.calls} calls created before {before.isoformat()}: {c.turns} turns, "
+            f"{c.assignments} A/B assignments, {c.outcomes} outcomes, {done.files} "
+            f"recording files; kept {c.unfinished_kept} unfinished calls", highlight=False)
+        for failure in done.failed:
+            console.print(f"[bold red]could not delete[/] {failure}", highlight=False)
+        return 1 if done.failed else 0
+
+    return asyncio.run(run())
+
+
+def parse_before(text: str) -> datetime:
+    """A purge cut-off: an ISO date (midnight UTC) or date-time (UTC unless it says)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SalesvoiceError(
+            f"--before {text!r} is not a date: use YYYY-MM-DD or an ISO 8601 date-time "
+            "such as 2025-01-31T18:00:00+01:00") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def cmd_simulate_run(args: argparse.Namespace, console: Console) -> int:
     from simulator.app import simulate
     from simulator.batch import load_batch_config
@@ -320,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
                  "salesvoice calls export --out calls.jsonl")
     ce.add_argument("--out", type=Path, required=True)
     ce.add_argument("--finished-only", action="store_true")
+    cp = command(calls, "purge", cmd_calls_purge,
+                 "delete finished calls created before a date: turns, A/B assignments, "
+                 "outcomes and recordings (retention; docs/security.md)",
+                 "salesvoice calls purge --before 2025-01-01 --dry-run")
+    cp.add_argument("--before", required=True, metavar="DATE",
+                    help="YYYY-MM-DD (midnight UTC) or an ISO 8601 date-time")
+    cp.add_argument("--dry-run", action="store_true", help="only count what would go")
+    cp.add_argument("--force", action="store_true", help="allow a DATE in the future")
 
     models = group(sub, "models", "inspect and check the model stack")
     command(models, "list", cmd_models_list, "packaged models and where they come from",

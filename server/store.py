@@ -2,7 +2,12 @@
 
 All blocking database work of a store runs on one worker thread of its own, so the event
 loop never waits on the disk and writes land in the order they were made. Every write
-commits on its own: a turn that was recorded survives a crash a moment later.
+commits on its own before its coroutine returns (SQLite in WAL mode with
+synchronous=FULL, Postgres one transaction a turn): a turn that was recorded survives a
+``kill -9`` a moment later. A call left unfinished by a server that died is marked ended
+with ``end_reason = "server_crash"`` when a store next opens the database, or at the
+heartbeat of a live one (``server.store_db.recover_crashed``). Caller card numbers are
+redacted from transcripts before they are written (``server.redact``).
 
     store = CallStore("sqlite:////var/lib/salesvoice/calls.db")
     await store.start_call(call_id, "live", caller, program.version, arm, "browser")
@@ -22,29 +27,49 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from agent.compliance import normalize_caller_id
 from agent.dialogue import CallerProfile, Dialogue, Outcome, Thought
-from server.store_db import StoreError, StoreSettings, UnknownCallError, open_database
+from server.redact import redact_card_numbers
+from server.store_db import (
+    CRASH_END_REASON,
+    HEARTBEAT_S,
+    STALE_AFTER,
+    ProcessIdentity,
+    StoreError,
+    StoreSettings,
+    UnknownCallError,
+    heartbeat,
+    open_database,
+    recover_crashed,
+)
 from server.store_schema import (
     CallDetail,
     CallSummary,
+    PurgeCounts,
     Source,
     TurnRecord,
     call_exists,
     calls,
     do_not_call,
+    live_calls,
+    purge_calls,
     read_detail,
     read_summaries,
+    store_instances,
     to_dialogue,
     turns,
 )
@@ -68,11 +93,23 @@ def _jsonable(value: object, what: str) -> Any:
 class CallStore:
     """Call records in one database. Async methods run on the store's worker thread.
 
-    Opening creates missing tables (a blocking step: do it at start-up). In-memory
-    SQLite is refused: the worker and do-not-call checks need to share the data.
+    Opening creates missing tables and ends the calls of crashed servers (blocking
+    steps: do them at start-up). In-memory SQLite is refused: the worker and
+    do-not-call checks need to share the data. The first ``start_call`` registers this
+    store as a call owner and starts its heartbeat (every ``heartbeat_s``, on a thread
+    of its own, so a busy event loop does not look like a dead server); ``process``
+    and ``stale_after`` are for tests of other machines' servers.
     """
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        heartbeat_s: float = HEARTBEAT_S,
+        stale_after: timedelta = STALE_AFTER,
+        process: ProcessIdentity | None = None,
+    ) -> None:
         self._clock = clock
         self._engine = open_database(url, clock)
         self.url = self._engine.url.render_as_string(hide_password=True)
@@ -80,8 +117,16 @@ class CallStore:
         # Bulk exports read on their own thread so they never hold up live turn writes.
         self._exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callstore-export")
         self._closed = False
+        self._process = process or ProcessIdentity.current()
+        self.instance = uuid.uuid4().hex
+        """This store's id as a call owner (``store_instances``)."""
+        self._heartbeat_s = heartbeat_s
+        self._stale_after = stale_after
+        self._beating: threading.Thread | None = None
+        self._stop_beating = threading.Event()
         self.do_not_call = SqlDoNotCall(self)
         """The do-not-call list in this database (agent.compliance.DoNotCall)."""
+        self._recover(unowned=True)
 
     async def __aenter__(self) -> CallStore:
         return self
@@ -101,11 +146,12 @@ class CallStore:
     ) -> None:
         """Record a new call. ``source`` is the Dialogue's ("live" for the server);
         ``transport`` says how it came in ("browser", "twilio", ...)."""
+        now = self._clock()
         row = {
             "id": call_id,
             "source": source,
             "transport": transport,
-            "created_at": self._clock(),
+            "created_at": now,
             "caller_key": normalize_caller_id(caller.caller_id) if caller.caller_id else None,
             "caller": caller.model_dump(mode="json"),
             "program_version": program_version,
@@ -115,11 +161,15 @@ class CallStore:
         def write() -> None:
             try:
                 with self._engine.begin() as conn:
+                    heartbeat(conn, self.instance, self._process, now)
                     conn.execute(insert(calls).values(row))
+                    conn.execute(insert(live_calls).values(call_id=call_id,
+                                                           instance=self.instance))
             except IntegrityError:
                 raise StoreError(f"call {call_id!r} is already recorded") from None
 
         await self._run(self._writer, write)
+        self._start_heartbeat()
 
     async def add_turn(
         self,
@@ -134,7 +184,8 @@ class CallStore:
         info: Mapping[str, Any] | None = None,
     ) -> None:
         """Record one exchange and commit it before returning. ``thought`` must validate
-        as agent.dialogue.Thought; ``timings`` and ``info`` must be JSON-serializable."""
+        as agent.dialogue.Thought; ``timings`` and ``info`` must be JSON-serializable.
+        Card numbers in either text are stored as ``server.redact.CARD_MARKER``."""
         what = f"turn {turn_index} of call {call_id!r}"
         if thought is not None:
             try:
@@ -145,8 +196,8 @@ class CallStore:
             "call_id": call_id,
             "turn_index": turn_index,
             "at": self._clock(),
-            "user_text": user_text,
-            "agent_text": agent_text,
+            "user_text": redact_card_numbers(user_text),
+            "agent_text": redact_card_numbers(agent_text),
             "interrupted": interrupted,
             "timings": _jsonable(timings, f"the timings of {what}"),
             "thought": None if thought is None else thought.model_dump(mode="json"),
@@ -173,7 +224,7 @@ class CallStore:
         thought = info.pop("thought", None)
         strategy = info.pop("strategy", None)
         if event.agent_full_text != event.agent_text:
-            info["agent_full_text"] = event.agent_full_text
+            info["agent_full_text"] = redact_card_numbers(event.agent_full_text)
         await self.add_turn(
             call_id,
             event.turn,
@@ -216,10 +267,41 @@ class CallStore:
         def write() -> None:
             with self._engine.begin() as conn:
                 done = conn.execute(update(calls).where(calls.c.id == call_id).values(values))
+                conn.execute(delete(live_calls).where(live_calls.c.call_id == call_id))
             if done.rowcount == 0:
                 raise UnknownCallError(call_id)
 
         await self._run(self._writer, write)
+
+    async def purge(
+        self, before: datetime, *, dry_run: bool = False, recordings_dir: Path | None = None
+    ) -> PurgeResult:
+        """Delete every finished call created before ``before``: its turns, A/B
+        assignment, outcomes, and recordings (the files its record names, and
+        ``<call id>-*`` files in ``recordings_dir``). ``dry_run``: only count."""
+
+        def work() -> PurgeResult:
+            with self._engine.begin() as conn:
+                counts = purge_calls(conn, before, dry_run=dry_run)
+            named = {Path(p) for p in counts.recordings}
+            if recordings_dir is not None:  # a crashed call's recording is in no record
+                for call_id in counts.call_ids:
+                    named.update(recordings_dir.glob(f"{call_id}-*"))
+            files = sorted(f for f in named if f.is_file())
+            failed = []
+            if not dry_run:
+                for f in files:
+                    try:
+                        f.unlink()
+                    except OSError as exc:
+                        failed.append(f"{f}: {exc.strerror}")
+            return PurgeResult(counts=counts, files=len(files), failed=failed)
+
+        return await self._run(self._writer, work)
+
+    async def recover_crashed(self) -> list[str]:
+        """End the calls of servers that died (see ``server.store_db``); their ids."""
+        return await self._run(self._writer, lambda: self._recover(unowned=False))
 
     async def flush(self) -> None:
         """Wait until every write queued so far (do-not-call additions too) is committed."""
@@ -306,15 +388,60 @@ class CallStore:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Finish every queued write, then release the database and the worker threads."""
+        """Finish every queued write, then release the database and the worker threads.
+        Calls this store started and never finished are left to crash recovery."""
         if self._closed:
             return
+        self._stop_beating.set()
         await self._run(self._exporter, lambda: None)
+        if self._beating is not None:
+            await self._run(self._writer, self._unregister)
         await self._run(self._writer, self._engine.dispose)
         self._closed = True
         # Both workers are idle now: their threads exit without blocking the loop.
         self._writer.shutdown(wait=False)
         self._exporter.shutdown(wait=False)
+
+    def _recover(self, *, unowned: bool) -> list[str]:
+        try:
+            with self._engine.begin() as conn:
+                ended = recover_crashed(conn, self._process, self._clock(),
+                                        stale_after=self._stale_after, unowned=unowned)
+        except SQLAlchemyError as exc:  # e.g. a read-only database opened to list calls
+            log.warning("could not check %s for calls of crashed servers: %s", self.url, exc)
+            return []
+        if ended:
+            log.warning("%d call(s) left unfinished by a server that died are now ended "
+                        "with end_reason %r: %s", len(ended), CRASH_END_REASON,
+                        ", ".join(ended))
+        return ended
+
+    def _start_heartbeat(self) -> None:
+        if self._beating is not None or self._closed:
+            return
+        self._beating = threading.Thread(
+            target=self._beat_until_closed, name="callstore-heartbeat", daemon=True)
+        self._beating.start()
+
+    def _beat_until_closed(self) -> None:
+        def beat() -> None:
+            if self._stop_beating.is_set():  # aclose() has queued the unregistering
+                return
+            with self._engine.begin() as conn:
+                heartbeat(conn, self.instance, self._process, self._clock())
+            self._recover(unowned=False)  # a peer on another machine may have died
+
+        while not self._stop_beating.wait(self._heartbeat_s):
+            try:
+                self._submit(self._writer, beat).result()
+            except StoreError:
+                return  # closed
+            except Exception:  # the database is away: the next beat tries again
+                log.warning("call store heartbeat failed", exc_info=True)
+
+    def _unregister(self) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(store_instances).where(store_instances.c.id == self.instance))
 
     def _submit(
         self, worker: ThreadPoolExecutor, fn: Callable[[], T]
@@ -331,6 +458,15 @@ class CallStore:
         except asyncio.CancelledError:
             future.add_done_callback(_log_failure)
             raise
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    counts: PurgeCounts
+    files: int
+    """Recording files deleted (or, dry, that would be)."""
+    failed: list[str]
+    """Files that could not be deleted, with why."""
 
 
 class SqlDoNotCall:
@@ -388,6 +524,8 @@ __all__ = [
     "CallDetail",
     "CallStore",
     "CallSummary",
+    "PurgeCounts",
+    "PurgeResult",
     "Source",
     "SqlDoNotCall",
     "StoreError",

@@ -1,8 +1,9 @@
 """The call-record tables (SQLAlchemy Core) and the records their rows read back as.
 
 One row per call, one row per exchange (caller line + agent reply) of a call, the
-do-not-call list, and the A/B records: experiments, their weight epochs, each call's arm,
-and outcomes that arrive after the call (a policy bought, a complaint). Portable across
+do-not-call list, the processes writing calls and which live call each owns (crash
+recovery), and the A/B records: experiments, their weight epochs, each call's arm, and
+outcomes that arrive after the call (a policy bought, a complaint). Portable across
 SQLite and Postgres: JSON columns, no dialect types, timestamps always aware UTC.
 """
 
@@ -30,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     func,
     insert,
     select,
@@ -122,6 +124,30 @@ do_not_call = Table(
     Column("caller_key", Text, primary_key=True),
     Column("reason", Text, nullable=False),
     Column("added_at", UTCDateTime, nullable=False),
+)
+
+
+# -- crash recovery (additive: see SCHEMA_VERSION; server.store_db.recover_crashed) -------
+
+store_instances = Table(
+    "store_instances",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("host", Text, nullable=False),
+    # The machine and process namespace (store_db.ProcessIdentity): where pid means this process.
+    Column("pid", Integer, nullable=False),
+    Column("pid_start", Text, nullable=False),
+    # The process's start time as the OS counts it ("" when unknown): a reused pid differs.
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+live_calls = Table(
+    "live_calls",
+    metadata,
+    # A row from start_call to finish_call: which store instance is serving the call.
+    Column("call_id", Text, ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+    Column("instance", Text, nullable=False, index=True),
 )
 
 
@@ -351,3 +377,59 @@ def read_detail(conn: Connection, call_id: str) -> CallDetail | None:
         agent_wav=row["agent_wav"],
         turns=records,
     )
+
+
+# -- retention ---------------------------------------------------------------------------
+
+_CHUNK = 500
+"""Ids per IN (...) list: well under every backend's bound on parameters."""
+
+
+class PurgeCounts(StrictModel):
+    """What a purge deletes (or, dry, would delete)."""
+
+    calls: int
+    turns: int
+    assignments: int
+    outcomes: int
+    """Later outcomes recorded against those calls (outcomes by caller id stay)."""
+    unfinished_kept: int
+    """Calls before the date that have not ended: a live call is never purged."""
+    call_ids: list[str]
+    recordings: list[str]
+    """The recording paths those calls name."""
+
+
+def purge_calls(conn: Connection, before: datetime, *, dry_run: bool) -> PurgeCounts:
+    """Delete every finished call created before ``before`` with its turns, A/B
+    assignment and outcomes; the caller deletes the recording files."""
+    old = calls.c.created_at < before
+    ids = list(conn.execute(
+        select(calls.c.id).where(old, calls.c.finished_at.is_not(None)).order_by(calls.c.id)
+    ).scalars())
+    kept = conn.execute(
+        select(func.count()).select_from(calls).where(old, calls.c.finished_at.is_(None))
+    ).scalar_one()
+    counts = {"calls": 0, "turns": 0, "assignments": 0, "outcomes": 0}
+    recordings: list[str] = []
+    children = {"turns": turns.c.call_id, "assignments": assignments.c.call_id,
+                "outcomes": outcomes.c.call_id}
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        for name, column in children.items():
+            counts[name] += conn.execute(
+                select(func.count()).select_from(column.table).where(column.in_(chunk))
+            ).scalar_one()
+        for row in conn.execute(
+            select(calls.c.caller_wav, calls.c.agent_wav).where(calls.c.id.in_(chunk))
+        ):
+            recordings += [path for path in row if path]
+        counts["calls"] += len(chunk)
+        if dry_run:
+            continue
+        # Children first: the foreign keys cascade too, but not every SQLite connection
+        # has them on.
+        for column in (*children.values(), live_calls.c.call_id):
+            conn.execute(delete(column.table).where(column.in_(chunk)))
+        conn.execute(delete(calls).where(calls.c.id.in_(chunk)))
+    return PurgeCounts(**counts, unfinished_kept=kept, call_ids=ids, recordings=recordings)

@@ -106,3 +106,14 @@ def test_config_show_says_a_secret_is_set_but_never_prints_it(
     assert main(["--config", str(config), "config", "show"]) == 0
     out = capsys.readouterr().out
     assert "api-5c0ffee" not in out and "# api_token = *** (set; not shown)" in out
+
+
+def test_config_show_hides_the_password_inside_the_database_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SALESVOICE_SERVER__DATABASE_URL",
+                       "postgresql+psycopg://sales:pg-7c1d0e@db.internal:5432/calls")
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "pg-7c1d0e" not in out
+    assert 'database_url = "postgresql+psycopg://sales:***@db.internal:5432/calls"' in out

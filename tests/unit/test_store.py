@@ -23,12 +23,17 @@ from sqlalchemy import create_engine, insert
 
 from agent.compliance import DoNotCall
 from agent.dialogue import CallerProfile, Dialogue, Outcome, Template, Thought
+from server.cli import main
+from server.experiments import Experiment
+from server.outcomes import OutcomeRow
+from server.redact import CARD_MARKER
 from server.store import (
     CallStore,
     StoreError,
     StoreSettings,
     UnknownCallError,
 )
+from server.store_ab import ExperimentStore
 from server.store_schema import SCHEMA_VERSION, schema_version
 from voice.events import TurnCompleted, TurnTimings
 
@@ -257,8 +262,125 @@ async def test_calls_are_listed_newest_first_with_their_turn_counts(sqlite_url: 
     assert [c.id for c in listed] == ["third", "second", "first"]
     assert [c.turn_count for c in listed] == [0, 1, 0]
     assert listed[2].outcome is Outcome.GOODBYE and listed[2].finished_at is not None
-    assert listed[0].created_at == T0 + timedelta(seconds=4)  # the schema took the 1st reading
+    # The schema check and crash recovery took the first two readings.
+    assert listed[0].created_at == T0 + timedelta(seconds=5)
     assert [c.id for c in page] == ["second"]
+
+
+async def test_card_numbers_are_stored_redacted_and_everything_else_verbatim(
+    sqlite_url: str,
+) -> None:
+    said = "sure, it's 4111 1111 1111 1111, and my phone is 555 010 0199"
+    event = TurnCompleted(
+        turn=1, user_text=said, agent_text="Thanks, I got 4111 1111 1111",
+        agent_full_text="Thanks, I got 4111 1111 1111 1111.", interrupted=True,
+        timings=TurnTimings(), info={})
+    async with CallStore(sqlite_url) as store:
+        await store.start_call("c1", "live", CALLER, "p-1", None, "browser")
+        await store.record_turn("c1", event)
+        detail = await store.get_call("c1")
+    assert detail is not None
+    (turn,) = detail.turns
+    assert turn.user_text == f"sure, it's {CARD_MARKER}, and my phone is 555 010 0199"
+    assert turn.agent_text == "Thanks, I got 4111 1111 1111"  # 12 digits: not card-like
+    assert turn.info["agent_full_text"] == f"Thanks, I got {CARD_MARKER}."
+
+
+# -- retention ---------------------------------------------------------------------------
+
+OLD = datetime(2001, 1, 1, tzinfo=UTC)
+"""Far from every other test's calls: a Postgres test database is shared."""
+
+
+def recording_files(folder: Path, call_id: str) -> list[Path]:
+    """Both sides' WAVs of ``call_id`` and a spool file a crash left (not in the record)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wavs = [folder / f"{call_id}-{side}.wav" for side in ("caller", "agent")]
+    for f in (*wavs, folder / f"{call_id}-caller.pcm.part"):
+        f.write_bytes(b"RIFF")
+    return wavs
+
+
+async def old_and_new_calls(store: CallStore, clock: StepClock, recordings: Path,
+                            tag: str) -> dict[str, str]:
+    """A finished old call with everything a call can have, an unfinished old call, and
+    a finished new one; their ids by role."""
+    ids = {role: f"{role}-{tag}" for role in ("old", "live", "new")}
+    experiments = ExperimentStore(store)
+    name = f"purge-{tag}"
+    await experiments.create(Experiment.model_validate({
+        "name": name, "control": "A",
+        "arms": [{"name": "A", "program": "insurance-default"},
+                 {"name": "B", "program": "insurance-default"}],
+        "plan": {"baseline": 0.1, "mde": 0.05}}))
+    wavs = await asyncio.to_thread(recording_files, recordings, ids["old"])
+    await record_two_turns(store, ids["old"])
+    await experiments.assign(ids["old"], name, "B", "assigned", f"call:{ids['old']}", 0)
+    await store.finish_call(ids["old"], Outcome.ACCEPTED, None, "agent",
+                            caller_wav=wavs[0], agent_wav=wavs[1])
+    await experiments.add_outcomes([OutcomeRow(row=1, call_id=ids["old"],
+                                               outcome="policy_bought", time=clock.now)], "crm")
+    await store.start_call(ids["live"], "live", CALLER, "p-1", None, "browser")
+    clock.now = OLD + timedelta(days=60)
+    await record_two_turns(store, ids["new"])
+    await store.finish_call(ids["new"], Outcome.GOODBYE, None, "caller")
+    await experiments.stop(name)
+    return ids
+
+
+async def test_purge_deletes_old_finished_calls_with_everything_they_left(
+    db_url: str, tmp_path: Path
+) -> None:
+    clock = StepClock(OLD)
+    tag = uuid.uuid4().hex[:8]
+    recordings = tmp_path / "recordings"
+    async with CallStore(db_url, clock=clock) as store:
+        ids = await old_and_new_calls(store, clock, recordings, tag)
+        cutoff = OLD + timedelta(days=30)
+        dry = await store.purge(cutoff, dry_run=True, recordings_dir=recordings)
+        assert await store.get_call(ids["old"]) is not None  # a dry run deletes nothing
+        done = await store.purge(cutoff, recordings_dir=recordings)
+        again = await store.purge(cutoff, recordings_dir=recordings)
+        left = {c: await store.get_call(c) for c in ids.values()}
+    assert dry.counts.model_dump(exclude={"recordings"}) == done.counts.model_dump(
+        exclude={"recordings"})
+    c = done.counts
+    assert (c.calls, c.turns, c.assignments, c.outcomes) == (1, 2, 1, 1)
+    assert c.unfinished_kept == 1 and c.call_ids == [ids["old"]]
+    assert done.files == dry.files == 3 and done.failed == []
+    assert await asyncio.to_thread(lambda: list(recordings.iterdir())) == []
+    assert left[ids["old"]] is None
+    assert left[ids["live"]] is not None and left[ids["new"]] is not None
+    assert again.counts.calls == 0 and again.files == 0
+
+
+def test_calls_purge_command_counts_refuses_the_future_and_dry_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [k for k in os.environ if k.startswith("SALESVOICE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SALESVOICE_DATA_DIR", str(tmp_path))
+    clock = StepClock(OLD)
+    store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}", clock=clock)
+    try:
+        ids = asyncio.run(old_and_new_calls(store, clock, tmp_path / "recordings", "cli"))
+        future = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+        assert main(["calls", "purge", "--before", future]) == 2
+        assert "is in the future" in capsys.readouterr().out
+        assert main(["calls", "purge", "--before", "31 January"]) == 2
+        assert "is not a date" in capsys.readouterr().out
+        assert main(["calls", "purge", "--before", "2001-01-31", "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert "would delete 1 calls created before 2001-01-31T00:00:00+00:00: 2 turns, " \
+               "1 A/B assignments, 1 outcomes, 3 recording files; kept 1 unfinished" in out
+        assert main(["calls", "purge", "--before", "2001-01-31"]) == 0
+        assert "deleted 1 calls" in capsys.readouterr().out
+        assert main(["calls", "purge", "--before", future, "--force"]) == 0
+        assert "deleted 1 calls" in capsys.readouterr().out  # the new one; never the live
+        listed = asyncio.run(store.list_calls())
+        assert [c.id for c in listed] == [ids["live"]]
+    finally:
+        asyncio.run(store.aclose())
 
 
 # -- do-not-call -------------------------------------------------------------------------
