@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 import wave
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from models.audio import HOUSE_RATE, PCM
 from models.llm.audio_input import listening_asr
 from server.arms import Placement
 from server.hub import Hub
+from server.limits import AudioRate
 from voice.events import (
     AgentAudio,
     AgentInfo,
@@ -35,6 +37,8 @@ from voice.events import (
 from voice.pipeline import VoicePipeline
 
 log = logging.getLogger(__name__)
+SEND_TIMEOUT_S = 10.0
+"""A peer that takes nothing for this long is not reading: the call ends ("stalled")."""
 
 
 class Outbound(Protocol):
@@ -91,8 +95,13 @@ class Call:
         self._pump: asyncio.Task[None] | None = None
         self._started = time.monotonic()
         self._closed = False
-        self._recording: dict[str, list[PCM]] | None = (
-            {"caller": [], "agent": []} if hub.settings.server.record_audio else None
+        self._peer_gone = False
+        self._sending: asyncio.Future[None] | None = None
+        srv = hub.settings.server
+        self._rate = AudioRate(srv.max_audio_rate, srv.audio_burst_s, time.monotonic())
+        self._recording: Recording | None = (
+            Recording(hub.settings.data_dir / "recordings", call_id) if srv.record_audio
+            else None
         )
 
     @property
@@ -119,8 +128,11 @@ class Call:
         await self.pipeline.start()
 
     def push_audio(self, pcm: PCM) -> None:
+        """Caller audio (16 kHz) as it arrives; ``ProtocolError`` 4429 when it arrives
+        faster than ``server.max_audio_rate`` allows."""
+        self._rate.take(len(pcm) / HOUSE_RATE, time.monotonic())
         if self._recording is not None:
-            self._recording["caller"].append(pcm)
+            self._recording.write("caller", pcm)
         self.pipeline.push_audio(pcm)
 
     def heard(self, turn: int, position: int) -> None:
@@ -129,6 +141,10 @@ class Call:
 
     def finish(self, reason: str) -> None:
         """Ask the call to end (first reason wins)."""
+        if reason == "hung_up":  # nobody to send to: stop a send waiting on the socket
+            self._peer_gone = True
+            if self._sending is not None:
+                self._sending.cancel()
         if not self.done.is_set():
             self.end_reason = reason
             self.done.set()
@@ -142,7 +158,8 @@ class Call:
         if self._pump is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
-        caller_wav, agent_wav = self._write_audio()
+        caller_wav, agent_wav = (self._recording.close() if self._recording is not None
+                                 else (None, None))
         await self.hub.store.finish_call(
             self.call_id, self.agent.outcome, self.agent.dialogue.outcome_intent,
             self.end_reason, caller_wav=caller_wav, agent_wav=agent_wav,
@@ -156,6 +173,11 @@ class Call:
         async for event in self.pipeline.events():
             try:
                 await self._dispatch(event)
+            except TimeoutError:
+                log.info("call %s: the peer took nothing for %g s; ending the call",
+                         self.call_id, SEND_TIMEOUT_S)
+                self._peer_gone = True
+                self.finish("stalled")
             except Exception:  # a vanished peer must not stop the records
                 log.debug("outbound send failed on call %s", self.call_id, exc_info=True)
                 self.finish("hung_up")
@@ -163,47 +185,68 @@ class Call:
     async def _dispatch(self, event: object) -> None:
         if isinstance(event, AgentAudio):
             if self._recording is not None:
-                self._recording["agent"].append(event.pcm)
-            await self.out.audio(event.pcm)
+                self._recording.write("agent", event.pcm)
+            await self._send(self.out.audio(event.pcm))
         elif isinstance(event, UserTranscript):
-            await self.out.transcript(event.text, event.final)
+            await self._send(self.out.transcript(event.text, event.final))
         elif isinstance(event, AgentText):
-            await self.out.agent_text(event.turn, event.text)
+            await self._send(self.out.agent_text(event.turn, event.text))
         elif isinstance(event, AgentInfo):
-            await self.out.agent_info(event.turn, dict(event.data))
+            await self._send(self.out.agent_info(event.turn, dict(event.data)))
         elif isinstance(event, PlayoutMark):
-            await self.out.mark(event.turn, event.position)
+            await self._send(self.out.mark(event.turn, event.position))
         elif isinstance(event, AgentPaused):
-            await self.out.pause(event.turn)
+            await self._send(self.out.pause(event.turn))
         elif isinstance(event, Interrupted):
-            await self.out.interrupt(event.turn, event.played_text)
+            await self._send(self.out.interrupt(event.turn, event.played_text))
         elif isinstance(event, PipelineError):
             self.hub.metrics.errors.labels(code="pipeline").inc()
-            await self.out.error(1011, event.message)
+            await self._send(self.out.error(1011, event.message))
         elif isinstance(event, TurnCompleted):
             await self.hub.store.record_turn(self.call_id, event)  # persisted as it happens
             self.hub.metrics.observe_turn(event.timings, event.interrupted)
-            await self.out.turn(event)
+            await self._send(self.out.turn(event))
             if self.agent.ended:
                 self.finish("agent")
+    async def _send(self, sending: Coroutine[Any, Any, None]) -> None:
+        """One message to the peer; TimeoutError when the peer has taken nothing for
+        ``SEND_TIMEOUT_S`` (then nothing more is sent; the record goes on)."""
+        if self._peer_gone:
+            sending.close()
+            return
+        self._sending = task = asyncio.ensure_future(sending)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=SEND_TIMEOUT_S)
+        finally:
+            self._sending = None
+        if not done:
+            task.cancel()
+            raise TimeoutError
+        if not task.cancelled():  # cancelled: the caller hung up meanwhile
+            task.result()
 
-    def _write_audio(self) -> tuple[str | None, str | None]:
-        if self._recording is None:
-            return None, None
-        folder = self.hub.settings.data_dir / "recordings"
+
+class Recording:
+    """Both sides of a call as WAV files, written as the audio comes (not held in RAM)."""
+
+    def __init__(self, folder: Path, call_id: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for side in ("caller", "agent"):
-            path = folder / f"{self.call_id}-{side}.wav"
-            chunks = self._recording[side]
-            _write_wav(path, np.concatenate(chunks) if chunks else np.zeros(0, np.int16))
-            paths.append(str(path))
-        return paths[0], paths[1]
+        self.paths = {side: folder / f"{call_id}-{side}.wav" for side in ("caller", "agent")}
+        self._files: dict[str, wave.Wave_write] = {}
+        for side, path in self.paths.items():
+            w = wave.open(str(path), "wb")  # closed by close(), at the call's end
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(HOUSE_RATE)
+            self._files[side] = w
 
+    def write(self, side: str, pcm: PCM) -> None:
+        if (w := self._files.get(side)) is not None:
+            w.writeframesraw(np.asarray(pcm, dtype="<i2").tobytes())
 
-def _write_wav(path: Path, pcm: PCM) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(HOUSE_RATE)
-        w.writeframes(pcm.astype("<i2").tobytes())
+    def close(self) -> tuple[str, str]:
+        """Finish both files (their headers get the lengths); (caller, agent) paths."""
+        for w in self._files.values():
+            w.close()
+        self._files.clear()
+        return str(self.paths["caller"]), str(self.paths["agent"])

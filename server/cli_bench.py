@@ -60,6 +60,21 @@ def cmd_calls(args: argparse.Namespace, console: Console) -> int:
     return write_result(result, args.out, console)
 
 
+def cmd_soak(args: argparse.Namespace, console: Console) -> int:
+    from server.bench_soak import SoakBench, run_soak_bench
+
+    soak = SoakBench(
+        callers=args.callers, minutes=args.minutes, turns=args.turns,
+        protocols=tuple(p.strip() for p in args.protocols.split(",") if p.strip()),
+        hang_up_every=args.hang_up_every, slow_reader_every=args.slow_reader_every,
+        window_s=args.window * 60, warmup_s=args.warmup * 60, user_voice=args.user_voice,
+        program=args.program)
+    result = asyncio.run(run_soak_bench(
+        soak, load_settings(args), args.config, console, url=args.url, token=args.token,
+        api_token=args.api_token, pid=args.pid, server_log=args.out.with_suffix(".server.log")))
+    return write_result(result, args.out, console)
+
+
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from simulator.bench import run_simulate_bench
 
@@ -119,6 +134,33 @@ def add_parsers(sub: Any) -> Any:
     bc.add_argument("--program", default=None, help="agent program (default: the server's)")
     bc.add_argument("--out", type=Path, default=Path("bench/results/calls.json"))
     bc.add_argument("--plot", type=Path, default=None, help="PNG (default: next to --out)")
+    bk = command(bench, "soak", cmd_soak,
+                 "N synthetic callers for a set time over both protocols (barge-ins, hang-ups "
+                 "mid-turn, slow readers): calls completed, turns lost, server errors, latency "
+                 "per window, RSS/fds/tasks over time",
+                 "salesvoice bench soak --callers 4 --minutes 30")
+    bk.add_argument("--callers", type=int, default=4)
+    bk.add_argument("--minutes", type=float, default=30.0)
+    bk.add_argument("--url", default=None,
+                    help="soak a running server (http://host:port); default: start one with "
+                         "the embedded models")
+    bk.add_argument("--token", default=None, help="the server's call token (with --url)")
+    bk.add_argument("--api-token", default=None,
+                    help="its [server] api_token, to read the call records back (with --url)")
+    bk.add_argument("--pid", type=int, default=None,
+                    help="the server's pid, for RSS and fds from /proc (with --url)")
+    bk.add_argument("--turns", type=int, default=4, help="caller lines per call")
+    bk.add_argument("--protocols", default="browser,twilio")
+    bk.add_argument("--hang-up-every", type=int, default=4,
+                    help="every Nth call of a caller hangs up mid-answer (0: never)")
+    bk.add_argument("--slow-reader-every", type=int, default=5,
+                    help="every Nth call of a caller reads no audio for a while (0: never)")
+    bk.add_argument("--window", type=float, default=5.0, help="minutes per latency window")
+    bk.add_argument("--warmup", type=float, default=5.0,
+                    help="minutes left out of the RSS slope")
+    bk.add_argument("--user-voice", choices=("espeak-ng", "flite"), default="espeak-ng")
+    bk.add_argument("--program", default=None, help="agent program (default: the server's)")
+    bk.add_argument("--out", type=Path, default=Path("bench/results/soak.json"))
     bs = command(bench, "simulate", cmd_simulate,
                  "simulated dialogues per hour on the embedded stack (text, audio), per worker",
                  "salesvoice bench simulate --dialogues 4 --modes text,audio")

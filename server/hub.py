@@ -19,6 +19,7 @@ from models.llm.base import LLM
 from models.tts.base import TTS
 from models.vad.base import VAD
 from server.arms import ArmKit, ArmModels, LiveArms, Placement
+from server.limits import Admission
 from server.metrics import Metrics
 from server.settings import Settings
 from server.store import CallStore
@@ -51,9 +52,14 @@ class Hub:
     experiments: ExperimentStore = field(init=False)
     arms: LiveArms = field(init=False)
     """The running A/B experiment and each arm's program and models."""
+    admission: Admission = field(init=False)
+    """Call slots, taken when a socket is accepted (``server.limits``)."""
     _models: ArmModels = field(init=False)
 
     def __post_init__(self) -> None:
+        srv = self.settings.server
+        self.admission = Admission(srv.max_concurrent_calls, srv.max_pending_starts,
+                                   srv.max_connections_per_address)
         self.experiments = ExperimentStore(self.store)
         self._models = ArmModels(self.settings, self.llm, self.tts, self.greetings)
         default = ArmKit(self.program, self.llm, self.tts, self.greetings)

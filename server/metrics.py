@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 from voice.events import TurnTimings
 
@@ -24,6 +31,10 @@ class Metrics:
                               ["code"], registry=r)
         self.stage = Histogram("salesvoice_stage_seconds", "Per-stage latency of a turn",
                                ["stage"], buckets=_BUCKETS, registry=r)
+        self.tasks = Gauge("salesvoice_asyncio_tasks", "Live asyncio tasks of the server "
+                           "(set when /metrics is read)", registry=r)
+        # process_resident_memory_bytes, process_open_fds, ...: what a soak watches.
+        ProcessCollector(registry=r)
 
     def observe_turn(self, timings: TurnTimings, interrupted: bool) -> None:
         self.turns.labels(interrupted=str(interrupted).lower()).inc()

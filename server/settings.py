@@ -37,12 +37,28 @@ class ServerSettings(StrictModel):
     max_frame_bytes: int = Field(64 * 1024, ge=320)
     max_call_s: float = Field(900.0, gt=0)
     max_concurrent_calls: int = Field(2, ge=1)
+    """Call sockets at once, counted from the moment one is accepted (waiting for its
+    ``start`` or live); the rest are refused with 1013."""
+    max_pending_starts: int = Field(4, ge=1)
+    """Accepted sockets that may be waiting for ``start`` at once (each holds a call slot
+    for up to ``start_timeout_s``): sockets that never start cannot hold every slot."""
+    max_connections_per_address: int = Field(4, ge=0)
+    """Call sockets from one client address at once; 0: no limit. Behind a reverse proxy
+    every caller has the proxy's address unless the proxy sends X-Forwarded-For and
+    uvicorn trusts it (``--forwarded-allow-ips``; 127.0.0.1 by default). Twilio streams
+    whose signature is checked (``twilio_auth_token``) are not counted per address."""
+    max_audio_rate: float = Field(1.5, gt=1.0)
+    """Caller audio may arrive at most this many times faster than real time ..."""
+    audio_burst_s: float = Field(5.0, gt=0)
+    """... once this many seconds ahead of real time are used up (network jitter delivers
+    audio in clumps); past it the call is closed with 4429."""
     start_timeout_s: float = Field(10.0, gt=0)
     keepalive_s: float = Field(20.0, gt=0)
     database_url: str | None = None
     """SQLAlchemy URL; default a SQLite file in the data directory."""
     record_audio: bool = False
-    """Keep a WAV of both sides of every call in the data directory."""
+    """Keep a WAV of both sides of every call in the data directory (written to disk as
+    the call goes, not held in memory)."""
     program: str = "insurance-default"
     """The agent program of calls outside an experiment (A/B arms: ``salesvoice ab``)."""
     api_token: str | None = Field(None, repr=False)  # a secret: keep it out of logs

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from models.asr.base import ASR, ASRSession
 from models.audio import HOUSE_RATE, PCM
@@ -43,6 +44,7 @@ from voice.events import (
     PipelineError,
     PipelineEvent,
     PlayoutMark,
+    TurnCompleted,
     TurnTimings,
     UserSpeechStarted,
     UserTranscript,
@@ -61,6 +63,9 @@ from voice.turns import (
 from voice.utterance import Utterance
 
 FRAME_S = FRAME_SAMPLES / HOUSE_RATE
+_RECORDS = (TurnCompleted, Interrupted, PipelineError)
+"""Events never dropped from a full queue: what the call's record is made of. They come
+at most a few per turn, and turns only as fast as the caller's (rate-limited) audio."""
 
 
 class PipelineConfig(StrictModel):
@@ -79,6 +84,10 @@ class PipelineConfig(StrictModel):
     turn_head: bool = False
     """Choose each pause's hang-over with the turn-completion head (``voice.endpoint``)
     instead of the punctuation rule: short when the words are finished, long when not."""
+    max_queued_events: int = Field(1500, ge=16)
+    """Events waiting for the transport at most (1500: 30 s of agent audio frames). Past
+    it the transport has stopped taking them (a peer that does not read): new events are
+    dropped, except the records (completed turns, interruptions, errors), which are kept."""
 
 
 class VoicePipeline:
@@ -108,6 +117,8 @@ class VoicePipeline:
         self._barge = BargeInPolicy(self.config.barge_in)
         self._framer = Framer()
         self._events: asyncio.Queue[PipelineEvent | None] = asyncio.Queue()
+        self.dropped_events = 0
+        """Events dropped because the transport stopped taking them (``_emit``)."""
         self._preroll: deque[PCM] = deque(maxlen=max(1, int(self.config.preroll_s / FRAME_S)))
         self._utterance: Utterance | None = None  # the caller's, under way
         self._prepared_pause: float | None = None  # the pause a user line was prepared for
@@ -411,6 +422,10 @@ class VoicePipeline:
 
     # -- helpers ---------------------------------------------------------------------
     def _emit(self, event: PipelineEvent) -> None:
+        if (self._events.qsize() >= self.config.max_queued_events
+                and not isinstance(event, _RECORDS)):
+            self.dropped_events += 1  # nobody is taking them; the records still go through
+            return
         self._events.put_nowait(event)
 
     def _spawn(self, coro: Any) -> None:

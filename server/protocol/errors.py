@@ -24,13 +24,17 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     """Frame larger than ``server.max_frame_bytes``."""
     INTERNAL_ERROR = 1011
-    """Internal error."""
+    """A fault on the server's side (never bad input: that has a code of its own)."""
     TRY_AGAIN_LATER = 1013
-    """Too many concurrent calls."""
+    """Capacity: too many concurrent calls, sockets waiting for ``start``, or connections
+    from one address."""
     MALFORMED = 4400
-    """JSON that is not a known message, a bad field, or a message in the wrong order."""
+    """JSON that is not a known message, a bad field, nesting too deep, a message in the
+    wrong order, or a frame the server could not decode."""
     TIMEOUT = 4408
     """No ``start`` within the start timeout, or maximum call length reached."""
+    TOO_FAST = 4429
+    """Caller audio arrives faster than real time allows (``server.max_audio_rate``)."""
 
 
 class ProtocolError(Exception):

@@ -12,8 +12,9 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +29,8 @@ TWILIO_RATE = 8_000
 TWILIO_ENCODING = "audio/x-mulaw"
 PROFILE_PARAMETERS = ("caller_id", "name", "occupation", "sector", "age", "gender")
 """customParameters that fill ``CallerProfile`` fields; the rest become attributes."""
+DEFAULT_MAX_FRAME_BYTES = 64 * 1024
+"""Same default as ``server.max_frame_bytes``."""
 VARIANT_PARAMETER = "variant"
 """customParameter forcing an arm of the running A/B experiment (QA; recorded as forced)."""
 
@@ -162,7 +165,8 @@ _SHAPES: dict[str, type[_Shape]] = {
 class TwilioCodec:
     """One Twilio stream's protocol state: before ``start``, streaming, stopped."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.max_frame_bytes = max_frame_bytes
         self._start: Start | None = None
         self._stopped = False
         # One resampler per direction: filter state carries across 20 ms frames.
@@ -182,6 +186,12 @@ class TwilioCodec:
 
     def receive(self, text: str) -> TwilioEvent:
         """One text frame from Twilio → its event; ``ProtocolError`` when it is wrong."""
+        size = len(text.encode("utf-8"))
+        if size > self.max_frame_bytes:
+            raise ProtocolError(
+                CloseCode.MESSAGE_TOO_BIG,
+                f"frame of {size} bytes exceeds max_frame_bytes={self.max_frame_bytes}",
+            )
         event, obj = load_object(text, "event")
         shape = _SHAPES.get(event)
         if shape is None:
@@ -302,6 +312,44 @@ def valid_twilio_signature(
     expected = twilio_signature(auth_token, url, params)
     # compare_digest on str rejects non-ASCII with TypeError; a header may hold anything.
     return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8"))
+
+
+_DEFAULT_PORTS = {"https": 443, "wss": 443, "http": 80, "ws": 80}
+
+
+def signed_url_variants(url: str) -> list[str]:
+    """The spellings of ``url`` Twilio may have signed: as given, and with the scheme's
+    default port removed or added (Twilio's own validators accept either)."""
+    parts = urlsplit(url)
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    try:
+        port = parts.port
+    except ValueError:  # a Host header with a non-numeric port: only the URL as given
+        return [url]
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    userinfo = parts.netloc.rpartition("@")[0]
+    prefix = f"{userinfo}@" if userinfo else ""
+    variants = [url]
+    if default is not None and port in (None, default):
+        for netloc in (f"{prefix}{host}", f"{prefix}{host}:{default}"):
+            variant = parts._replace(netloc=netloc).geturl()
+            if variant not in variants:
+                variants.append(variant)
+    return variants
+
+
+def valid_twilio_request(
+    auth_token: str, urls: Sequence[str], params: Mapping[str, str] | None, signature: str
+) -> bool:
+    """Whether ``signature`` signs any of ``urls`` (each with its port variants) and
+    ``params``; checked on every request, retries included (Twilio signs each the same)."""
+    return any(
+        valid_twilio_signature(auth_token, variant, params, signature)
+        for url in urls
+        for variant in signed_url_variants(url)
+    )
 
 
 # XML 1.0 forbids these characters even when escaped.

@@ -210,3 +210,14 @@ async def test_experiments_are_listed_and_each_has_its_analysis(tmp_path: Path) 
         assert detail.status_code == 200 and detail.json()["assignment"]["experiment"] == (
             EXPERIMENT)
 
+
+
+async def test_metrics_expose_process_memory_fds_and_live_tasks(tmp_path: Path) -> None:
+    # What `salesvoice bench soak` watches for growth over a long run.
+    async with serving(settings_for(tmp_path)) as (address, _hub):
+        text = (await request(address, "GET", "/metrics")).text
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line and not line.startswith("#")}
+    assert values["process_resident_memory_bytes"] > 10 * 2**20
+    assert values["process_open_fds"] >= 3
+    assert values["salesvoice_asyncio_tasks"] >= 1  # at least the request being served

@@ -56,7 +56,8 @@ class FakeClock:
 def settings_for(tmp_path: Path, **server: Any) -> Settings:
     return Settings.model_validate({
         "data_dir": tmp_path / "data", "cache_dir": tmp_path / "cache",
-        "server": {"max_concurrent_calls": 8, **server},
+        "server": {"max_concurrent_calls": 8, "max_pending_starts": 8,
+                   "max_connections_per_address": 0, **server},
     })
 
 
