@@ -27,6 +27,7 @@ from agent.compliance import (
     asks_if_human,
     is_opt_out,
 )
+from agent.context import CallContext, ContextBudget, TokenCounter, budget_for
 from agent.dialogue import (
     CallerProfile,
     Dialogue,
@@ -55,6 +56,8 @@ from agent.thought_head import ThoughtHead, default_thought_head
 from models.llm.base import LLM, ChatMessage, Sampling
 
 _ENDS_CALL = {Outcome.WITHDREW, Outcome.GOODBYE, Outcome.OPTED_OUT}
+_THOUGHT_TOKENS = 100
+"""The two-model thought's reply limit."""
 
 
 class SalesAgent:
@@ -73,7 +76,12 @@ class SalesAgent:
         source: Literal["live", "simulated"] = "live",
         variant: str | None = None,
         thought_head: ThoughtHead | None = None,
+        context: ContextBudget | None = None,
+        count_tokens: TokenCounter | None = None,
     ) -> None:
+        """``context`` and ``count_tokens``: the history's token budget and counter (by
+        default the backend's context size and tokenizer where it offers them, see
+        ``agent.context.budget_for``)."""
         self.program = program
         self.domain = domain or load_domain(program.domain)
         self._llm = llm
@@ -93,7 +101,13 @@ class SalesAgent:
             program_version=program.version,
             variant=variant,
         )
-        self._messages = [ChatMessage("system", self._system_prompt())]
+        reply_tokens = program.decoding.max_tokens
+        if program.decoding.mode == "two-model":
+            reply_tokens = max(reply_tokens, _THOUGHT_TOKENS)
+        budget, count = budget_for(llm, reply_tokens)
+        self.context = CallContext(self._system_prompt(), self.domain, context or budget,
+                                   count_tokens or count)
+        """The history the model sees, within the backend's context (``agent.context``)."""
         bias = program.decoding.reference_bias
         self._sampling = Sampling(
             temperature=program.decoding.temperature,
@@ -102,7 +116,6 @@ class SalesAgent:
             logit_bias=((" {", bias), ("{", bias)) if bias else (),
         )
         self._turn: dict[str, Any] = {}
-        self._strategy_given: str | None = None
         refs = list(self.domain.refs)
         self._single = SingleModel(llm, self._sampling, session=self._session,
                                    schema=thought_array_schema(self.domain), refs=refs)
@@ -134,7 +147,7 @@ class SalesAgent:
         # Evaluates the prompt into the cache and, once, compiles the mode's grammars. At
         # call start the greeting is evaluated too: it is nearly always heard whole, so
         # the first turn costs no more than any other.
-        history = self._messages
+        history = self.context.messages
         if len(history) == 1 and self.program.greeting:
             history = [*history, ChatMessage("assistant", self.program.greeting)]
         await self._llm.complete(history, Sampling(max_tokens=1), session=self._session)
@@ -144,7 +157,7 @@ class SalesAgent:
                         else (self._plain_grammar,))
             for grammar in grammars:
                 await self._llm.complete(
-                    self._messages, Sampling(max_tokens=1), grammar=grammar,
+                    self.context.messages, Sampling(max_tokens=1), grammar=grammar,
                     session=self._session,
                 )
 
@@ -227,14 +240,9 @@ class SalesAgent:
     def commit(self, user_text: str, agent_text: str, interrupted: bool) -> None:
         turn = self._turn
         self._turn = {}
+        self.context.commit(user_text, agent_text, turn.get("strategy") if user_text else None)
         if user_text:
-            if turn.get("strategy"):
-                self._messages.append(ChatMessage("system", turn["strategy"]))
-                self._strategy_given = turn["strategy"]
-            self._messages.append(ChatMessage("user", user_text))
             self.dialogue.turns.append(Turn(speaker="user", text=user_text))
-        if agent_text:
-            self._messages.append(ChatMessage("assistant", agent_text))
         self.dialogue.turns.append(
             Turn(
                 speaker="agent",
@@ -250,7 +258,7 @@ class SalesAgent:
 
     def prompt_prefix(self) -> list[ChatMessage]:
         """The part of the prompt every call of this program shares (to prime caches)."""
-        return self._messages[:1]
+        return self.context.messages[:1]
 
     # -- simulation API ------------------------------------------------------------------
     async def respond(self, user_text: str) -> Turn:
@@ -274,16 +282,17 @@ class SalesAgent:
 
     def _agent_line(self) -> str:
         """The agent's last line in the history ("" before it has said anything)."""
-        return next((m.content for m in reversed(self._messages) if m.role == "assistant"), "")
+        return next((m.content for m in reversed(self.context.messages)
+                     if m.role == "assistant"), "")
 
     def _prompt(self, user_text: str) -> tuple[list[ChatMessage], str | None]:
         # The strategy enters the history once, when it starts to apply or changes; it
-        # stays there, so the cached prefix of later turns is unchanged.
+        # stays there (or in the call notes), so the cached prefix of later turns holds.
         strategy = self._strategy_line()
-        if strategy == self._strategy_given:
+        if strategy == self.context.strategy:
             strategy = None
         extra = [ChatMessage("system", strategy)] if strategy else []
-        return [*self._messages, *extra, ChatMessage("user", user_text)], strategy
+        return self.context.prompt([*extra, ChatMessage("user", user_text)]), strategy
 
     def _note_thought(self, thought: Thought, sector: str, user_text: str,
                       sector_p: float | None = None) -> Note:
@@ -302,7 +311,8 @@ class SalesAgent:
         if self._turn.get("settled"):
             return {}  # decided already (an opt-out phrase)
         agent_line = self._agent_line()
-        earlier = " ".join(m.content for m in self._messages if m.role == "assistant")
+        # The whole call's agent lines (the history the model sees may be cut).
+        earlier = " ".join(t.text for t in self.dialogue.turns if t.speaker == "agent")
         outcome, intent, evidence = await self._outcomes.detect(
             agent_line, user_text, self._turn.get("thought"), context=earlier
         )
@@ -337,7 +347,7 @@ class SalesAgent:
             "and sector, and a short note on why. The response comes next.",
         )
         out = await self._thought_llm.complete_json(
-            [*messages, ask], schema, Sampling(temperature=0.3, max_tokens=100),
+            [*messages, ask], schema, Sampling(temperature=0.3, max_tokens=_THOUGHT_TOKENS),
             session=self._session + "-thought",
         )
         data = out.value.model_dump(mode="json")
