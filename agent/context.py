@@ -123,8 +123,10 @@ def budget_for(llm: object, reply_tokens: int, context_tokens: int | None = None
     tokenizer where it offers them (``SizedLLM``), else ``context_tokens`` (default
     ``DEFAULT_CONTEXT_TOKENS``) and ``estimate_tokens``."""
     count: TokenCounter = estimate_tokens
+    # A backend may know its context without offering a tokenizer (an OpenAI-compatible
+    # server with [llm.openai] context_tokens): the size is read apart from the counter.
+    context_tokens = context_tokens or getattr(llm, "context_tokens", None)
     if isinstance(llm, SizedLLM):
-        context_tokens = context_tokens or llm.context_tokens
         count = llm.count_tokens
     size = context_tokens or DEFAULT_CONTEXT_TOKENS
     return ContextBudget(context_tokens=size, reply_tokens=reply_tokens), count

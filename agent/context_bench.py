@@ -5,6 +5,7 @@ how many it had to evaluate rather than take from its prefix cache), the LLM's
 first-token latency, and the agent's history size and compactions; then the early
 (turns 5-15) and late (last 10) medians. Writes JSON; never asserts times.
 
+    salesvoice bench longcall --turns 100
     python -m agent.context_bench --turns 100 --out long-call.json
 
 (the embedded default LLM, 16-token replies, short caller lines).
@@ -20,12 +21,13 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from agent.context import ContextBudget, TokenCounter
 from agent.dialogue import CallerProfile
 from agent.policy import SalesAgent
 from agent.program import AgentProgram, load_program
+from models.config import LLMSettings
 from models.llm.base import (
     LLM,
     Capabilities,
@@ -70,6 +72,12 @@ class Timed(LLM):
         super().__init__(inner.defaults)
         self.inner = inner
         self.sent: list[Sent] = []
+        # The agent sizes its history by the backend's context and tokenizer.
+        self.count_tokens = inner.count_tokens
+
+    @property
+    def context_tokens(self) -> int | None:
+        return self.inner.context_tokens
 
     async def _generate(self, request: LLMRequest) -> AsyncIterator[RawChunk]:
         # Recorded when the request ends, also when the reader stops early (the reply
@@ -164,7 +172,22 @@ def summary(stats: list[TurnStat]) -> dict[str, float]:
             out[f"{name}_evaluated_tokens"] = statistics.median(
                 s.evaluated_tokens for s in reported)
     out["late_over_early_ttft"] = out["late_ttft_s"] / out["early_ttft_s"]
+    after = after_cuts(stats)
+    out["cuts"] = len(after)
+    if after:
+        out["after_cut_ttft_s"] = statistics.median(s.ttft_s for s in after)
+        if reported := [s for s in after if s.prompt_tokens]:
+            out["after_cut_evaluated_tokens"] = statistics.median(
+                s.evaluated_tokens for s in reported)
     return out
+
+
+def after_cuts(stats: list[TurnStat]) -> list[TurnStat]:
+    """The turns whose request was the first after a compaction (the cut history's
+    cache is reused, or not, there)."""
+    return [s for prev, before, s in zip(stats, [0, *(t.compactions for t in stats)],
+                                          stats[1:], strict=False)
+            if prev.compactions > before and s.counted_tokens]
 
 
 def table(stats: list[TurnStat], *, header: bool = True) -> str:
@@ -176,31 +199,47 @@ def table(stats: list[TurnStat], *, header: bool = True) -> str:
     return "\n".join(rows)
 
 
+async def run_long_call(llm_settings: LLMSettings, cache_dir: Path, turns: int, *,
+                        max_tokens: int = 16, context_tokens: int | None = None,
+                        progress: bool = True) -> dict[str, Any]:
+    """The benchmark on the backend ``llm_settings`` pick: its summary and turns (JSON).
+    ``context_tokens`` shrinks the context per request below the backend's (cuts come
+    sooner: a short run crosses them)."""
+    from models.registry import build_llm
+
+    llm = build_llm(llm_settings, cache_dir)
+    try:
+        context = (ContextBudget(context_tokens=context_tokens, reply_tokens=max_tokens)
+                   if context_tokens else None)
+        _, stats = await long_call(llm, turns, program=bench_program(max_tokens),
+                                   context=context, progress=progress)
+    finally:
+        await llm.aclose()
+    if progress:
+        print(table(stats))
+    return {"backend": llm_settings.backend, "context_tokens": context_tokens,
+            "backend_context_tokens": llm.context_tokens,
+            "tokenizer": llm.count_tokens is not None, "max_tokens": max_tokens,
+            "summary": summary(stats), "turns": [asdict(s) for s in stats]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--context-tokens", type=int, default=None,
+                        help="tokens per request (default: the backend's)")
     parser.add_argument("--out", type=Path, default=Path("long-call.json"))
     args = parser.parse_args()
     print(json.dumps(vars(args), default=str))
-    from models.config import LLMSettings, default_cache_dir
-    from models.registry import build_llm
+    from models.config import default_cache_dir
 
-    async def run() -> None:
-        llm = build_llm(LLMSettings(), default_cache_dir())
-        try:
-            _, stats = await long_call(llm, args.turns, program=bench_program(args.max_tokens),
-                                       progress=True)
-        finally:
-            await llm.aclose()
-        result = summary(stats)
-        print(json.dumps(result, indent=2))
-        args.out.write_text(json.dumps({"args": vars(args), "summary": result,
-                                        "turns": [asdict(s) for s in stats]},
-                                       indent=2, default=str))
-
-    asyncio.run(run())
+    result = asyncio.run(run_long_call(LLMSettings(), default_cache_dir(), args.turns,
+                                       max_tokens=args.max_tokens,
+                                       context_tokens=args.context_tokens))
+    print(json.dumps(result["summary"], indent=2))
+    args.out.write_text(json.dumps({"args": vars(args), **result}, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -92,6 +92,10 @@ class LlamaCppSettings(StrictModel):
     threads: int = Field(2, ge=1)
     batch_threads: int = Field(2, ge=1)
     n_batch: int = Field(512, ge=32)
+    cache_reuse: int = Field(64, ge=0)
+    """llama.cpp ``n_cache_reuse``: after the agent cuts a long call's history, cached
+    chunks of at least this many tokens are shifted into place rather than evaluated
+    again, so the turn after a cut evaluates little more than the call notes (0: off)."""
     http_port: int = Field(0, ge=0, le=65535)
     """llama.cpp also serves the model over OpenAI-compatible HTTP on loopback at this
     port (0: any free port)."""
@@ -108,6 +112,9 @@ class OpenAISettings(StrictModel):
     api_key_env: str = "OPENAI_API_KEY"
     """Name of the environment variable holding the API key (never the key itself)."""
     connect_timeout_s: float = Field(5.0, gt=0)
+    context_tokens: int | None = Field(None, ge=256)
+    """Tokens one request may hold on the server (vLLM's ``max_model_len``, llama.cpp's
+    ``n_ctx`` / slots); unset: the agent assumes 4,096."""
     audio_input: bool = False
     """The served model hears audio (Ultravox, Qwen2-Audio under ``vllm serve``): a
     reply's request carries the caller's latest utterance as an ``input_audio`` part

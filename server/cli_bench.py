@@ -75,6 +75,17 @@ def cmd_soak(args: argparse.Namespace, console: Console) -> int:
     return write_result(result, args.out, console)
 
 
+def cmd_longcall(args: argparse.Namespace, console: Console) -> int:
+    from agent.context_bench import run_long_call
+
+    settings = load_settings(args)
+    result = asyncio.run(run_long_call(settings.llm, settings.cache_dir, args.turns,
+                                       max_tokens=args.max_tokens,
+                                       context_tokens=args.context_tokens))
+    console.print_json(data=result["summary"])
+    return write_result(result, args.out, console)
+
+
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from simulator.bench import run_simulate_bench
 
@@ -161,6 +172,17 @@ def add_parsers(sub: Any) -> Any:
     bk.add_argument("--user-voice", choices=("espeak-ng", "flite"), default="espeak-ng")
     bk.add_argument("--program", default=None, help="agent program (default: the server's)")
     bk.add_argument("--out", type=Path, default=Path("bench/results/soak.json"))
+    bl = command(bench, "longcall", cmd_longcall,
+                 "one long call on the configured LLM, turn by turn: prompt tokens sent and "
+                 "evaluated, first-token time, history cuts; early, late and after-cut medians",
+                 "salesvoice bench longcall --turns 100 --context-tokens 1900")
+    bl.add_argument("--turns", type=int, default=100, help="caller lines")
+    bl.add_argument("--context-tokens", type=int, default=None,
+                    help="tokens per request (default: the backend's, llama.cpp: n_ctx / "
+                         "slots); smaller makes the history cut sooner")
+    bl.add_argument("--max-tokens", type=int, default=16,
+                    help="reply tokens (the bench measures the prompt, not speech)")
+    bl.add_argument("--out", type=Path, default=Path("bench/results/longcall.json"))
     bs = command(bench, "simulate", cmd_simulate,
                  "simulated dialogues per hour on the embedded stack (text, audio), per worker",
                  "salesvoice bench simulate --dialogues 4 --modes text,audio")

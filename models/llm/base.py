@@ -10,7 +10,7 @@ import asyncio
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -245,11 +245,20 @@ class LLM(ABC):
 
     capabilities: ClassVar[Capabilities]
     name: ClassVar[str]
+    count_tokens: Callable[[str], int] | None = None
+    """Tokens of a text by the model's own tokenizer, where the backend has one (a method
+    there); None here, so ``isinstance(llm, agent.context.SizedLLM)`` is false and the
+    agent estimates instead. Fast and non-blocking enough to call on the event loop."""
 
     def __init__(self, defaults: SamplingDefaults | None = None) -> None:
         self.defaults = defaults or SamplingDefaults()
         self.version: str = self.name
         """Which model answers, as records name it (a backend adds its model and adapter)."""
+
+    @property
+    def context_tokens(self) -> int | None:
+        """Tokens one request may hold (prompt and reply), where the backend knows it."""
+        return None
 
     def _request(
         self,

@@ -34,6 +34,8 @@ from models.llm.grammar import compact_json_grammar
 from models.weights import sha256_file
 
 _DONE = object()
+_TOKEN_COUNT_MEMO = 4096
+"""Texts whose token counts are remembered (a call's messages, many calls over)."""
 LORA_STAMP_FORMAT = "salesvoice-lora-gguf/1"
 """The ``<lora>.gguf.json`` written beside each exported adapter (``finetune export``)."""
 
@@ -112,6 +114,40 @@ def _usage_from(chunk: dict[str, Any]) -> Usage | None:
     )
 
 
+def engine_params(model_path: Path, settings: LlamaCppSettings,
+                  snapshot_dir: Path | None = None, lora: LoraAdapter | None = None) -> Any:
+    """The llama.cpp engine's ``CommonParams`` for ``settings``; building them loads
+    nothing."""
+    try:
+        import xllamacpp as xlc
+    except ImportError as exc:
+        raise MissingExtraError("llamacpp", "embedded", "xllamacpp") from exc
+    params = xlc.CommonParams()
+    params.model.path = str(model_path)
+    params.n_ctx = settings.n_ctx
+    params.n_parallel = settings.slots
+    params.n_batch = settings.n_batch
+    # After the agent cuts a call's history, the kept exchanges sit earlier in the
+    # prompt than in the cache: chunks of at least this many tokens are shifted into
+    # place instead of evaluated again (0: off).
+    params.n_cache_reuse = settings.cache_reuse
+    params.cpuparams.n_threads = settings.threads
+    params.cpuparams_batch.n_threads = settings.batch_threads
+    params.verbosity = -1
+    params.warmup = False
+    # llama.cpp always serves HTTP too; keep it on loopback.
+    params.hostnames = ["127.0.0.1"]
+    params.port = settings.http_port
+    if lora is not None:
+        info = xlc.CommonAdapterLoraInfo()
+        info.path = str(lora.path)
+        info.scale = lora.scale
+        params.lora_adapters = [info]
+    if snapshot_dir is not None:
+        params.slot_save_path = str(snapshot_dir) + "/"
+    return params
+
+
 class LlamaCppLLM(LLM):
     name = "llamacpp"
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -134,30 +170,13 @@ class LlamaCppLLM(LLM):
             raise MissingExtraError("llamacpp", "embedded", "xllamacpp") from exc
         if not model_path.is_file():
             raise ModelNotFoundError(f"GGUF model file not found at {model_path}")
-        params = xlc.CommonParams()
-        params.model.path = str(model_path)
-        params.n_ctx = settings.n_ctx
-        params.n_parallel = settings.slots
-        params.n_batch = settings.n_batch
-        params.cpuparams.n_threads = settings.threads
-        params.cpuparams_batch.n_threads = settings.batch_threads
-        params.verbosity = -1
-        params.warmup = False
-        # llama.cpp always serves HTTP too; keep it on loopback.
-        params.hostnames = ["127.0.0.1"]
-        params.port = settings.http_port
-        if lora is not None:
-            info = xlc.CommonAdapterLoraInfo()
-            info.path = str(lora.path)
-            info.scale = lora.scale
-            params.lora_adapters = [info]
+        params = engine_params(model_path, settings, snapshot_dir, lora)
         self.lora = lora
         self.version = (model_version(settings.model, lora.sha256, lora.scale) if lora
                         else model_version(settings.model))
         """The base id plus the adapter's sha256 prefix: which tuned version answers."""
         if snapshot_dir is not None:
             snapshot_dir.mkdir(parents=True, exist_ok=True)
-            params.slot_save_path = str(snapshot_dir) + "/"
         self.model_path = model_path
         self._snapshot_dir = snapshot_dir
         self._n_slots = settings.slots
@@ -168,6 +187,31 @@ class LlamaCppLLM(LLM):
         self._slot_prefix: list[str | None] = [None] * settings.slots
         """The snapshot each slot's cache starts with, as far as we know."""
         self._server: Any = xlc.Server(params)
+        self._tokenizer_http: httpx.Client | None = None
+        self._token_counts: dict[str, int] = {}
+
+    @property
+    def context_tokens(self) -> int:
+        """``n_ctx`` is shared by the slots: one request holds ``n_ctx // slots``."""
+        return self._n_ctx // self._n_slots
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the model's tokenizer: llama.cpp's ``/tokenize`` on
+        loopback (xllamacpp has no in-process tokenize), answered by the HTTP thread
+        without queueing behind generation (≈1 ms), and remembered per text, so the
+        agent's recounts of its history cost nothing."""
+        if (n := self._token_counts.get(text)) is not None:
+            return n
+        if self._tokenizer_http is None:
+            self._tokenizer_http = httpx.Client(base_url=self.listening_address, timeout=10)
+        resp = self._tokenizer_http.post("/tokenize", json={"content": text})
+        if resp.status_code != 200:
+            raise ModelRuntimeError(f"llama.cpp /tokenize failed: {resp.text[:200]}")
+        n = len(resp.json()["tokens"])
+        if len(self._token_counts) >= _TOKEN_COUNT_MEMO:
+            self._token_counts.clear()
+        self._token_counts[text] = n
+        return n
 
     @property
     def listening_address(self) -> str:
@@ -260,5 +304,7 @@ class LlamaCppLLM(LLM):
             await asyncio.shield(worker)
 
     async def aclose(self) -> None:
+        if self._tokenizer_http is not None:
+            self._tokenizer_http.close()
         server, self._server = self._server, None
         del server  # the engine stops its threads when the Server object is freed

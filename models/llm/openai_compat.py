@@ -37,6 +37,11 @@ class OpenAICompatLLM(LLM):
             timeout=httpx.Timeout(defaults.timeout_s, connect=settings.connect_timeout_s),
         )
 
+    @property
+    def context_tokens(self) -> int | None:
+        """As configured (``llm.openai.context_tokens``): the server does not say."""
+        return self.settings.context_tokens
+
     async def _generate(self, request: LLMRequest) -> AsyncIterator[RawChunk]:
         body = request.openai_body(stream=True)
         body["model"] = self.settings.model

@@ -36,6 +36,8 @@ class TransformersLLM(LLM):
         model: Any = AutoModelForCausalLM.from_pretrained(
             settings.model, torch_dtype=getattr(torch, settings.dtype)
         )
+        positions = getattr(model.config, "max_position_embeddings", None)
+        self._context_tokens: int | None = int(positions) if positions else None
         if settings.adapter:
             try:
                 from peft import PeftModel
@@ -44,6 +46,15 @@ class TransformersLLM(LLM):
             model = PeftModel.from_pretrained(model, settings.adapter)
         self._model: Any = model.to(settings.device).eval()
         self._device = settings.device
+
+    @property
+    def context_tokens(self) -> int | None:
+        """The checkpoint's ``max_position_embeddings`` (None if its config has none)."""
+        return self._context_tokens
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the checkpoint's tokenizer (in process)."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
 
     async def _generate(self, request: LLMRequest) -> AsyncIterator[RawChunk]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer

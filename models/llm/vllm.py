@@ -48,6 +48,23 @@ class VLLMEngineLLM(LLM):
         )
         self._engine: Any = AsyncLLMEngine.from_engine_args(args)
         self._tokenizer: Any = None
+        model_config = getattr(self._engine, "model_config", None)
+        self._max_model_len = int(getattr(model_config, "max_model_len", None)
+                                  or settings.max_model_len)
+        from transformers import AutoTokenizer  # a dependency of vllm
+
+        # The engine hands its tokenizer out only asynchronously; counting is synchronous.
+        self._counter: Any = AutoTokenizer.from_pretrained(settings.model)
+
+    @property
+    def context_tokens(self) -> int:
+        """The engine's ``max_model_len`` (``llm.vllm.max_model_len``): one sequence's
+        prompt and reply."""
+        return self._max_model_len
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the model's tokenizer (in process)."""
+        return len(self._counter.encode(text, add_special_tokens=False))
 
     async def _prompt(self, request: LLMRequest) -> str:
         if self._tokenizer is None:
