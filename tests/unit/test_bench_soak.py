@@ -13,7 +13,8 @@ from rich.console import Console
 
 from server.bench_calls import SALES_LINES
 from server.bench_calls_run import Voices
-from server.bench_soak import CallRecord, SoakBench, Target, run_soak, slope_per_hour
+from server.bench_soak import CallRecord, SoakBench, Target, run_soak
+from server.bench_soak_report import slope_per_hour
 from tests.unit.test_server_ab import serving, settings_for
 
 
