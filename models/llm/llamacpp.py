@@ -131,6 +131,7 @@ def engine_params(model_path: Path, settings: LlamaCppSettings,
     # prompt than in the cache: chunks of at least this many tokens are shifted into
     # place instead of evaluated again (0: off).
     params.n_cache_reuse = settings.cache_reuse
+    params.cache_ram_mib = settings.cache_ram_mib
     params.cpuparams.n_threads = settings.threads
     params.cpuparams_batch.n_threads = settings.batch_threads
     params.verbosity = -1

@@ -69,6 +69,19 @@ def test_cache_reuse_reaches_the_llama_cpp_params_without_loading_the_model(
     assert engine_params(model, LlamaCppSettings()).n_cache_reuse == 64
 
 
+def test_the_host_prompt_cache_is_bounded_by_default_and_can_be_turned_off(
+        tmp_path: Path) -> None:
+    """llama.cpp's own default keeps up to 8 GiB of evicted slot states in RAM (a live
+    server grew ~28 MB a turn); ours is 1 GiB, and 0 turns it off."""
+    from models.llm.llamacpp import engine_params
+
+    model = tmp_path / "m.gguf"
+    assert engine_params(model, LlamaCppSettings()).cache_ram_mib == 1024
+    assert engine_params(model, LlamaCppSettings(cache_ram_mib=0)).cache_ram_mib == 0
+    with pytest.raises(ConfigError, match="cache_ram_mib"):
+        load_settings(LlamaCppSettings, environ={"SALESVOICE_CACHE_RAM_MIB": "-1"})
+
+
 def test_the_bench_wrapper_passes_the_backends_context_and_tokenizer_on() -> None:
     class Sized(FakeLLM):
         @property
