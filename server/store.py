@@ -16,46 +16,42 @@ redacted from transcripts before they are written (``server.redact``).
     await store.aclose()
 
 Opening the database (URL checks, schema version) is ``server/store_db.py``, the tables
-and their records ``server/store_schema.py``; experiments, arms and later outcomes are
-kept by ``server.store_ab.ExperimentStore`` on this store's engine and worker. The names
-callers need are re-exported here.
+and their records ``server/store_schema.py``, the worker threads ``server/store_worker.py``,
+the heartbeat and crash recovery of this store ``server/store_heartbeat.py``, purging old
+calls and their recordings ``server/store_purge.py``, the do-not-call list
+``server/store_dnc.py``; experiments, arms and later outcomes are kept by
+``server.store_ab.ExperimentStore`` on this store's engine and worker. The names callers
+need are re-exported here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import logging
 import os
-import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
-from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from agent.compliance import normalize_caller_id
 from agent.dialogue import CallerProfile, Dialogue, Outcome, Thought
 from server.redact import redact_card_numbers
 from server.store_db import (
-    CRASH_END_REASON,
     HEARTBEAT_S,
     STALE_AFTER,
     ProcessIdentity,
     StoreError,
     StoreSettings,
     UnknownCallError,
-    heartbeat,
     open_database,
-    recover_crashed,
 )
+from server.store_dnc import SqlDoNotCall
+from server.store_heartbeat import CallOwner
+from server.store_purge import PurgeResult, purge_with_recordings
 from server.store_schema import (
     CallDetail,
     CallSummary,
@@ -64,18 +60,14 @@ from server.store_schema import (
     TurnRecord,
     call_exists,
     calls,
-    do_not_call,
-    live_calls,
-    purge_calls,
     read_detail,
     read_summaries,
-    store_instances,
     to_dialogue,
     turns,
 )
+from server.store_worker import StoreWorker
 from voice.events import TurnCompleted
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -111,22 +103,16 @@ class CallStore:
         process: ProcessIdentity | None = None,
     ) -> None:
         self._clock = clock
-        self._engine = open_database(url, clock)
-        self.url = self._engine.url.render_as_string(hide_password=True)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callstore")
-        # Bulk exports read on their own thread so they never hold up live turn writes.
-        self._exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callstore-export")
-        self._closed = False
-        self._process = process or ProcessIdentity.current()
-        self.instance = uuid.uuid4().hex
+        self._worker = StoreWorker(open_database(url, clock), clock)
+        self._engine = self._worker.engine
+        self.url = self._worker.url
+        self._owner = CallOwner(self._worker, heartbeat_s=heartbeat_s, stale_after=stale_after,
+                                process=process or ProcessIdentity.current())
+        self.instance = self._owner.instance
         """This store's id as a call owner (``store_instances``)."""
-        self._heartbeat_s = heartbeat_s
-        self._stale_after = stale_after
-        self._beating: threading.Thread | None = None
-        self._stop_beating = threading.Event()
-        self.do_not_call = SqlDoNotCall(self)
+        self.do_not_call = SqlDoNotCall(self._worker)
         """The do-not-call list in this database (agent.compliance.DoNotCall)."""
-        self._recover(unowned=True)
+        self._owner.recover(unowned=True)
 
     async def __aenter__(self) -> CallStore:
         return self
@@ -161,15 +147,14 @@ class CallStore:
         def write() -> None:
             try:
                 with self._engine.begin() as conn:
-                    heartbeat(conn, self.instance, self._process, now)
+                    self._owner.beat(conn, now)
                     conn.execute(insert(calls).values(row))
-                    conn.execute(insert(live_calls).values(call_id=call_id,
-                                                           instance=self.instance))
+                    self._owner.own(conn, call_id)
             except IntegrityError:
                 raise StoreError(f"call {call_id!r} is already recorded") from None
 
-        await self._run(self._writer, write)
-        self._start_heartbeat()
+        await self._worker.run(write)
+        self._owner.start()
 
     async def add_turn(
         self,
@@ -215,7 +200,7 @@ class CallStore:
                         raise UnknownCallError(call_id) from None
                 raise StoreError(f"{what} is already recorded") from None
 
-        await self._run(self._writer, write)
+        await self._worker.run(write)
 
     async def record_turn(self, call_id: str, event: TurnCompleted) -> None:
         """add_turn() from the pipeline's event: thought and strategy come from its info;
@@ -267,11 +252,11 @@ class CallStore:
         def write() -> None:
             with self._engine.begin() as conn:
                 done = conn.execute(update(calls).where(calls.c.id == call_id).values(values))
-                conn.execute(delete(live_calls).where(live_calls.c.call_id == call_id))
+                self._owner.release(conn, call_id)
             if done.rowcount == 0:
                 raise UnknownCallError(call_id)
 
-        await self._run(self._writer, write)
+        await self._worker.run(write)
 
     async def purge(
         self, before: datetime, *, dry_run: bool = False, recordings_dir: Path | None = None
@@ -279,33 +264,16 @@ class CallStore:
         """Delete every finished call created before ``before``: its turns, A/B
         assignment, outcomes, and recordings (the files its record names, and
         ``<call id>-*`` files in ``recordings_dir``). ``dry_run``: only count."""
-
-        def work() -> PurgeResult:
-            with self._engine.begin() as conn:
-                counts = purge_calls(conn, before, dry_run=dry_run)
-            named = {Path(p) for p in counts.recordings}
-            if recordings_dir is not None:  # a crashed call's recording is in no record
-                for call_id in counts.call_ids:
-                    named.update(recordings_dir.glob(f"{call_id}-*"))
-            files = sorted(f for f in named if f.is_file())
-            failed = []
-            if not dry_run:
-                for f in files:
-                    try:
-                        f.unlink()
-                    except OSError as exc:
-                        failed.append(f"{f}: {exc.strerror}")
-            return PurgeResult(counts=counts, files=len(files), failed=failed)
-
-        return await self._run(self._writer, work)
+        return await self._worker.run(lambda: purge_with_recordings(
+            self._engine, before, dry_run=dry_run, recordings_dir=recordings_dir))
 
     async def recover_crashed(self) -> list[str]:
         """End the calls of servers that died (see ``server.store_db``); their ids."""
-        return await self._run(self._writer, lambda: self._recover(unowned=False))
+        return await self._worker.run(lambda: self._owner.recover(unowned=False))
 
     async def flush(self) -> None:
         """Wait until every write queued so far (do-not-call additions too) is committed."""
-        await self._run(self._writer, lambda: None)
+        await self._worker.run(lambda: None)
 
     # -- reads ----------------------------------------------------------------------------
     async def list_calls(self, limit: int = 50, offset: int = 0) -> list[CallSummary]:
@@ -315,7 +283,7 @@ class CallStore:
             with self._engine.connect() as conn:
                 return read_summaries(conn, limit, offset)
 
-        return await self._run(self._writer, read)
+        return await self._worker.run(read)
 
     async def get_call(self, call_id: str) -> CallDetail | None:
         """The call with its turns; None if there is no such call."""
@@ -324,7 +292,7 @@ class CallStore:
             with self._engine.connect() as conn:
                 return read_detail(conn, call_id)
 
-        return await self._run(self._writer, read)
+        return await self._worker.run(read)
 
     async def export_dialogue(self, call_id: str) -> Dialogue:
         """The call as the shared dialogue record. Raises UnknownCallError."""
@@ -336,7 +304,7 @@ class CallStore:
                 raise UnknownCallError(call_id)
             return to_dialogue(detail)
 
-        return await self._run(self._writer, read)
+        return await self._worker.run(read)
 
     async def export_jsonl(
         self,
@@ -373,14 +341,13 @@ class CallStore:
                     return write_lines(out)
             return write_lines(dest)
 
-        return await self._run(self._exporter, export)
+        return await self._worker.run(export, bulk=True)
 
     # -- for stores of other records in this database (server.store_ab) -------------------
     async def run(self, work: Callable[[Engine], T], *, bulk: bool = False) -> T:
         """Run blocking ``work`` with the engine on the writer thread, in order with every
         write; ``bulk``: on the export thread instead, for long reads."""
-        return await self._run(self._exporter if bulk else self._writer,
-                               lambda: work(self._engine))
+        return await self._worker.run(lambda: work(self._engine), bulk=bulk)
 
     def now(self) -> datetime:
         """The store's clock (injected in tests)."""
@@ -390,134 +357,13 @@ class CallStore:
     async def aclose(self) -> None:
         """Finish every queued write, then release the database and the worker threads.
         Calls this store started and never finished are left to crash recovery."""
-        if self._closed:
+        if self._worker.closed:
             return
-        self._stop_beating.set()
-        await self._run(self._exporter, lambda: None)
-        if self._beating is not None:
-            await self._run(self._writer, self._unregister)
-        await self._run(self._writer, self._engine.dispose)
-        self._closed = True
-        # Both workers are idle now: their threads exit without blocking the loop.
-        self._writer.shutdown(wait=False)
-        self._exporter.shutdown(wait=False)
-
-    def _recover(self, *, unowned: bool) -> list[str]:
-        try:
-            with self._engine.begin() as conn:
-                ended = recover_crashed(conn, self._process, self._clock(),
-                                        stale_after=self._stale_after, unowned=unowned)
-        except SQLAlchemyError as exc:  # e.g. a read-only database opened to list calls
-            log.warning("could not check %s for calls of crashed servers: %s", self.url, exc)
-            return []
-        if ended:
-            log.warning("%d call(s) left unfinished by a server that died are now ended "
-                        "with end_reason %r: %s", len(ended), CRASH_END_REASON,
-                        ", ".join(ended))
-        return ended
-
-    def _start_heartbeat(self) -> None:
-        if self._beating is not None or self._closed:
-            return
-        self._beating = threading.Thread(
-            target=self._beat_until_closed, name="callstore-heartbeat", daemon=True)
-        self._beating.start()
-
-    def _beat_until_closed(self) -> None:
-        def beat() -> None:
-            if self._stop_beating.is_set():  # aclose() has queued the unregistering
-                return
-            with self._engine.begin() as conn:
-                heartbeat(conn, self.instance, self._process, self._clock())
-            self._recover(unowned=False)  # a peer on another machine may have died
-
-        while not self._stop_beating.wait(self._heartbeat_s):
-            try:
-                self._submit(self._writer, beat).result()
-            except StoreError:
-                return  # closed
-            except Exception:  # the database is away: the next beat tries again
-                log.warning("call store heartbeat failed", exc_info=True)
-
-    def _unregister(self) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(delete(store_instances).where(store_instances.c.id == self.instance))
-
-    def _submit(
-        self, worker: ThreadPoolExecutor, fn: Callable[[], T]
-    ) -> concurrent.futures.Future[T]:
-        if self._closed:
-            raise StoreError(f"the call store for {self.url} is closed")
-        return worker.submit(fn)
-
-    async def _run(self, worker: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
-        future = asyncio.wrap_future(self._submit(worker, fn))
-        try:
-            # A queued write must land even if its caller is cancelled (hang-up, barge-in).
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            future.add_done_callback(_log_failure)
-            raise
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeResult:
-    counts: PurgeCounts
-    files: int
-    """Recording files deleted (or, dry, that would be)."""
-    failed: list[str]
-    """Files that could not be deleted, with why."""
-
-
-class SqlDoNotCall:
-    """The do-not-call list in the call database (agent.compliance.DoNotCall).
-
-    ``add`` queues the write on the store's worker (ordered with the call records) and
-    is seen by ``in`` at once; ``in`` runs a quick query on the calling thread, since the
-    agent asks synchronously. Numbers are compared normalized.
-    """
-
-    def __init__(self, store: CallStore) -> None:
-        self._store = store
-        self._known: set[str] = set()
-        # Listed numbers seen or added here; the protocol has no removal, so never stale.
-
-    def add(self, caller_id: str, reason: str) -> None:
-        key = normalize_caller_id(caller_id)
-        now = self._store._clock()
-        engine = self._store._engine
-
-        def write() -> None:
-            with engine.begin() as conn:
-                listed = conn.execute(
-                    update(do_not_call).where(do_not_call.c.caller_key == key).values(reason=reason)
-                )
-                if listed.rowcount == 0:
-                    conn.execute(
-                        insert(do_not_call).values(caller_key=key, reason=reason, added_at=now)
-                    )
-
-        self._store._submit(self._store._writer, write).add_done_callback(_log_failure)
-        self._known.add(key)
-
-    def __contains__(self, caller_id: object) -> bool:
-        if not isinstance(caller_id, str):
-            return False
-        key = normalize_caller_id(caller_id)
-        if key in self._known:
-            return True
-        with self._store._engine.connect() as conn:
-            found = conn.execute(
-                select(do_not_call.c.caller_key).where(do_not_call.c.caller_key == key)
-            ).first()
-        if found is not None:
-            self._known.add(key)
-        return found is not None
-
-
-def _log_failure(future: concurrent.futures.Future[Any] | asyncio.Future[Any]) -> None:
-    if not future.cancelled() and (exc := future.exception()) is not None:
-        log.error("call store write failed: %s", exc, exc_info=exc)
+        self._owner.stop()
+        await self._worker.run(lambda: None, bulk=True)
+        if self._owner.started:
+            await self._worker.run(self._owner.unregister)
+        await self._worker.aclose()
 
 
 __all__ = [
