@@ -96,11 +96,12 @@ class LlamaCppSettings(StrictModel):
     """llama.cpp ``n_cache_reuse``: after the agent cuts a long call's history, cached
     chunks of at least this many tokens are shifted into place rather than evaluated
     again, so the turn after a cut evaluates little more than the call notes (0: off)."""
-    cache_ram_mib: int = Field(1024, ge=0)
+    cache_ram_mib: int = Field(0, ge=0)
     """llama.cpp's host-memory prompt cache (``--cache-ram``): when a slot moves to another
-    call, the state it held is kept in RAM, up to this many MiB, so that call's next turn
-    restores it instead of evaluating its prompt again (0: off). llama.cpp's own default,
-    8,192 MiB, let a live server's RSS climb by ~28 MB a turn towards +8 GiB."""
+    conversation, the state it held is kept in RAM, up to this many MiB, to be restored
+    later instead of evaluated again (0: off). Off by default: llama.cpp's own 8,192 MiB
+    made a live server's RSS climb ~28 MB a turn, and in a 4-caller soak 1,024 MiB cost
+    ~1.3 GB of RSS for no latency gain (docs/architecture.md, "Under load")."""
     http_port: int = Field(0, ge=0, le=65535)
     """llama.cpp also serves the model over OpenAI-compatible HTTP on loopback at this
     port (0: any free port)."""

@@ -69,15 +69,15 @@ def test_cache_reuse_reaches_the_llama_cpp_params_without_loading_the_model(
     assert engine_params(model, LlamaCppSettings()).n_cache_reuse == 64
 
 
-def test_the_host_prompt_cache_is_bounded_by_default_and_can_be_turned_off(
+def test_the_host_prompt_cache_is_off_by_default_and_can_be_bounded(
         tmp_path: Path) -> None:
     """llama.cpp's own default keeps up to 8 GiB of evicted slot states in RAM (a live
-    server grew ~28 MB a turn); ours is 1 GiB, and 0 turns it off."""
+    server grew ~28 MB a turn); ours is off, and a size in MiB bounds it."""
     from models.llm.llamacpp import engine_params
 
     model = tmp_path / "m.gguf"
-    assert engine_params(model, LlamaCppSettings()).cache_ram_mib == 1024
-    assert engine_params(model, LlamaCppSettings(cache_ram_mib=0)).cache_ram_mib == 0
+    assert engine_params(model, LlamaCppSettings()).cache_ram_mib == 0
+    assert engine_params(model, LlamaCppSettings(cache_ram_mib=512)).cache_ram_mib == 512
     with pytest.raises(ConfigError, match="cache_ram_mib"):
         load_settings(LlamaCppSettings, environ={"SALESVOICE_CACHE_RAM_MIB": "-1"})
 
