@@ -174,15 +174,15 @@ class VoicePipeline:
         if self._closed:
             return
         self._closed = True
-        reply = self._reply
+        reply, self._reply = self._reply, None
         if reply is not None and (reply.user_text or reply.audible):
             # The caller hung up during a reply: the exchange is recorded as far as heard.
-            self._reply = None
             reply.stop_audio(self._clock.now())
             self._record(reply, interrupted=True)
-        tasks = [t for t in (self._pacer, *self._background) if t is not None]
-        if self._reply is not None and self._reply.task is not None:
-            tasks.append(self._reply.task)
+        # A reply still being written is stopped too (LLM stream, synthesis): nobody is
+        # left to hear it, and on a loaded server it holds the CPU other calls need.
+        tasks = [t for t in (self._pacer, *self._background,
+                             reply.task if reply is not None else None) if t is not None]
         for t in tasks:
             t.cancel()
         for t in tasks:

@@ -418,6 +418,22 @@ async def test_a_caller_who_hangs_up_mid_reply_leaves_the_exchange_recorded_as_h
     assert done.agent_text and LONG.startswith(done.agent_text) and done.agent_text != LONG
 
 
+async def test_a_hang_up_while_the_reply_is_still_written_stops_the_llm() -> None:
+    # Nobody is left to hear the rest: the reply's LLM stream and synthesis stop at the
+    # hang-up instead of running on (on a loaded server they held the CPU other calls
+    # needed).
+    call = await make_call([FakeReply(LONG, ttft_s=0.2, tokens_per_s=4)],
+                           ["What is term life"])
+    await call.feed(SPEECH, 0.8)
+    await call.feed(SILENCE, 2.5)  # the first words play; the LLM is still writing
+    assert call.of(AgentAudio)
+    await call.close()
+    (done,) = call.of(TurnCompleted)
+    assert done.interrupted and done.agent_text != LONG
+    left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    assert not left, left
+
+
 async def test_a_line_spoken_while_the_agent_settles_its_last_turn_is_answered() -> None:
     # The regression for a caller's line that got no answer: after the agent's audio had
     # played, its slow decisions about the turn (settle) still ran, the pipeline took the
