@@ -102,9 +102,7 @@ class CallStore:
         stale_after: timedelta = STALE_AFTER,
         process: ProcessIdentity | None = None,
     ) -> None:
-        self._clock = clock
         self._worker = StoreWorker(open_database(url, clock), clock)
-        self._engine = self._worker.engine
         self.url = self._worker.url
         self._owner = CallOwner(self._worker, heartbeat_s=heartbeat_s, stale_after=stale_after,
                                 process=process or ProcessIdentity.current())
@@ -132,7 +130,7 @@ class CallStore:
     ) -> None:
         """Record a new call. ``source`` is the Dialogue's ("live" for the server);
         ``transport`` says how it came in ("browser", "twilio", ...)."""
-        now = self._clock()
+        now = self._worker.now()
         row = {
             "id": call_id,
             "source": source,
@@ -146,7 +144,7 @@ class CallStore:
 
         def write() -> None:
             try:
-                with self._engine.begin() as conn:
+                with self._worker.engine.begin() as conn:
                     self._owner.beat(conn, now)
                     conn.execute(insert(calls).values(row))
                     self._owner.own(conn, call_id)
@@ -180,7 +178,7 @@ class CallStore:
         row = {
             "call_id": call_id,
             "turn_index": turn_index,
-            "at": self._clock(),
+            "at": self._worker.now(),
             "user_text": redact_card_numbers(user_text),
             "agent_text": redact_card_numbers(agent_text),
             "interrupted": interrupted,
@@ -192,10 +190,10 @@ class CallStore:
 
         def write() -> None:
             try:
-                with self._engine.begin() as conn:
+                with self._worker.engine.begin() as conn:
                     conn.execute(insert(turns).values(row))
             except IntegrityError:
-                with self._engine.connect() as conn:
+                with self._worker.engine.connect() as conn:
                     if not call_exists(conn, call_id):
                         raise UnknownCallError(call_id) from None
                 raise StoreError(f"{what} is already recorded") from None
@@ -241,7 +239,7 @@ class CallStore:
                 f"expected one of {[o.value for o in Outcome]}"
             ) from None
         values = {
-            "finished_at": self._clock(),
+            "finished_at": self._worker.now(),
             "outcome": None if outcome is None else outcome.value,
             "outcome_intent": outcome_intent,
             "end_reason": end_reason,
@@ -250,7 +248,7 @@ class CallStore:
         }
 
         def write() -> None:
-            with self._engine.begin() as conn:
+            with self._worker.engine.begin() as conn:
                 done = conn.execute(update(calls).where(calls.c.id == call_id).values(values))
                 self._owner.release(conn, call_id)
             if done.rowcount == 0:
@@ -265,7 +263,7 @@ class CallStore:
         assignment, outcomes, and recordings (the files its record names, and
         ``<call id>-*`` files in ``recordings_dir``). ``dry_run``: only count."""
         return await self._worker.run(lambda: purge_with_recordings(
-            self._engine, before, dry_run=dry_run, recordings_dir=recordings_dir))
+            self._worker.engine, before, dry_run=dry_run, recordings_dir=recordings_dir))
 
     async def recover_crashed(self) -> list[str]:
         """End the calls of servers that died (see ``server.store_db``); their ids."""
@@ -280,7 +278,7 @@ class CallStore:
         """Calls, newest first."""
 
         def read() -> list[CallSummary]:
-            with self._engine.connect() as conn:
+            with self._worker.engine.connect() as conn:
                 return read_summaries(conn, limit, offset)
 
         return await self._worker.run(read)
@@ -289,7 +287,7 @@ class CallStore:
         """The call with its turns; None if there is no such call."""
 
         def read() -> CallDetail | None:
-            with self._engine.connect() as conn:
+            with self._worker.engine.connect() as conn:
                 return read_detail(conn, call_id)
 
         return await self._worker.run(read)
@@ -298,7 +296,7 @@ class CallStore:
         """The call as the shared dialogue record. Raises UnknownCallError."""
 
         def read() -> Dialogue:
-            with self._engine.connect() as conn:
+            with self._worker.engine.connect() as conn:
                 detail = read_detail(conn, call_id)
             if detail is None:
                 raise UnknownCallError(call_id)
@@ -327,7 +325,7 @@ class CallStore:
             stmt = stmt.where(calls.c.finished_at.is_not(None))
 
         def write_lines(out: TextIO) -> int:
-            with self._engine.connect() as conn:
+            with self._worker.engine.connect() as conn:
                 ids = list(conn.execute(stmt).scalars())
                 for call_id in ids:
                     detail = read_detail(conn, call_id)
@@ -347,11 +345,11 @@ class CallStore:
     async def run(self, work: Callable[[Engine], T], *, bulk: bool = False) -> T:
         """Run blocking ``work`` with the engine on the writer thread, in order with every
         write; ``bulk``: on the export thread instead, for long reads."""
-        return await self._worker.run(lambda: work(self._engine), bulk=bulk)
+        return await self._worker.run(lambda: work(self._worker.engine), bulk=bulk)
 
     def now(self) -> datetime:
         """The store's clock (injected in tests)."""
-        return self._clock()
+        return self._worker.now()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def aclose(self) -> None:
