@@ -19,9 +19,11 @@ from agent.phrases import rx
 
 _REPORT = (r"\byou(?:'ve| have)? (?:just |also |currently )?(?:said|mentioned|told (?:me|us)|explained"
            r"|say|earn|make|pay|spend|owe|bought|built|own|drive|got|had|want|asked (?:for|about))\b"
+           # An estimate of the caller's own, up to its figure: "you reckon the trip will be ...".
+           r"|\byou (?:think|reckon|guess|expect|estimate|figure|believe|imagine)\b[\w' ]{0,40}"
            r"|\byou(?:'re| are) (?:currently |really )?(?:paying|earning|making|planning|flying|going"
            r"|travell?ing|away|after|looking for|hoping for|thinking of)\b"
-           r"|\byou(?:'d| would|'ll| will) (?:like|be away|be travell?ing|be going)\b")
+           r"|\byou(?:'d| would|'ll| will) (?:like|be away|be travell?ing|be going|be off|be out|need)\b")
 """What the caller said, has, earns, pays or plans: "you mentioned a budget of ..."."""
 _SUBJECT = r"\b(?:you(?:'re| are| were)|(?:he|she|they)(?:'s| is|'re| are))(?: [\w'-]+,?){0,6} ?$"
 """The caller (or someone of theirs) as subject, close before the figure: "you're 41",
@@ -33,7 +35,10 @@ _OUTINGS = re.compile(r"^[\s-]*(?:day|week|month|year)s?[\s-]+(?:[\w-]+\s+)?(?:t
                       r"|visit|break|journey|tour|cruise|trek|sabbatical|secondment|contract|placement"
                       r"|absence|course|posting|assignment|honeymoon|project|job|gap)", re.I)
 """One trip or stay of the caller's: "a six-week trip", "your 100-day visit"."""
-_CALLER = rx(_REPORT, _POSSESSION, r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
+_ELSEWHERE = (r"\b(?:with|from|at|on) (?:the other|your (?:current|old|existing|previous|other|last)|another|a different)"
+              r" (?:company|insurer|provider|firm|lot|policy|broker|bank)\b")
+"""The caller's cover elsewhere: "your excess with the other company is 1,000"."""
+_CALLER = rx(_REPORT, _POSSESSION, _ELSEWHERE, r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
 _SHEET = rx(
     r"\b(?:premiums?|price[sd]?|costs?|quote[sd]?|excess|waiting|wait|deferred|deferral|benefit|payouts?"
     r"|lump sum|sum insured|cover amount|terms?|limits?|max(?:imum)?|min(?:imum)?|range|options?"

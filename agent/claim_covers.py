@@ -15,12 +15,16 @@ _COVER_VERB = re.compile(
     r"\b(?:covers?|covered|covering|includes?|included|including|pays? (?:out )?(?:for|on|if|when)|paid for"
     r"|protects?|takes? care of|handles?|will cover|reimburses?|comes with|extends? to|applies to"
     r"|you(?:'re| are) covered|is covered|are covered|no problem|is fine|are fine|isn'?t excluded|not excluded|part of"
-    r"|(?:will|would|'ll|'d) (?:still |also )?(?:pay|replace|repair|step in|kick in)|pays? out|replaces?|provides?|gives? you|keeps? paying)\b", re.I)
+    r"|(?:will|would|'ll|'d) (?:still |also )?(?:pay|replace|repair|step in|kick in)|pays? out|replaces?|provides?|gives? you|keeps? paying"
+    r"|helps? (?:you )?with|(?:will|would|'ll|'d) (?:sort|deal with|fix)|sorts? out|deals? with|(?:would|will|'d|'ll) be (?:fine|ok|okay|no problem)"
+    r"|fine to claim|(?:can|could) (?:still )?claim)\b", re.I)
 _NOT_COVER = re.compile(
     r"\b(?:doesn'?t|does not|won'?t|will not|wouldn'?t|would not|can'?t|cannot|isn'?t|is not|aren'?t|are not|not|never|excludes?|excluded|excluding|except|no|outside|beyond)\b"
-    r"[\w' ]{0,48}\b(?:cover|covered|include|included|pay|paid|protect|apply|part|trigger|count|qualif|come with)"
+    r"[\w' ]{0,48}\b(?:cover|covered|include|included|pay|paid|protect|apply|part|trigger|count|qualif|come with|help|sort|deal)"
     r"|\b(?:is|are|'s|'re|be|being)\s+(?:\w+\s+)?excluded\b|\bexcludes\b"
-    r"|\b(?:isn'?t|aren'?t|not) (?:on|in|part of|one of|among) (?:the|its|our) (?:\w+ )?(?:list|product|conditions|illnesses|covers)\b", re.I)
+    r"|\b(?:isn'?t|aren'?t|not) (?:on|in|part of|one of|among) (?:the|its|our) (?:\w+ )?(?:list|product|conditions|illnesses|covers)\b"
+    # Said after what is covered, the verb left out: "covers consultations, though not scans".
+    r"|\b(?:covers?|covered|includes?|included|pays? for)\b[^.;]*?,\s*(?:but |though |although |just |and )?not\b(?! (?:just|only|to|if|when|unless|that|even)\b)", re.I)
 _GENERIC = frozenset(
     "the a an and or of in on for to with your you our if from not any after before while "
     "policy cover covered insurance first year years day days over under conditions condition "
@@ -71,7 +75,30 @@ def cover_problems(domain: DomainPack, product: Product, text: str) -> list[str]
                 break
     elif positive:
         found += _others_covers(domain, product, low)
-    return found + _as_standard(domain, product, text, negative) + _notes_denied(product, low)
+    return found + _as_standard(domain, product, text, negative) + _as_extra(domain, product, low) \
+        + _notes_denied(product, low)
+
+
+_EXTRA = rx(r"\bonly (?:covered |included |there |yours )?if you (?:pay|add|buy|take|upgrade)", r"\bcosts? (?:you )?extra\b",
+            r"\b(?:an? )?(?:optional |paid )?(?:add-?on|extra)(?! (?:cost|charge)s? to)\b", r"\bat an? extra (?:cost|charge)",
+            r"\bfor an? (?:small )?(?:extra|additional) (?:fee|cost|charge|premium)", r"\bhave to (?:add|buy|pay for) (?:it|that|them)\b",
+            r"\bneeds? (?:to be )?(?:adding|added|bolting on)\b", r"\bnot (?:included|covered) as standard\b")
+
+
+def _as_extra(domain: DomainPack, product: Product, low: str) -> list[str]:
+    """A cover the sheet gives as standard said to need adding or paying extra for
+    ("theft is only covered if you pay extra")."""
+    extra = next(iter(hits(_EXTRA, low)), None)
+    if extra is None:
+        return []
+    # The cover named close before the extra (the nearest): "theft is only covered if ...".
+    near = low[max(0, extra.start() - 40):extra.start()]
+    if re.search(r"\b(?:accidental|dangerous|sports?)\b", near):
+        return []
+    said = [(m.start(), cover) for cover in product.covers
+            if not re.search(r"\bif added|\bon \w+ cover", cover) and (head := _head_words(cover))
+            for m in [re.search(_inflected(head[0]), near)] if m is not None]
+    return [f"{product.id} covers {max(said)[1]} as standard"] if said else []
 
 
 _PASSIVE = re.compile(r"\b(?:is|are|'s|'re|isn'?t|aren'?t)\b[\w' ]{0,12}\b(?:excluded|covered|included"
@@ -197,6 +224,8 @@ def _about(domain: DomainPack, product: Product, exclusion: str, low: str) -> bo
 
 
 _OBJECTS = {"car": "auto", "vehicle": "auto", "house": "home", "home": "home", "flat": "home",
+            "break-in": "home", "burglar(?:y|ies)": "home", "telly": "home", "tv": "home", "sofa": "home",
+            "furniture": "home", "jewellery": "home",
             "belongings": "home", "trip": "travel", "abroad": "travel", "luggage": "travel",
             "baggage": "travel", "flight": "travel", r"life (?:premium|cover|policy|plan)": "term_life"}
 """What only one product insures: a clause about "your house" speaks of Home Insurance

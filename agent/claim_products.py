@@ -17,22 +17,39 @@ from agent.phrases import hits, rx
 _LINE = re.compile(
     r"(?<!')\b((?:[a-z][\w-]*\s+){0,2}[a-z][\w-]*)\s+(insurance|cover|coverage|policy|policies"
     r"|plan|plans|protection|bundle|package|scheme|add-on|rider|warranty|assurance|service"
-    r"|membership)\b", re.I)
+    r"|membership|extension)\b", re.I)
 _NAMED_LINES = rx(
     r"\b(?:employers'? liability|public liability|professional indemnity|umbrella liability"
     r"|breakdown (?:recovery|cover)|home emergency|boiler cover|credit cards?|cash ?back"
     r"|vintage car|classic car|motorbike|motorcycle|scooter|student contents"
-    r"|platinum|gold shield|all-in-one|bundles?|package)\b",
+    r"|platinum|gold shield|all-in-one|bundles?|package|equity release|lifetime mortgages?"
+    r"|stocks and shares|(?:savings|junior|cash|stocks) isas?|isas?|(?:investment|share|stock) portfolios?"
+    r"|premium bonds?|payday loans?|buy-to-let|commercial (?:vehicle|van|property|fleet)s?)\b",
+    # What no line of the pack insures, named as a line: "pet travel cover", "a joint
+    # life policy", "a children's critical illness extension".
+    r"\b(?:pet|pets|dog|cat|horse|equine|cruise|joint|child(?:ren)?'?s|kids'?|builder'?s|wedding|gadget"
+    r"|mobile phone|bicycle|cycle|boat|caravan|motorhome|taxi|landlord'?s?|tenant'?s?|funeral|cyber|identity"
+    r"|gap|key|tyre|legal expenses)(?: [\w-]+){0,2} (?:insurance|cover|policy|plan|add-?on|extension|rider"
+    r"|warranty|product)\b",
+    # A rider or add-on in the name of a product's own words: "a critical illness rider".
+    r"\b(?:illness|life|waiver|benefit|income|accident|health|medical|premium|disability|cover)\s+riders?\b",
     # Lines whose names hold a word of the pack's own: "whole of life", "mobile home".
     r"\b(?:whole(?:[- ]of)?[- ]life|universal life|variable life|over[- ]?50s?|mobile home"
     r"|holiday home|second home|landlords?'?)\s+(?:insurance|cover|policy|plan|assurance)\b")
-_FINANCE = (r"(?:pensions?|annuit(?:y|ies)|mortgages?|loans?|credit cards?"
+_FINANCE = (r"(?:pensions?|annuit(?:y|ies)|mortgages?|remortgag\w*|loans?|credit cards?"
             r"|savings (?:accounts?|plans?)|isas?"
             r"|bonds|stocks|shares|investments?|investment plans?|unit trusts?|funds|crypto\w*"
             r"|warrant(?:y|ies)|will writing)")
 _OTHER_FINANCE = rx(
-    r"\b(?:we|i|acme|our company)(?: \w+)? (?:also )?(?:offer|sell|do|have|provide|arrange"
-    rf"|set you up with|can get you)(?: you)?(?: an?| our| some)?(?: [\w-]+)? {_FINANCE}\b",
+    r"\b(?:we|i|acme|our company)(?: \w+)? (?:also )?(?:offer|sell|do|does|have|has|provide|arrange|sort"
+    rf"|set you up with|can get you)(?: you)?(?: an?| our| some)?(?: [\w'-]+)? {_FINANCE}\b",
+    # Offered as a service: "we can sort your mortgage out", "open a savings ISA with us".
+    r"\b(?:we|i|acme)(?:'ll|'d| can| could| will| would| also| even| happily){0,2} (?:sort|arrange|handle"
+    r"|take care of|set up|look after|help (?:you )?with|manage|organi[sz]e|pop|put|invest|move)\b"
+    rf"(?: (?!cover|insurance|polic)[\w'-]+){{0,4}} {_FINANCE}\b"
+    r"(?! (?:payments?|repayments?|covered|paid|protection|cover|insurance|life|term|balance|debt|would|will|is|if))",
+    rf"\b(?:open(?:ing)?|tak(?:e|ing) out|start(?:ing)?|set(?:ting)? up) (?:an?|our|one of our)(?: [\w'-]+)? {_FINANCE}\b"
+    r"[\w' ]{0,20}\b(?:with us|with acme|from us|from acme|through us)\b",
     r"\b(?:pensions?|annuit(?:y|ies)|mortgages?|loans?|savings accounts?|investment plans?)\b"
     r"[\w ]{0,20}\b(?:we|i) (?:can|could) (?:quote|offer|sell|arrange|set up|get)",
     r"\bour (?:[\w-]+ )?(?:pensions?|annuit(?:y|ies)|mortgages?|loans?"
@@ -51,7 +68,9 @@ _FINE_WORDS = frozenset(
     "extra what which sports dangerous eight pure customer additional further "
     # How much cover, not which: "the right cover rather than the most cover".
     "than most least max maximum minimum lots little same adequate sufficient "
-    "biggest smallest highest lowest largest widest broadest fullest greatest ideal".split())
+    "biggest smallest highest lowest largest widest broadest fullest greatest ideal "
+    # Said of a plan, not naming one (a statistic, if anything): "our most popular plan".
+    "popular".split())
 
 
 _NOT_SOLD = rx(
@@ -183,7 +202,7 @@ def product_mentions(domain: DomainPack, text: str) -> list[tuple[int, str]]:
         pid = next((p for pos, p in domain.mentions(m.group(0), by_id=False) if pos == 0), None)
         if pid is None:
             continue
-        prior = re.search(r"\b([a-z]+)[\s-]+$", text[: m.start()], re.I)
+        prior = re.search(r"\b([a-z]+)(?:'s)?[\s-]+$", text[: m.start()], re.I)
         after = _UNDER.match(text[m.end():])
         for word in (prior, after):
             owner = word and next((o for o, ws in keys.items() if o != pid
@@ -204,11 +223,11 @@ def product_mentions(domain: DomainPack, text: str) -> list[tuple[int, str]]:
 
 
 _AS_NAME_BEFORE = re.compile(
-    r"(?:^|[.;:,!?]\s*|\b(?:on|for|with|under|and|or|nor|both|whereas|but|than)\s+)$", re.I)
+    r"(?:^|[.;:,!?]\s*|\b(?:on|for|with|under|and|or|nor|both|whereas|but|than|then)\s+)$", re.I)
 _AS_NAME_AFTER = re.compile(
     r"^[a-z]+(?:'s\b|\s+(?:covers?|has|have|is|isn'?t|pays?|excludes?|includes?|doesn'?t|does"
     r"|won'?t|will|would|only|also|still|waiting|premiums?|excess|polic(?:y|ies)|and|or|applies"
-    r"|starts|runs|costs?|goes|kicks)\b|\s*[,.;?!])", re.I)
+    r"|starts|runs|costs?|goes|kicks|at \d|before|after|too)\b|\s*[,.;?!])", re.I)
 """A product's own word said bare as its name ("on travel", "Medical's waiting period",
 "Travel covers ..."), not as an ordinary word ("take-home pay", "when you travel")."""
 

@@ -54,6 +54,7 @@ _PROMISE = rx(
     r"\b(?:you(?:'re| are)|you'll be) (?:fully |completely |totally )?(?:covered|protected|safe)"
     r" (?:for|against|no matter|whatever) (?:everything|anything|life|all)",
     r"\bpremiums? (?:will )?never (?:go up|rise|increase|change)\b(?! during the term)",
+    r"\b(?:premiums?|price|cost)s?\b[\w' ]{1,20}\b(?:will never|won'?t ever|is never going to|will not ever)(?: ever)? (?:go up|rise|increase|change)\b(?! during the term)",
     # Approval certainty said as a problem ruled out: "won't cause any problems with your
     # application", "no chance of a rejection", "a refusal isn't going to happen".
     r"\b(?:won'?t|will not|shouldn'?t|isn'?t going to|is not going to|not going to) (?:cause|be|create|pose|give you|hit|run into|have|face)"
@@ -96,7 +97,7 @@ _PROMISE_SURE = rx(rf"\b{_CERTAIN}\b.{{0,60}}\b{_OUTCOME}", rf"\b{_OUTCOME}\b.{{
                    r"\b(?:a thing of the past|won'?t want for anything)\b")
 # "I can promise you nothing"-style negations are read by _hits; these are always fine.
 _PROMISE_OK = rx(r"\b(?:can'?t|cannot|won'?t|not) (?:\w+ )?(?:promise|guarantee)",
-                  r"\bno guarantee", r"\b(?:not|isn'?t|aren'?t|is not|are not|never) (?:\w+ )?(?:guaranteed|a guarantee|certain|promised)",
+                  r"\bno guarantee", r"\bpromise (?:i'?ll|i will|to|we'?ll|it'?ll) (?:keep (?:this|it|things) (?:short|brief|quick)|be (?:quick|brief)|not (?:keep|take|call|ring|bother|pester)|only take)", r"\b(?:not|isn'?t|aren'?t|is not|are not|never) (?:\w+ )?(?:guaranteed|a guarantee|certain|promised)",
                   r"\bguarantee (?:isn'?t|is not)", r"\b(?:can'?t|cannot) (?:say|tell you|be sure|know|predict)",
                   # Said only to be disowned: "I'd be misleading you if I said it was guaranteed".
                   r"\b(?:i'?d|i would|it would|it'?d) be (?:\w+ )?(?:wrong|misleading|lying|dishonest|untrue|unfair) (?:\w+ )?(?:to|if)\b",
@@ -116,7 +117,7 @@ _PEOPLE = (r"(?:people|customers|clients|families|parents|drivers|workers|employ
            r"|mothers|fathers|mums|moms|dads|students|renters|landlords|smokers|claimants"
            r"|claims|applicants|applications|policies|others|those|americans|britons|\w+ers"
            r"|\w+ists|\w+ians)")
-_QUANT = (r"(?:most|(?<!how )many|loads|plenty|a (?:tiny |small )?fraction|hardly any|very few|half|a third|a quarter|two thirds|three quarters|the majority"
+_QUANT = (r"(?:most|(?<!how )many|loads|plenty|a (?:tiny |small )?fraction|hardly any|very few|half|(?:a|one|two|three|four)[- ](?:thirds?|quarters?|fifths?|tenths?)|the majority"
           r"|majority|nearly all|almost all|all|every|thousands|millions|hundreds|tens of thousands"
           r"|countless|a growing number|more and more|more|nine out of ten|\w+ out of \w+"
           r"|\w+ in \w+|\d+ ?%|\w+(?:-\w+)? percent|the average|an average|on average|the typical"
@@ -177,7 +178,7 @@ _STAT = rx(
 )
 
 _STAT_OK = rx(r"\b(?:people|customers|callers|folks) (?:\w+ )?ask (?:me )?(?:that|this|the same)",
-              r"\b(?:can'?t|cannot|won'?t|don'?t|do not|not able to|unable to) (?:tell you|say|share|know|give you)\b.{0,12}\b(?:what|how many|which|whether)\b")
+              r"\b(?:can'?t|cannot|couldn'?t|could not|won'?t|wouldn'?t|don'?t|do not|not able to|unable to) (?:\w+ )?(?:tell you|say|share|know|give you)\b.{0,12}\b(?:what|how many|which|whether|if)\b")
 
 # -- false urgency ------------------------------------------------------------------------------
 _ENDING = (r"(?:clos(?:e|es|ed|ing)|end(?:s|ed|ing)?|stop(?:s|ped|ping)?|won'?t (?:survive|last|hold|be around)|finish(?:es|ed|ing)?|pull(?:s|ed|ing)?|withdraw\w*"
@@ -213,7 +214,11 @@ _URGENCY = rx(
     r"\b(?:waited|wait) too long\b", r"\bcaught out\b", r"\bwhile you (?:still )?can\b(?!'t| ?not)", r"\bonce (?:it'?s|they'?re) gone\b",
     r"\b(?:extremely |very )?limited (?:this|places|spots|availability|time)|\bavailability is (?:\w+ )?limited\b",
     r"\b(?:about to|going to|set to) (?:lapse|expire|end|close|tighten|change|go up|rise)\b", r"\b(?:shuts|freezes?|closes) (?:on|at|when)\b",
-    r"\b(?:no time to|wouldn'?t|shouldn'?t|can'?t afford to|don'?t) (?:\w+ )?(?:hang about|hang around|sleep on it|think it over|shop around)\b",
+    r"\b(?:no time to|wouldn'?t|shouldn'?t|can'?t afford to|don'?t) (?:\w+ )?(?:hang about|hang around|sleep on (?:it|this|that)|think it over|shop around)\b",
+    r"\bcan'?t afford to (?:wait|delay|hold off|dither|put (?:it|this|that) off|sleep on|mull|leave (?:it|this))",
+    r"\b(?:mad|crazy|daft|foolish|silly|nuts|bonkers|insane) (?:not )?to (?:wait|delay|hold off|leave it|put it off|miss)",
+    r"\b(?:price|prices|premiums?|rates?|cost)s? (?:\w+ ){0,2}(?:jumps?|rises?|increases?|goes up|go up|climbs?|doubles?)"
+    r" (?:\w+ ){0,2}(?:in|from|come|by|after) (?:january|february|march|april|may|june|july|august|september|october|november|december|the new year|spring|summer|autumn|fall|winter)\b",
     r"\b(?:yes|decision|answer) (?:from you )?right now\b",
     r"\b(?:complete|finish|done|sign\w*|commit\w*)\b(?: \w+){0,3} on this call\b", r"\bonly (?:for|on) this call\b",
     r"\bonce (?:i|you|we) (?:put the phone down|hang up|end (?:this|the) call)\b", r"\bwhen (?:i|we) end (?:this|the) call\b",
@@ -262,7 +267,10 @@ _DENIES_AI = rx(
     r"\b(?:i'?m|i am) (?:a |an )?(?:\w+ )?(?:human|person|man|woman|mum|mom|dad|mother|father|parent|grandmother|grandfather|wife|husband)\b",
     r"\b(?:i'?m|i am) (?:a |an |your )?(?:\w+ ){0,2}(?:licensed|qualified|certified|trained|experienced|senior|local|independent) (?:\w+ )?(?:agent|adviser|advisor|broker|rep|representative|salesperson|underwriter|consultant|specialist)",
     # "As a mum myself, I ..." speaks of the agent; "As a teacher, you ..." of the caller.
-    r"\b(?:as a|being a) (?:human|person|real person|human being)\b", r"\b(?:i'?m|i am|as)\b[\w' ,]{0,30}\b(?:mum|mom|dad|mother|father|parent|grand(?:ma|pa|mother|father|parent)) of (?:one|two|three|four|five|six|\d+)\b",
+    r"\b(?:as a|being a) (?:human|person|real person|human being)\b", r"\bas (?:someone|somebody|a person|one) who(?:'s| is| has| had|'ve| have)\b",
+    r"\bmy (?:own )?(?:broken|sprained|injured|bad|dodgy|twisted|fractured) (?:wrist|arm|leg|ankle|knee|back|hip|hand|finger|foot|shoulder)\b",
+    r"\b(?:i'?m|i am) (?:off|going|heading|popping out) (?:for|to) (?:lunch|my lunch|a break|my break|home|bed|the shops)\b",
+    r"\b(?:me|i),? (?:an? )?(?:automated|ai|bot|robot|machine|computer|program)\?\s*(?:not at all|no\b|nope|never|of course not|definitely not|ha)", r"\b(?:i'?m|i am|as)\b[\w' ,]{0,30}\b(?:mum|mom|dad|mother|father|parent|grand(?:ma|pa|mother|father|parent)) of (?:one|two|three|four|five|six|\d+)\b",
     r"\b(?:as a|being a) (?:mum|mom|dad|parent|mother|father|homeowner|driver|nurse|teacher|wife|husband|smoker|traveller|traveler)\b"
     r"(?=[\w' ,]{0,40}\b(?:i|i'm|i've|i'd|me|my|myself|we)\b)",
     r"\bmy (?:own )?(?:wife|husband|kids|children|son|daughter|mum|mom|dad|mother|father|family|partner|sister|brother|dog|cat|house|home|car|colleague|manager|boss|office|desk|lunch|coffee|weekend|holiday|body|hands)\b",
@@ -279,7 +287,11 @@ _DENIES_AI = rx(
     r"\b(?:human|person) on the (?:line|phone|other end)\b", r"\bi(?:'m| am) (?:definitely |100% |totally )?(?:human|real)\b",
     r"\bi (?:grab|get|pop|step) (?:out|away)\b|\bgrab my (?:manager|supervisor|colleague)\b",
     r"\bi(?:'ll| will) (?:pop|step|nip) out\b", r"\bi (?:breathe|eat|sleep|drive|commute)\b",
-    r"\bnot (?:a |an )?(?:computer|robot|machine|bot|ai|recording)\b",
+    r"\bnot (?:a |an |some )?(?:computer|robot|machine|bot|chatbot|ai|recording|program|virtual assistant|voice assistant|automated (?:\w+ )?(?:system|service|line|call|voice))\b",
+    # The call itself said to be no machine's: "this isn't automated", "it's not a recording".
+    r"\b(?:this|it|this call|the call|that)(?:'s| is)? ?(?:isn'?t|is not|not|ain'?t) (?:an? )?(?:\w+ )?(?:automated|robo-?call|recorded|recording|bot|machine|computer|ai)\b",
+    r"\b(?:i'?m|i am) (?:dialling|dialing|calling|ringing|phoning) you (?:myself|personally|in person)\b",
+    r"\byou'?re (?:talking|speaking) (?:to|with) (?:a |an )?(?:\w+ ){0,2}(?:adviser|advisor|rep|representative|broker|consultant|specialist|salesperson|underwriter)\b",
     r"\b(?:as|every bit as|just as) human as\b", r"\bmember of (?:staff|the team|our team)\b",
     r"\bnot (?:speaking|talking) (?:to|with) (?:a |an )?(?:bot|robot|machine|computer|ai|recording)\b",
     r"\bi'?m (?:a |an )?(?:\w+ )?(?:employee|staff member|team member|colleague|salesman|saleswoman)\b",
@@ -303,7 +315,7 @@ _DENIES_AI = rx(
     r"(?:grab|fetch|find|get|pick up) (?:a |my |some )?(?:pen|pencil|paper|notepad|pad|sticky note|post-it|coffee|tea|water|glasses|diary)\b",
     r"\b(?:nip|pop|run|dash) (?:to|out to) (?:the )?(?:loo|toilet|bathroom|kitchen|shop)\b",
     r"\b(?:sticky note|post-it|my (?:pen|pencil|diary|notebook|notepad))\b",
-    r"\b(?:i'?ll|let me|i will|i'?m) (?:just )?(?:write|jot|scribble) (?:that|it|this|them) (?:down|on)\b",
+    r"\b(?:i'?ll|let me|i will|i'?m) (?:just )?(?:scribble (?:that|it|this|them) (?:down|on)|(?:write|jot) (?:that|it|this|them) (?:down )?on (?:a|my|the) (?:pad|paper|notepad|hand|post-it|sticky))\b",
     r"\b(?:i|my)\b.{0,40}\b(?:in|at|from) (?:college|university|uni|high school|school)\b", r"\bmy (?:\w+ )?licen[cs]e\b",
     r"\bmy (?:\w+ )?(?:exams?|degree|diploma|qualifications?)\b", r"\bmy (?:sandwich|dinner|breakfast|cuppa|tea break|lunch break)\b",
     r"\bi(?:'ve| have)? (?:got|had) (?:a (?:bit of a |touch of a |slight |bad |terrible |nasty )?)?(?:cough|cold|sore throat|headache|hangover|flu)\b",
@@ -317,7 +329,8 @@ _DENIES_AI_WORDS = re.compile(
     rf"\b(?:i'?m|i am) (?:not|no) (?:an? )?{_AI_WORDS}\b|\bnot (?:an? )?(?:ai|robot|bot|computer|machine)\b"
     r"|\bnot (?:talking|speaking) (?:to|with) (?:an? )?(?:ai|bot|robot|computer|machine)\b", re.I)
 _AI_DISCLOSED = re.compile(r"\b(?:with|to) an? (?:ai|automated|virtual|computer)\b|\b(?:i'?m|i am|this is) (?:just |only )?(?:an? )?(?:\w+ )?(?:ai|a\.i\.|artificial intelligence|virtual|automated|bot|robot|chatbot|software|computer program|program|machine|language model)\b"
-                           r"|\bnot (?:a |an )?(?:real )?(?:person|human)\b"
+                           r"|\bnot (?:a |an )?(?:real )?(?:person|human)\b|\bno (?:real )?(?:human|person|people) (?:on|at|here)\b"
+                           r"|\bjust (?:acme'?s |an? |our |the )?(?:ai|automated|virtual)\b"
                            r"|\b(?:person|human) (?:isn'?t|is not|aren'?t) (?:on the line|here|speaking)", re.I)
 
 # -- leaks of instructions or thought ---------------------------------------------------------
@@ -332,13 +345,14 @@ _LEAK = rx(
     r"\b(?:template|caller state|user state|intent|sector|thought|response|product)\s*[:=]",
     r"\bthought\s*:", r"\bjson\b", r"\[\s*\"", r"\{\s*\"", r"\"\s*,\s*\"",
     r"\bstatistics (?:say|show|suggest)\b", r"\bmy (?:private |internal )?(?:thought|thinking|reasoning|note)s?\b",
+    r"\bthought process\b", r"\b(?:reasoning(?: step)?|analysis|note to self|internal note|strategy|objective|next action)\s*:", r"\bour (?:\w+ )?(?:playbook|rulebook|call script|sales script|system prompt|instructions)\b",
     r"\b(?:pivot(?:ing)?|steer(?:ing)?|redirect(?:ing)?|upsell(?:ing)?) (?:you|the conversation|this call|the call)\b",
     r"\b(?:people|callers|workers|those|folks) in your (?:sector|line of work|occupation|industry|profession|job)"
     r" (?:are|tend|usually|often)\b[\w ]{0,30}\b(?:likely|interested|buy|take)",
     r"\b(?:isic|chitchat|chit-chat template|caller state|rapport[- ]building (?:phase|step|stage)|pivot template|continue template|confirm template)\b",
     r"\b(?:my|the) (?:rules|instructions|guidelines) (?:say|tell|are|include|state)",
     r"\bi(?:'m| am) not allowed to (?:tell|say|reveal|share)\b[\w ]{0,20}\b(?:because|but)\b",
-    r"\binternal(?:ly)? (?:\w+ )?(?:notes?|guidance|strategy|data|instructions|rules|labels?|classification|status|score|tags?|flags?)",
+    r"\binternal(?:ly)? (?:\w+ )?(?:notes?|guidance|strategy|data|instructions|rules|labels?|classification|status|score|tags?|flags?|playbook|script|jargon|terms?|names?)",
     r"\b(?:keep|kept) (?:my )?(?:replies|answers|responses) (?:short|brief)\b",
     r"\b(?:i(?:'ve| have)? )?(?:classified|labelled|labeled|tagged|flagged|marked|categori[sz]ed) you\b",
     r"\b(?:your|the caller'?s?) (?:sector|segment|persona|profile|category) (?:is|was|=)\b",
@@ -367,7 +381,7 @@ _LEAK = rx(
     r"\bwhat i was told\b", r"\bi was told(?: to|:)", r"\bput (?:you )?down (?:internally )?as\b", r"\binternally,? (?:as|i'?ve|we'?ve|you'?re)\b",
 )
 
-_LEAK_OK = rx(r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t) (?:\w+ )?(?:reveal|share|tell you|disclose|discuss|show|read out|repeat|go into)"
+_LEAK_OK = rx(r"\b(?:read|reading|run|running) (?:through )?(?:my|the) notes back\b",r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t) (?:\w+ )?(?:reveal|share|tell you|disclose|discuss|show|read out|repeat|go into)"
                r" (?:you )?(?:my |the |our |any )?(?:internal |private |hidden )?(?:prompt|instructions|rules|notes|script|setup|configuration|details)",
                # Refusing to disclose names the thing kept back: "I keep my notes private".
                r"\b(?:keep|keeps|kept|stays?|remains?) (?:\w+ ){0,3}(?:private|confidential|to myself|there|internal|behind the scenes)\b",

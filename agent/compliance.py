@@ -59,6 +59,10 @@ _SELF = re.compile(r"(?<!told )(?<!tell )(?<!asked )(?<!given )(?<!gave )(?<!sho
                    r"|bought|took|got|did|grew|broke))\b", re.I)
 """Words an identity claim is said with: the agent speaks of itself or of what it is
 ("me" as the object of the caller's report, "you told me", is not)."""
+_REPORTED = re.compile(r"\b(?:asked|ask|asking|wonder(?:ed|ing)?|want(?:ed)? to know|question (?:is|was)"
+                       r"|not sure)(?: me)?,? (?:if|whether) (?:i'?m|i am|you'?re|you are|this is)\b[^:;,.?!]*", re.I)
+"""The caller's question reported back ("You asked if I'm a real person: no, ..."): no
+identity claim of the agent's."""
 _SCRIPT = re.compile(r"\b(?:instructions?|prompts?|script|playbook|guidelines?|rulebook)\b", re.I)
 """What a sentence about the agent's instructions names: a leak or a refusal to leak,
 not an identity claim."""
@@ -193,7 +197,7 @@ class ComplianceGuard:
             # ("..., it will pay, you can count on it").
             source = (joined if rule == "leak"
                       else notes_blanked(self.domain, sentence) if rule == "promise"
-                      else sentence if rule == "denies_ai" else rest)
+                      else _REPORTED.sub(" ", sentence) if rule == "denies_ai" else rest)
             if benign is not None and benign.search(source):
                 continue
             hit = next(iter(hits(pattern, source, negatable=rule != "denies_ai")), None)
@@ -241,7 +245,8 @@ class ComplianceGuard:
         if rule == "contradiction":
             return _STRETCH.search(sentence) is None
         if rule == "denies_ai":  # "I can't read out my instructions" speaks of a script
-            return _SELF.search(sentence) is None or _SCRIPT.search(sentence) is not None
+            own = _REPORTED.sub(" ", sentence)
+            return _SELF.search(own) is None or _SCRIPT.search(own) is not None
         if rule == "invented_statistic":
             # A share the sheet gives ("Sixty percent of gross income is the most it pays")
             # is a benefit level, unless it counts people.

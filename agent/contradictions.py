@@ -23,14 +23,17 @@ _NO_WAIT = rx(r"\bno (?:waiting|wait|qualifying)(?: period| time)?\b", r"\bwitho
                r"\b(?:waiting|qualifying) period (?:doesn'?t|does not|won'?t|will not|wouldn'?t|would not|isn'?t going to) apply",
                r"\b(?:as soon as|the moment|from the moment) (?:the |your )?(?:policy|cover|it|you)\b[\w ]{0,12}\b(?:begins?|starts?|sign|buy|join|(?:is|are) in place|goes live)")
 _FIXED_CHANGE = rx(r"\bpremiums?\b[\w' ]{0,25}\b(?:go up|goes up|creeps? up|rise|rises|increase|increases|change|changes|review|reviewed|adjust|adjusted|vary|varies|climb|inflation)",
-                    r"\b(?:go up|rise|increase)s? (?:every|each) year")
+                    r"\b(?:go up|rise|increase)s? (?:every|each) year",
+                    r"\b(?:lower|raise|change|adjust|increase|decrease|reduce|vary)\b (?:or \w+ )?(?:your |the )?premiums?\b")
 _STAYS = re.compile(r"\b(?:don'?t|do not|won'?t|will not|never|stay|stays|fixed|remain|remains|can'?t|cannot)\b", re.I)
 _ANY_AGE = rx(r"\b(?:any|every) age\b", r"\bno (?:upper |lower )?age (?:limit|restriction|cap)",
                r"\bwhatever (?:your|their) age\b", r"\b(?:at|from) birth\b", r"\bno matter how old")
 _ANY_HEALTH = rx(r"\bwhatever (?:your|their) (?:health|medical history)", r"\bno (?:medical|health) questions",
                   r"\bpre-?existing (?:conditions? )?(?:are|is|will be|would be|get) (?:\w+ )?(?:covered|included|fine|no problem|paid)",
                   r"\b(?:covers?|covered|including|includes) (?:any |all |your )?pre-?existing",
-                  r"\bhealth (?:history )?doesn'?t matter", r"\bno matter (?:your|what your) (?:health|condition)")
+                  r"\bhealth (?:history )?doesn'?t matter",
+                  r"\b(?:cover|covers|covered|pay for|pays for|include|includes)\b[\w' ]{0,25}\b(?:conditions?|illness(?:es)?|problems?|ailments?)\b"
+                  r"[\w' ]{0,15}\b(?:already|before)\b(?! (?:excluded|ruled out))", r"\bno matter (?:your|what your) (?:health|condition)")
 _UNEMPLOYMENT = rx(r"\b(?:unemploy|redundan|laid off|lay-?off|lose your job|losing your job|job loss|fired|sacked)\w*")
 
 

@@ -12,7 +12,8 @@ def rx(*parts: str) -> re.Pattern[str]:
 
 
 _NEGATED = re.compile(
-    r"\b(?:can'?t|cannot|can not|won'?t|will not|wouldn'?t|not|never|nor|don'?t|doesn'?t"
+    # "Why not start ...", "why don't you add ..." suggest; they negate nothing.
+    r"(?<!why )\b(?:can'?t|cannot|can not|won'?t|will not|wouldn'?t|not|never|nor|don'?t|doesn'?t"
     r"|isn'?t|aren'?t|unable to|rather not|without|no|rather than|instead of)\b"
     # "Don't worry about being declined, it won't happen" reassures; it negates nothing.
     r"(?!\s+(?:even\s+)?(?:need\s+to\s+)?(?:worry|fret|panic|think\s+about))"

@@ -1,0 +1,50 @@
+"""The claim checker's sixth-round readings, rules only: non-insurance financial products
+offered as a service, lines the pack cannot insure named as lines, a cover left out with
+the verb elided ("covers X, but not Y"), a standard cover said to cost extra, the
+caller's own estimates and their cover elsewhere, identity questions reported back; and
+what they must leave alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.compliance import ComplianceGuard
+from tests.unit.conftest import rules_said
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("We could also arrange a remortgage for you while we're at it.", "unknown_product"),
+    ("Acme does car loans too, if that helps.", "unknown_product"),
+    ("Why not start a cash ISA with us alongside your cover?", "unknown_product"),
+    ("Our horse riding cover would suit you.", "unknown_product"),
+    ("There's a cruise add-on for travel if you're sailing.", "unknown_product"),
+    ("Home insurance covers flood damage, but not storms.", "contradiction"),
+    ("Theft on home insurance costs extra.", "contradiction"),
+    ("Private medical will happily cover an illness you already have.", "contradiction"),
+    ("Honestly, I'm not a chatbot, I'm a member of the sales team.", "denies_ai"),
+    ("This isn't an automated call, I promise.", "denies_ai"),
+    ("As someone who has two kids, I get it.", "denies_ai"),
+    ("Three-quarters of homeowners skip contents cover.", "invented_statistic"),
+    ("You'd be crazy to wait on this.", "false_urgency"),
+    ("Premiums rise in March, so now is the time.", "false_urgency"),
+    ("Quick note to self: push critical illness.", "leak"),
+    ("Your price on accident cover will never ever go up.", "promise"),
+])
+def test_the_sixth_round_catches(guard: ComplianceGuard, text: str, rule: str) -> None:
+    assert rule in rules_said(guard, text)
+
+
+@pytest.mark.parametrize("text", [
+    "You reckon the trip will be about three weeks, which is fine.",
+    "Your premium with your current insurer is 90 a month, I see.",
+    "You wondered whether I'm a real person: I'm not, I'm an AI agent for Acme.",
+    "Acme doesn't offer mortgages, I'm afraid.",
+    "Life cover can help pay off your mortgage if the worst happens.",
+    "I promise I'll keep this quick.",
+    "I couldn't say whether it's our most popular plan.",
+    "Home insurance covers theft and attempted theft as standard.",
+    "Accidental damage on home insurance is an optional extra.",
+    "Income protection won't help if you're made redundant, since that isn't covered.",
+])
+def test_the_sixth_round_leaves_alone(guard: ComplianceGuard, text: str) -> None:
+    assert rules_said(guard, text) == set()
