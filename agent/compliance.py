@@ -59,8 +59,9 @@ _SELF = re.compile(r"(?<!told )(?<!tell )(?<!asked )(?<!given )(?<!gave )(?<!sho
                    r"|bought|took|got|did|grew|broke))\b", re.I)
 """Words an identity claim is said with: the agent speaks of itself or of what it is
 ("me" as the object of the caller's report, "you told me", is not)."""
-_REPORTED = re.compile(r"\b(?:asked|ask|asking|wonder(?:ed|ing)?|want(?:ed)? to know|question (?:is|was)"
-                       r"|not sure)(?: me)?,? (?:if|whether) (?:i'?m|i am|you'?re|you are|this is)\b[^:;,.?!]*", re.I)
+_REPORTED = re.compile(r"\b(?:asked|ask|asking|wonder(?:ed|ing)?|want(?:ed)? to know"
+                       r"|question (?:is|was)|not sure)(?: me)?,? (?:if|whether)"
+                       r" (?:i'?m|i am|you'?re|you are|this is)\b[^:;,.?!]*", re.I)
 """The caller's question reported back ("You asked if I'm a real person: no, ..."): no
 identity claim of the agent's."""
 _SCRIPT = re.compile(r"\b(?:instructions?|prompts?|script|playbook|guidelines?|rulebook)\b", re.I)
