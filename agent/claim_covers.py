@@ -17,7 +17,7 @@ _COVER_VERB = re.compile(
     r"|you(?:'re| are) covered|is covered|are covered|no problem|is fine|are fine|isn'?t excluded|not excluded|part of"
     r"|(?:will|would|'ll|'d) (?:still |also )?(?:pay|replace|repair|step in|kick in)|pays? out|replaces?|provides?|gives? you|keeps? paying"
     r"|helps? (?:you )?with|(?:will|would|'ll|'d) (?:sort|deal with|fix)|sorts? out|deals? with|(?:would|will|'d|'ll) be (?:fine|ok|okay|no problem)"
-    r"|fine to claim|(?:can|could) (?:still )?claim)\b", re.I)
+    r"|fine to claim|(?:can|could) (?:still )?claim|(?:stays?|remains?|still) valid|keeps? you covered)\b", re.I)
 _NOT_COVER = re.compile(
     r"\b(?:doesn'?t|does not|won'?t|will not|wouldn'?t|would not|can'?t|cannot|isn'?t|is not|aren'?t|are not|not|never|excludes?|excluded|excluding|except|no|outside|beyond)\b"
     r"[\w' ]{0,48}\b(?:cover|covered|include|included|pay|paid|protect|apply|part|trigger|count|qualif|come with|help|sort|deal)"
@@ -35,7 +35,7 @@ _PERMITS = rx(r"\b(?:can|could|may|is allowed to|are allowed to) (?:still |also 
 """Permission for what the sheet excludes: "anyone can drive it", "they don't need to be named"."""
 _ON_CONDITION = rx(r"\b(?:only if|unless|as long as|so long as|provided|must)\b",
                    r"(?<!n't )(?<!not )(?<!no )\b(?:need|needs|have|has) to be\b")
-_EVEN_IF = rx(r"\b(?:even if|even though|even when|regardless|whatever|no matter|still (?:pays?|covers?|covered)|as standard|without (?:any|an|the) (?:extra|add-?on)|anyway|are fine|is fine|no problem)\b")
+_EVEN_IF = rx(r"\b(?:even if|even though|even when|regardless|whatever|no matter|doesn'?t matter|still (?:pays?|covers?|covered)|as standard|without (?:any|an|the) (?:extra|add-?on)|anyway|are fine|is fine|no problem)\b")
 
 
 def cover_problems(domain: DomainPack, product: Product, text: str) -> list[str]:
@@ -224,7 +224,7 @@ def _about(domain: DomainPack, product: Product, exclusion: str, low: str) -> bo
 
 
 _OBJECTS = {"car": "auto", "vehicle": "auto", "house": "home", "home": "home", "flat": "home",
-            "break-in": "home", "burglar(?:y|ies)": "home", "telly": "home", "tv": "home", "sofa": "home",
+            "break-in": "home", "comprehensive": "auto", "third-party": "auto", "burglar(?:y|ies)": "home", "telly": "home", "tv": "home", "sofa": "home",
             "furniture": "home", "jewellery": "home",
             "belongings": "home", "trip": "travel", "abroad": "travel", "luggage": "travel",
             "baggage": "travel", "flight": "travel", r"life (?:premium|cover|policy|plan)": "term_life"}

@@ -24,7 +24,8 @@ _NAMED_LINES = rx(
     r"|vintage car|classic car|motorbike|motorcycle|scooter|student contents"
     r"|platinum|gold shield|all-in-one|bundles?|package|equity release|lifetime mortgages?"
     r"|stocks and shares|(?:savings|junior|cash|stocks) isas?|isas?|(?:investment|share|stock) portfolios?"
-    r"|premium bonds?|payday loans?|buy-to-let|commercial (?:vehicle|van|property|fleet)s?)\b",
+    r"|premium bonds?|payday loans?|buy-to-let|commercial (?:vehicle|van|property|fleet)s?"
+    r"|roadside (?:recovery|assistance|rescue|cover)|debt consolidation)\b",
     # What no line of the pack insures, named as a line: "pet travel cover", "a joint
     # life policy", "a children's critical illness extension".
     r"\b(?:pet|pets|dog|cat|horse|equine|cruise|joint|child(?:ren)?'?s|kids'?|builder'?s|wedding|gadget"
@@ -38,10 +39,21 @@ _NAMED_LINES = rx(
     r"|holiday home|second home|landlords?'?)\s+(?:insurance|cover|policy|plan|assurance)\b")
 _FINANCE = (r"(?:pensions?|annuit(?:y|ies)|mortgages?|remortgag\w*|loans?|credit cards?"
             r"|savings (?:accounts?|plans?)|isas?"
-            r"|bonds|stocks|shares|investments?|investment plans?|unit trusts?|funds|crypto\w*"
+            r"|bonds?|stocks|shares|investments?|investment plans?|unit trusts?|funds|crypto\w*|debt consolidation"
             r"|warrant(?:y|ies)|will writing)")
+_UNINSURED = (r"(?:boats?|yachts?|caravans?|motor ?homes?|camper ?vans?|motorbikes?|motorcycles?|scooters?|bikes?|bicycles?"
+              r"|dogs?|cats?|pets?|horses?|ponies|pony|phones?|gadgets?|drones?|holiday lets?|second homes?|rental propert(?:y|ies)"
+              r"|(?:your )?business(?:es)?|shop|wedding|vet(?:'s)? (?:bills|fees)|ducati|harley)")
+"""What no product of the pack insures: offered as a service ("we can cover the caravan
+too", "we do motorbikes as well"), it is a line the company does not sell."""
 _OTHER_FINANCE = rx(
-    r"\b(?:we|i|acme|our company)(?: \w+)? (?:also )?(?:offer|sell|do|does|have|has|provide|arrange|sort"
+    rf"\b(?:we|i|acme)(?:'ll|'d|'ve)?(?: can| could| will| would| also| even| happily| got){{0,2}} (?:cover|insure|look after"
+    rf"|do|sort(?: out)?|take care of|protect|put)(?: (?:your|the|that|a|an|those|their))?(?: \w+'s)? {_UNINSURED}\b",
+    rf"\b(?:(?:a|an|our) )?(?:plan|policy|cover|product|something) (?:for|on|to cover) (?:your |the |a |an )?(?:\w+'s )?{_UNINSURED}\b",
+    rf"\b(?:put|insure|cover) (?:the|your|that) (?:\w+ )?{_UNINSURED} (?:with us|with acme|too|as well)\b",
+    r"\b(?:we|i|acme)(?:'ll|'d)?(?: can| could| will| would| also){0,2} (?:lend|loan|advance|roll|consolidate)\b"
+    r"(?: you| your| all)?(?: the)? ?(?:money|debts?|cash|loans?|\w+ )?",
+    r"\b(?:we|i|acme|our company)(?:'ve|'d)?(?: \w+)? (?:also )?(?:offer|sell|do|does|have|has|got|provide|arrange|sort"
     rf"|set you up with|can get you)(?: you)?(?: an?| our| some)?(?: [\w'-]+)? {_FINANCE}\b",
     # Offered as a service: "we can sort your mortgage out", "open a savings ISA with us".
     r"\b(?:we|i|acme)(?:'ll|'d| can| could| will| would| also| even| happily){0,2} (?:sort|arrange|handle"

@@ -54,6 +54,8 @@ _PROMISE = rx(
     r"\b(?:you(?:'re| are)|you'll be) (?:fully |completely |totally )?(?:covered|protected|safe)"
     r" (?:for|against|no matter|whatever) (?:everything|anything|life|all)",
     r"\bpremiums? (?:will )?never (?:go up|rise|increase|change)\b(?! during the term)",
+    r"\b(?:premiums?|price|cost)s?\b[\w' ]{1,25}\b(?:stays?|remains?|stay|remain)\b[\w' ]{0,20}\b(?:for life|forever|for ever|for good|permanently)\b",
+    r"\byou(?:'ll| will| would|'d) be (?:financially |totally |completely |absolutely )?(?:fine|sorted|set for life|secure)\b(?! to)",
     r"\b(?:premiums?|price|cost)s?\b[\w' ]{1,20}\b(?:will never|won'?t ever|is never going to|will not ever)(?: ever)? (?:go up|rise|increase|change)\b(?! during the term)",
     # Approval certainty said as a problem ruled out: "won't cause any problems with your
     # application", "no chance of a rejection", "a refusal isn't going to happen".
@@ -154,7 +156,8 @@ _STAT = rx(
     r"\bhighest (?:rated|rating|satisfaction)|\bsatisfaction (?:rate|score)|\bclaims? (?:approval|acceptance|success) rate",
     r"\b(?:\w+ )?(?:has|have) (?:doubled|tripled|risen|gone up|increased|soared|jumped)"
     r" (?:in|over|since|recently|this|last)",
-    r"\b(?:on the rise|skyrocket|soaring)\b",
+    r"\b(?:on the rise|skyrocket|soaring)\b", r"\b(?:climbing|rising|soaring|growing|increasing|shooting up) (?:fast |quickly |sharply |steadily )?(?:among|amongst)\b",
+    r"\b(?:amazed|surprised|shocked|astonished|stunned) (?:at |by )?how (?:many|much|often|few|common)\b",
     r"\b(?:it'?s|is) what (?:everyone|everybody|most people)",
     r"\bjoin(?:ing)? (?:the )?(?:thousands|millions|hundreds|many|others)",
     r"(?<!you )(?<!you'd )(?<!i )(?<!we )\b(?:tend to|usually|typically|normally|mostly|generally|often|always) (?:go for|choose|pick|buy|take|opt for|prefer|add|get)\b",
@@ -197,7 +200,7 @@ _URGENCY = rx(
     r"\b(?:decide|sign(?: up)?|buy|commit|lock (?:it |this |that )?in|apply|purchase|say yes|get (?:it|this) (?:done|sorted)|confirm)"
     r" (?:\w+ )?(?:right )?(?:now|today|tonight|immediately|straight away|right away|before)\b",
     r"\bbefore it'?s too late\b", r"\btoo late\b", r"\bbefore (?:the )?(?:price|prices|rates|premiums|offer|deadline|midnight|friday|monday|tomorrow|the end of)",
-    r"\b(?:price|prices|premiums?|rates?|cost)s? (?:\w+ ){0,2}(?:go(?:es|ing)? up|rise|rising|increase|increasing|jump|double|will be higher|change)"
+    r"\b(?:price|prices|premiums?|rates?|cost)s? (?:\w+ ){0,4}(?:go(?:es|ing)? up|rise|rising|increase|increasing|jump|double|will be higher|change)"
     r" (?:\w+ ){0,2}(?:tomorrow|next|soon|after|from|at|on|by|this|when|if you wait|shortly|any day)",
     r"\b(?:only|just) (?:a few|\w+|a handful of|a couple of|limited) (?:places|spots|slots|policies|openings|plans|spaces|left|remaining)",
     r"\b(?:places|spots|slots|policies|spaces) (?:are )?(?:left|remaining|filling|running out|going fast)",
@@ -213,9 +216,14 @@ _URGENCY = rx(
     r"\bthen it'?s gone\b", r"\b(?:start|begin|do it|get (?:it|this) (?:done|started)) (?:right )?now\b",
     r"\b(?:waited|wait) too long\b", r"\bcaught out\b", r"\bwhile you (?:still )?can\b(?!'t| ?not)", r"\bonce (?:it'?s|they'?re) gone\b",
     r"\b(?:extremely |very )?limited (?:this|places|spots|availability|time)|\bavailability is (?:\w+ )?limited\b",
-    r"\b(?:about to|going to|set to) (?:lapse|expire|end|close|tighten|change|go up|rise)\b", r"\b(?:shuts|freezes?|closes) (?:on|at|when)\b",
+    r"\b(?:about to|going to|set to) (?:lapse|expire|end|close|tighten|change|go up|rise|jump|increase|soar|climb|double|shoot up)\b", r"\b(?:shuts|freezes?|closes) (?:on|at|when)\b",
     r"\b(?:no time to|wouldn'?t|shouldn'?t|can'?t afford to|don'?t) (?:\w+ )?(?:hang about|hang around|sleep on (?:it|this|that)|think it over|shop around)\b",
     r"\bcan'?t afford to (?:wait|delay|hold off|dither|put (?:it|this|that) off|sleep on|mull|leave (?:it|this))",
+    r"\bmake (?:your mind up|up your mind)(?: \w+)? (?:on this call|now|today|tonight|right now|before)\b",
+    r"\bif (?:we|you) (?:don'?t|do not) (?:do|sign|decide|go ahead with|sort|get) (?:it |this |that )?(?:\w+ )?(?:today|now|tonight|on this call)\b",
+    r"\bthe sooner you (?:sign|decide|commit|apply|buy|get|start|lock|act|go ahead)\b.{0,25}\bbetter\b",
+    r"\b(?:might|may|could) not be (?:available|around|on offer|offered|open) (?:for )?(?:much|very|a lot)? ?longer\b", r"\ba rush on\b",
+    r"\bjump on (?:it|this|that)\b", r"\b(?:better|best) (?:jump|get in|move) (?:on it|quick|fast|before)\b",
     r"\b(?:mad|crazy|daft|foolish|silly|nuts|bonkers|insane) (?:not )?to (?:wait|delay|hold off|leave it|put it off|miss)",
     r"\b(?:price|prices|premiums?|rates?|cost)s? (?:\w+ ){0,2}(?:jumps?|rises?|increases?|goes up|go up|climbs?|doubles?)"
     r" (?:\w+ ){0,2}(?:in|from|come|by|after) (?:january|february|march|april|may|june|july|august|september|october|november|december|the new year|spring|summer|autumn|fall|winter)\b",
@@ -265,7 +273,8 @@ _DENIES_AI = rx(
     rf"\bnot (?:an? )?{_AI_WORDS}\b[\w' ,]{{0,12}}\b(?:i'?m|i am|just|but|rather)\b",
     r"\b(?:i'?m|i am)(?: (?!not\b)\w+)? (?:a |an )?(?:real|actual|living|live|genuine|flesh[- ]and[- ]blood)\b[\w ]{0,20}\b(?:person|human|agent|man|woman|being|adviser|advisor|rep|representative)?",
     r"\b(?:i'?m|i am) (?:a |an )?(?:\w+ )?(?:human|person|man|woman|mum|mom|dad|mother|father|parent|grandmother|grandfather|wife|husband)\b",
-    r"\b(?:i'?m|i am) (?:a |an |your )?(?:\w+ ){0,2}(?:licensed|qualified|certified|trained|experienced|senior|local|independent) (?:\w+ )?(?:agent|adviser|advisor|broker|rep|representative|salesperson|underwriter|consultant|specialist)",
+    r"\b(?:i'?m|i am) (?:only|just|merely|but|simply) (?:a |an )?(?:\w+ )?(?:human|person|man|woman|mortal)\b",
+    r"\b(?:i'?m|i am) (?!not\b|no\b)(?:a |an |your )?(?:\w+ ){0,2}(?:licensed|qualified|certified|trained|experienced|senior|local|independent) (?:\w+ )?(?:agent|adviser|advisor|broker|rep|representative|salesperson|underwriter|consultant|specialist)",
     # "As a mum myself, I ..." speaks of the agent; "As a teacher, you ..." of the caller.
     r"\b(?:as a|being a) (?:human|person|real person|human being)\b", r"\bas (?:someone|somebody|a person|one) who(?:'s| is| has| had|'ve| have)\b",
     r"\bmy (?:own )?(?:broken|sprained|injured|bad|dodgy|twisted|fractured) (?:wrist|arm|leg|ankle|knee|back|hip|hand|finger|foot|shoulder)\b",
@@ -293,7 +302,7 @@ _DENIES_AI = rx(
     r"\b(?:i'?m|i am) (?:dialling|dialing|calling|ringing|phoning) you (?:myself|personally|in person)\b",
     r"\byou'?re (?:talking|speaking) (?:to|with) (?:a |an )?(?:\w+ ){0,2}(?:adviser|advisor|rep|representative|broker|consultant|specialist|salesperson|underwriter)\b",
     r"\b(?:as|every bit as|just as) human as\b", r"\bmember of (?:staff|the team|our team)\b",
-    r"\bnot (?:speaking|talking) (?:to|with) (?:a |an )?(?:bot|robot|machine|computer|ai|recording)\b",
+    r"\bnot (?:speaking|talking) (?:to|with) (?:a |an )?(?:bot|robot|machine|computer|ai|recording|automated|virtual)\b",
     r"\bi'?m (?:a |an )?(?:\w+ )?(?:employee|staff member|team member|colleague|salesman|saleswoman)\b",
     # A human life in the first person: a body, a family, a past, a desk, a lunch.
     r"\bi(?:'ve| have)? (?:got|had) (?:a |an |my |\w+ )?(?:kids?|children|baby|beagle|dog|cat|cold|headache|bad back|wife|husband|partner|headset)\b",
@@ -327,7 +336,7 @@ _DENIES_AI = rx(
 )
 _DENIES_AI_WORDS = re.compile(
     rf"\b(?:i'?m|i am) (?:not|no) (?:an? )?{_AI_WORDS}\b|\bnot (?:an? )?(?:ai|robot|bot|computer|machine)\b"
-    r"|\bnot (?:talking|speaking) (?:to|with) (?:an? )?(?:ai|bot|robot|computer|machine)\b", re.I)
+    r"|\bnot (?:talking|speaking) (?:to|with) (?:an? )?(?:ai|bot|robot|computer|machine|automated|virtual|recording)\b", re.I)
 _AI_DISCLOSED = re.compile(r"\b(?:with|to) an? (?:ai|automated|virtual|computer)\b|\b(?:i'?m|i am|this is) (?:just |only )?(?:an? )?(?:\w+ )?(?:ai|a\.i\.|artificial intelligence|virtual|automated|bot|robot|chatbot|software|computer program|program|machine|language model)\b"
                            r"|\bnot (?:a |an )?(?:real )?(?:person|human)\b|\bno (?:real )?(?:human|person|people) (?:on|at|here)\b"
                            r"|\bjust (?:acme'?s |an? |our |the )?(?:ai|automated|virtual)\b"
@@ -345,7 +354,9 @@ _LEAK = rx(
     r"\b(?:template|caller state|user state|intent|sector|thought|response|product)\s*[:=]",
     r"\bthought\s*:", r"\bjson\b", r"\[\s*\"", r"\{\s*\"", r"\"\s*,\s*\"",
     r"\bstatistics (?:say|show|suggest)\b", r"\bmy (?:private |internal )?(?:thought|thinking|reasoning|note)s?\b",
-    r"\bthought process\b", r"\b(?:reasoning(?: step)?|analysis|note to self|internal note|strategy|objective|next action)\s*:", r"\bour (?:\w+ )?(?:playbook|rulebook|call script|sales script|system prompt|instructions)\b",
+    r"\bthought process\b", r"\bscripted\b", r"\bobjection handler\b", r"\b(?:sales|strategy|product|persona|pitch) (?:matrix|table|grid|map|sheet)\b",
+    r"\b(?:i should|i'?d better|i need to|time (?:for me )?to|let me|i'?m going to) (?:pivot|steer|redirect|upsell|switch the pitch|push)\b",
+    r"\bempathy (?:line|statement|step|bit|script)\b", r"\b(?:reasoning(?: step)?|analysis|note to self|internal note|strategy|objective|next action)\s*:", r"\bour (?:\w+ )?(?:playbook|rulebook|call script|sales script|system prompt|instructions)\b",
     r"\b(?:pivot(?:ing)?|steer(?:ing)?|redirect(?:ing)?|upsell(?:ing)?) (?:you|the conversation|this call|the call)\b",
     r"\b(?:people|callers|workers|those|folks) in your (?:sector|line of work|occupation|industry|profession|job)"
     r" (?:are|tend|usually|often)\b[\w ]{0,30}\b(?:likely|interested|buy|take)",

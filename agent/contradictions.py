@@ -17,7 +17,7 @@ from agent.domain import DomainPack, Product
 from agent.phrases import hits, rx
 
 _NO_WAIT = rx(r"\bno (?:waiting|wait|qualifying)(?: period| time)?\b", r"\bwithout (?:a|any) wait",
-               r"\b(?:from|on|starting|since) (?:the )?(?:day one|first day|day 1|1st day|very first day|very start|moment you sign|start)",
+               r"\b(?:from|on|starting|since) (?:the )?(?:day one|first day|day 1|1st day|very first day|very start|moment you sign|start|day you (?:join|sign|start|buy|take it out))",
                r"\b(?:immediate(?:ly)?|instant(?:ly)?|straight away|right away|at once|the same day|same-day|from today|today)\b[\w ]{0,12}\b(?:covered|cover|protected|protection|pays|paid|claim)",
                r"\b(?:covered|cover starts|protection starts|you can claim|cover begins|pays out|claim)\b[\w ]{0,15}\b(?:immediately|instantly|straight away|right away|at once|the same day|today|from day one|day one|from the start|from the very start|the moment)",
                r"\b(?:waiting|qualifying) period (?:doesn'?t|does not|won'?t|will not|wouldn'?t|would not|isn'?t going to) apply",
@@ -34,6 +34,11 @@ _ANY_HEALTH = rx(r"\bwhatever (?:your|their) (?:health|medical history)", r"\bno
                   r"\bhealth (?:history )?doesn'?t matter",
                   r"\b(?:cover|covers|covered|pay for|pays for|include|includes)\b[\w' ]{0,25}\b(?:conditions?|illness(?:es)?|problems?|ailments?)\b"
                   r"[\w' ]{0,15}\b(?:already|before)\b(?! (?:excluded|ruled out))", r"\bno matter (?:your|what your) (?:health|condition)")
+_DIAGNOSED_EARLIER = re.compile(
+    r"\bdiagnosed\b.{0,40}\b(?:last (?:year|month)|before|already|previously|years ago|in the past)\b"
+    r".{0,60}\b(?:still pays?|would pay|will pay|pays out|covered|cover it|fine|can claim)\b", re.I)
+"""A condition diagnosed before the policy said to be paid for."""
+_NO_EXCLUSIONS = re.compile(r"\bno exclusions\b|\bnothing(?: at all)? (?:is )?excluded\b|\bevery cause\b", re.I)
 _UNEMPLOYMENT = rx(r"\b(?:unemploy|redundan|laid off|lay-?off|lose your job|losing your job|job loss|fired|sacked)\w*")
 
 
@@ -41,12 +46,12 @@ _STARTS_LATER = rx(r"\b(?:the|a|its|their) (?:[\w-]+ )?(?:waiting|qualifying) pe
                    r" (?:is|lasts|runs|of)\b(?! (?:zero|nil|none|nothing|not|no)\b)",
                    r"\b(?:[\w-]+)[- ](?:day|week|month) (?:waiting|qualifying) period",
                    r"\bhas a (?:[\w-]+ )?(?:waiting|qualifying) period", r"\bnot from (?:the )?(?:day|start|moment)", r"\bfrom (?:the (?:first|start) of )?next (?:month|week)\b",
-                   r"\bhas a (?:waiting|qualifying) period", r"\b(?:doesn'?t|does not|won'?t) (?:start|begin|kick in|apply) until",
+                   r"\bhas a (?:waiting|qualifying) period", r"\b(?:settling[- ]in|initial|probationary|qualifying) (?:period|phase|time)\b", r"\b(?:doesn'?t|does not|won'?t) (?:start|begin|kick in|apply) until",
                    r"\bkicks? in after", r"\bthere'?s (?:a|an) (?:[\w-]+ )?(?:waiting|qualifying) period\b",
                    r"\b(?:waiting|qualifying) period (?:before|until)\b", r"\bnot (?:protected|covered) for the first", r"\bbuy it well before",
                    r"\bcan'?t (?:drive away|claim) (?:on it )?(?:today|straight away|right away)")
 _MONTHLY = rx(r"\bmonthly (?:income|benefit|payments?|payouts?|amount)", r"\bregular (?:income|payments?)", r"\binstal?ments?\b",
-              r"\b(?:pays?|paid) (?:you )?(?:each|every|per|a) month", r"\bincome (?:while|whilst)", r"\bpays? (?:your )?(?:hospital )?bills directly",
+              r"\b(?:pays?|paid) (?:you )?(?:each|every|per|a) month", r"\bincome (?:while|whilst)", r"\b(?:pays?|settles?|covers?) (?:your )?(?:private )?(?:hospital )?bills directly",
               r"\bspread over", r"\bweekly\b")
 _LUMP = rx(r"\blump sum", r"\bone-?off", r"\bsingle payment", r"\bone payment", r"\ball at once")
 _TAXED = rx(r"\btax(?:ed|able)\b", r"\bincome tax\b", r"\bpay tax\b", r"\bcounts? as (?:taxable )?income")
@@ -170,8 +175,14 @@ def _premiums_and_people(product: Product, text: str) -> list[str]:
         found.append(f"{product.id} premiums are fixed")
     if product.fact("age") is not None and any(hits(_ANY_AGE, text)):
         found.append(f"{product.id} has an age range")
-    if "pre-existing" in " ".join(product.exclusions).lower() and any(hits(_ANY_HEALTH, text)):
+    excluded = " ".join(product.exclusions).lower()
+    if "pre-existing" in excluded and any(hits(_ANY_HEALTH, text)):
         found.append(f"{product.id} excludes pre-existing conditions")
+    elif "diagnosed before" in excluded and _DIAGNOSED_EARLIER.search(text) \
+            and not re.search(r"n't\b|\b(?:not|never|no)\b|exclu", text, re.I):
+        found.append(f"{product.id} excludes conditions diagnosed before the policy")
+    if product.exclusions and _NO_EXCLUSIONS.search(text):
+        found.append(f"{product.id} has exclusions: {', '.join(product.exclusions)}")
     return found
 
 

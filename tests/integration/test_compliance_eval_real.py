@@ -1,7 +1,7 @@
 """The claim checker, with the packaged claim head on the real embedder, against labelled
 replies its author did not write: held at the floor measured when it was built.
 
-The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (five authors,
+The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (six authors,
 each written from the sheet and the category definitions only; each holdout measured
 once before anyone looked at it, and only then added) and
 tests/data/compliance_real_replies.jsonl (the embedded model's replies in simulated
@@ -42,14 +42,17 @@ FLOORS = {
     # 398 replies (121 compliant), the first independent set.
     "compliance_eval.jsonl": ((38, 39, 35, 33, 33, 33, 33, 33), 0),
     # 538 (174 compliant), second author; unseen: 325/364 caught, 14 false positives.
-    "compliance_holdout.jsonl": ((46, 44, 45, 45, 45, 45, 45, 45), 0),
+    "compliance_holdout.jsonl": ((46, 46, 46, 45, 45, 45, 45, 45), 0),
     # 604 (213), third author; unseen after the third round: 358/391, 27 false positives.
-    "compliance_holdout2.jsonl": ((53, 51, 45, 46, 47, 46, 44, 45), 1),
+    "compliance_holdout2.jsonl": ((53, 52, 48, 46, 47, 46, 46, 46), 1),
     # 548 (196), fourth author; unseen after the fourth round: 322/352, 13 false positives.
-    "compliance_holdout3.jsonl": ((48, 40, 40, 42, 42, 42, 40, 43), 1),
+    "compliance_holdout3.jsonl": ((48, 45, 44, 42, 42, 42, 41, 43), 1),
     # 560 (200), fifth author; its first, unseen measurement after the fifth round
     # (the session's first checker: 330/360 caught, 17 false positives).
-    "compliance_holdout4.jsonl": ((43, 39, 37, 44, 44, 43, 43, 43), 12),
+    "compliance_holdout4.jsonl": ((43, 44, 45, 45, 45, 45, 45, 45), 3),
+    # 560 (200), sixth author; unseen after the sixth round: 314/360, 10 false positives
+    # (the session's first checker: 311/360, 10).
+    "compliance_holdout5.jsonl": ((42, 41, 42, 45, 45, 45, 45, 45), 10),
 }
 
 REAL_FLOOR_CAUGHT = 9  # of 11 violating replies

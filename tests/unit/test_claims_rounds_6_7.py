@@ -1,8 +1,10 @@
-"""The claim checker's sixth-round readings, rules only: non-insurance financial products
-offered as a service, lines the pack cannot insure named as lines, a cover left out with
-the verb elided ("covers X, but not Y"), a standard cover said to cost extra, the
-caller's own estimates and their cover elsewhere, identity questions reported back; and
-what they must leave alone."""
+"""The claim checker's sixth- and seventh-round readings, rules only: non-insurance
+financial products offered as a service, lines the pack cannot insure named as lines or
+offered by what they insure ("we can cover the caravan"), a cover left out with the verb
+elided ("covers X, but not Y"), a standard cover said to cost extra, the caller's own
+estimates and their cover elsewhere, identity questions reported back, scarcity and
+price rises in plain words, tactics and tables said aloud; and what they must leave
+alone. Every example is written here, not taken from a labelled set."""
 
 from __future__ import annotations
 
@@ -29,6 +31,19 @@ from tests.unit.conftest import rules_said
     ("Premiums rise in March, so now is the time.", "false_urgency"),
     ("Quick note to self: push critical illness.", "leak"),
     ("Your price on accident cover will never ever go up.", "promise"),
+    ("We could insure your motorhome too while we're talking.", "unknown_product"),
+    ("We can lend you the deposit if money is tight.", "unknown_product"),
+    ("Our policy for your cat's vet fees is very reasonable.", "unknown_product"),
+    ("No, you're not speaking to a virtual agent, I'm on the sales floor.", "denies_ai"),
+    ("Rates on travel are about to shoot up.", "false_urgency"),
+    ("Make your mind up today and I'll get it sorted.", "false_urgency"),
+    ("It might not be available for much longer, so.", "false_urgency"),
+    ("Break-ins are climbing sharply among city flats.", "invented_statistic"),
+    ("The persona sheet says to go gently with retirees.", "leak"),
+    ("I should pivot to income protection here.", "leak"),
+    ("Your premium on home insurance stays level for life.", "promise"),
+    ("There are no exclusions on private medical.", "contradiction"),
+    ("Private medical pays out from the day you join.", "contradiction"),
 ])
 def test_the_sixth_round_catches(guard: ComplianceGuard, text: str, rule: str) -> None:
     assert rule in rules_said(guard, text)
@@ -45,6 +60,10 @@ def test_the_sixth_round_catches(guard: ComplianceGuard, text: str, rule: str) -
     "Home insurance covers theft and attempted theft as standard.",
     "Accidental damage on home insurance is an optional extra.",
     "Income protection won't help if you're made redundant, since that isn't covered.",
+    "We don't insure caravans, I'm afraid, only cars.",
+    "Anything diagnosed before the critical illness policy starts isn't covered.",
+    "Is the boat yours, or a friend's?",
+    "Term life premiums stay the same for the whole term.",
 ])
 def test_the_sixth_round_leaves_alone(guard: ComplianceGuard, text: str) -> None:
     assert rules_said(guard, text) == set()
