@@ -17,12 +17,16 @@ _COVER_VERB = re.compile(
     r"|you(?:'re| are) covered|is covered|are covered|no problem|is fine|are fine|isn'?t excluded|not excluded|part of"
     r"|(?:will|would|'ll|'d) (?:still |also )?(?:pay|replace|repair|step in|kick in)|pays? out|replaces?|provides?|gives? you|keeps? paying"
     r"|helps? (?:you )?with|(?:will|would|'ll|'d) (?:sort|deal with|fix)|sorts? out|deals? with|(?:would|will|'d|'ll) be (?:fine|ok|okay|no problem)"
-    r"|fine to claim|(?:can|could) (?:still )?claim|(?:stays?|remains?|still) valid|keeps? you covered)\b", re.I)
+    r"|fine to claim|(?:can|could) (?:still )?claim|(?:stays?|remains?|still) valid|keeps? you covered"
+    r"|(?:would|will|'d|'ll) look after|looks? after|comes? under|falls? under)\b", re.I)
 _NOT_COVER = re.compile(
     r"\b(?:doesn'?t|does not|won'?t|will not|wouldn'?t|would not|can'?t|cannot|isn'?t|is not|aren'?t|are not|not|never|excludes?|excluded|excluding|except|no|outside|beyond)\b"
     r"[\w' ]{0,48}\b(?:cover|covered|include|included|pay|paid|protect|apply|part|trigger|count|qualif|come with|help|sort|deal)"
     r"|\b(?:is|are|'s|'re|be|being)\s+(?:\w+\s+)?excluded\b|\bexcludes\b"
     r"|\b(?:isn'?t|aren'?t|not) (?:on|in|part of|one of|among) (?:the|its|our) (?:\w+ )?(?:list|product|conditions|illnesses|covers)\b"
+    # Left out in other words: "leaves out", "steers clear of", "you'd pay for it yourself".
+    r"|\b(?:leaves?|leaving|left) (?:\w+ )?(?:out|off)\b|\bsteers? clear of\b|\bfalls? outside\b|\bout of your own pocket\b"
+    r"|\bpay for (?:it |that |them |those )?yourself\b|\b(?:stays?|keeps?) out of\b"
     # Said after what is covered, the verb left out: "covers consultations, though not scans".
     r"|\b(?:covers?|covered|includes?|included|pays? for)\b[^.;]*?,\s*(?:but |though |although |just |and )?not\b(?! (?:just|only|to|if|when|unless|that|even)\b)", re.I)
 _GENERIC = frozenset(
@@ -102,7 +106,9 @@ def _as_extra(domain: DomainPack, product: Product, low: str) -> list[str]:
 
 
 _PASSIVE = re.compile(r"\b(?:is|are|'s|'re|isn'?t|aren'?t)\b[\w' ]{0,12}\b(?:excluded|covered|included"
-                      r"|on the|on its|part of|available|one of|among)"
+                      r"|on the|on its|part of|available|one of|among|left (?:off|out))"
+                      # What is denied named first: "X is the one thing it won't pay for".
+                      r"|\b(?:is|are|'s|'re) (?:one of )?(?:the )?(?:one |only )?(?:things?|something|one thing)\b"
                       r"|\b(?:doesn'?t|don'?t|wouldn'?t|won'?t) (?:count|qualify|trigger|apply)", re.I)
 _ACTIVE_NO = re.compile(r"\b(?:doesn'?t|does not|won'?t|will not|wouldn'?t|can'?t|cannot|don'?t|not|never"
                         r"|no|excludes?|excluding|except)\b", re.I)

@@ -25,7 +25,7 @@ _NAMED_LINES = rx(
     r"|platinum|gold shield|all-in-one|bundles?|package|equity release|lifetime mortgages?"
     r"|stocks and shares|(?:savings|junior|cash|stocks) isas?|isas?|(?:investment|share|stock) portfolios?"
     r"|premium bonds?|payday loans?|buy-to-let|commercial (?:vehicle|van|property|fleet)s?"
-    r"|roadside (?:recovery|assistance|rescue|cover)|debt consolidation)\b",
+    r"|roadside (?:recovery|assistance|rescue|cover)|debt consolidation|waiver[- ]of[- ]premium)\b",
     # What no line of the pack insures, named as a line: "pet travel cover", "a joint
     # life policy", "a children's critical illness extension".
     r"\b(?:pet|pets|dog|cat|horse|equine|cruise|joint|child(?:ren)?'?s|kids'?|builder'?s|wedding|gadget"
@@ -54,7 +54,8 @@ _OTHER_FINANCE = rx(
     r"\b(?:we|i|acme)(?:'ll|'d)?(?: can| could| will| would| also){0,2} (?:lend|loan|advance|roll|consolidate)\b"
     r"(?: you| your| all)?(?: the)? ?(?:money|debts?|cash|loans?|\w+ )?",
     r"\b(?:we|i|acme|our company)(?:'ve|'d)?(?: \w+)? (?:also )?(?:offer|sell|do|does|have|has|got|provide|arrange|sort"
-    rf"|set you up with|can get you)(?: you)?(?: an?| our| some)?(?: [\w'-]+)? {_FINANCE}\b",
+    rf"|set you up with|can get you)(?: you)?(?: an?| our| some)?(?: [\w'-]+){{0,2}} {_FINANCE}\b",
+    rf"\b(?:an?|our) (?:[\w'-]+ )?{_FINANCE} (?:with|from|through) (?:us|acme)\b",
     # Offered as a service: "we can sort your mortgage out", "open a savings ISA with us".
     r"\b(?:we|i|acme)(?:'ll|'d| can| could| will| would| also| even| happily){0,2} (?:sort|arrange|handle"
     r"|take care of|set up|look after|help (?:you )?with|manage|organi[sz]e|pop|put|invest|move)\b"

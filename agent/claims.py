@@ -73,7 +73,7 @@ _PROMISE = rx(
     # Approval said as a track record or a sure thing: "nobody's ever been declined".
     r"\b(?:nobody|no one|no-one|(?:none|not one) of (?:our|my) (?:customers|clients))(?:'s| has| have)? (?:ever )?(?:been )?(?:declined|turned down|rejected|refused)",
     r"\bnever\b.{0,30}\b(?:refused|declined|rejected|turned down|says? no|left waiting|out of pocket)\b",
-    r"\b(?:shoo-?in|(?:it'?s|that'?s) a sure thing|sail(?:s)? through|slam dunk|without fail)\b", r"\bas good as (?:in|done|approved|yours|guaranteed|paid|accepted)\b",
+    r"\b(?:shoo-?in|a sure thing|sail(?:s)? through|slam dunk|without fail)\b", r"\bas good as (?:in|done|approved|yours|guaranteed|paid|accepted)\b",
     r"\bconsider (?:it|your \w+|yourself) (?:approved|done|sorted|accepted|covered)\b", r"\b(?:will|'ll) say yes\b", r"\bcount on (?:your |an? |the )?(?:approval|acceptance|being (?:approved|accepted)|a payout|getting paid)\b", r"\b(?:practically|basically|pretty much|virtually) (?:automatic|guaranteed|certain)\b", r"\b(?:lock|fix|freeze|hold)\w* (?:\w+ ){0,5}(?:forever|for life|for good|permanently)\b",
     r"\b(?:every|each|all|any) claims? (?:gets?|is|are) (?:paid|approved|settled|accepted)", r"\bclaims? (?:are|is|get|gets) always (?:paid|settled|approved|accepted)",
     r"\b(?:will|'ll) be (?:fully|completely|totally|100 ?%) (?:protected|covered)\b", r"\bfind a way to (?:pay|cover|get you)",
@@ -83,6 +83,8 @@ _PROMISE = rx(
     r"\b(?:lower|cheaper|better) (?:price|rate|quote|deal|premium) than any", r"\b(?:lock|get|secure) (?:in )?(?:you )?(?:the )?(?:lowest|cheapest|best) (?:possible )?(?:premium|price|rate)",
     r"\bi(?:'ll| will) (?:get|bring|knock|sort) (?:it|the price|your price|that|the premium|your premium)(?: \w+)? (?:down|so)\b",
     r"\b(?:won'?t|never) pay (?:a (?:cent|penny|dollar) )?more than\b",
+    r"\bwon'?t cost you (?:a (?:cent|penny|thing|dime)|anything)\b|\bwill cost you (?:nothing|not a (?:cent|penny))\b",
+    r"\b(?:straight away|immediately|right away|at once),? every (?:single )?time\b",
     r"\byou(?:'ll| will) get (?:all |every (?:penny|cent|dollar) )?(?:of )?(?:your (?:money|premiums?) )?back\b", r"\bno risk (?:at all|whatsoever|for you|to you)\b",
 )
 _CERTAIN = (r"(?:certain(?:ty|ly)?|count on it|i can tell you (?:now|right now)|whether (?:\w+ ){1,5}or not|no doubt|without a doubt|rest assured|trust me|end of story|full stop"
@@ -99,7 +101,7 @@ _PROMISE_SURE = rx(rf"\b{_CERTAIN}\b.{{0,60}}\b{_OUTCOME}", rf"\b{_OUTCOME}\b.{{
                    r"\b(?:a thing of the past|won'?t want for anything)\b")
 # "I can promise you nothing"-style negations are read by _hits; these are always fine.
 _PROMISE_OK = rx(r"\b(?:can'?t|cannot|won'?t|not) (?:\w+ )?(?:promise|guarantee)",
-                  r"\bno guarantee", r"\bpromise (?:i'?ll|i will|to|we'?ll|it'?ll) (?:keep (?:this|it|things) (?:short|brief|quick)|be (?:quick|brief)|not (?:keep|take|call|ring|bother|pester)|only take)", r"\b(?:not|isn'?t|aren'?t|is not|are not|never) (?:\w+ )?(?:guaranteed|a guarantee|certain|promised)",
+                  r"\bno guarantee", r"\bnot in a position to (?:promise|guarantee|say)\b", r"\bpromise (?:i'?ll|i will|to|we'?ll|it'?ll) (?:keep (?:this|it|things) (?:short|brief|quick)|be (?:quick|brief)|not (?:keep|take|call|ring|bother|pester)|only take)", r"\b(?:not|isn'?t|aren'?t|is not|are not|never) (?:\w+ )?(?:guaranteed|a guarantee|certain|promised)",
                   r"\bguarantee (?:isn'?t|is not)", r"\b(?:can'?t|cannot) (?:say|tell you|be sure|know|predict)",
                   # Said only to be disowned: "I'd be misleading you if I said it was guaranteed".
                   r"\b(?:i'?d|i would|it would|it'?d) be (?:\w+ )?(?:wrong|misleading|lying|dishonest|untrue|unfair) (?:\w+ )?(?:to|if)\b",
@@ -143,7 +145,8 @@ _STAT = rx(
     r"|is (?:getting|buying|signing|taking)|gets? (?:one|it|this)|buys?|takes? (?:one|it|this))",
     r"\b(?:most|best|top)[- ](?:popular|selling|rated|sold|chosen|recommended|trusted|loved)",
     r"\bbest[- ]?sell(?:er|ing)\b", r"\b(?:rated|ranked|voted) (?:number one|no\.? ?1|#1|the best|top|first)",
-    r"\bnumber one\b", r"\baward[- ]winning\b", r"\bmarket[- ]leading\b", r"\bindustry[- ]leading\b",
+    rf"\b(?:lots|a lot) of (?:[\w-]+ ){{0,2}}{_PEOPLE} (?:\w+ )?(?:go for|choose|pick|buy|take|opt|get|have|add|sign|love|prefer)\b",
+    r"\bnumber one\b", r"\baward[- ]winning\b", r"\bwon (?:\w+ )?awards?\b", r"\bmarket[- ]leading\b", r"\bindustry[- ]leading\b",
     r"\b(?:studies|research|surveys?|data|statistics|figures|experts|the numbers|science)"
     r" (?:show|shows|prove|proves|say|says|suggest|suggests|tell us|found|confirm)",
     r"\bstatistically\b", r"\bchances are\b", r"\b(?:\w+ )?times (?:more|less) likely\b",
@@ -181,6 +184,9 @@ _STAT = rx(
 )
 
 _STAT_OK = rx(r"\b(?:people|customers|callers|folks) (?:\w+ )?ask (?:me )?(?:that|this|the same)",
+              # The caller's household said back: "you said there are three drivers in the house".
+              r"\byou (?:said|mentioned|told me)(?: that)? there (?:are|were|'re|'d be) (?:\w+ )?(?:drivers|people|kids|children|adults)\b",
+              r"\b(?:don'?t|do not) have (?:any )?(?:figures|statistics|stats|numbers|data) (?:like that|on that|for that)\b",
               r"\b(?:can'?t|cannot|couldn'?t|could not|won'?t|wouldn'?t|don'?t|do not|not able to|unable to) (?:\w+ )?(?:tell you|say|share|know|give you)\b.{0,12}\b(?:what|how many|which|whether|if)\b")
 
 # -- false urgency ------------------------------------------------------------------------------
@@ -211,7 +217,8 @@ _URGENCY = rx(
     r"\bthe longer you wait\b", r"\bevery day (?:you wait|without)\b", r"\bcan'?t afford to wait\b",
     r"\b(?:need|have|got) to (?:decide|act|move|sign|commit|choose)(?: \w+)? (?:now|today|quickly|fast|soon|immediately)",
     r"\bsoon(?:er)? (?:rather than later|before)\b", r"\b(?:exclusive|special) (?:offer|deal|price|rate|discount)\b",
-    r"\bdiscount\b", r"\bsale ends\b", r"\bclock is ticking\b", r"\btime is running\b", r"\bpending increase\b",
+    r"\bdiscount\b", r"\bsale ends\b", r"\bclock(?:'s| is) ticking\b",
+    r"\b(?:gets?|could be|can be|might be) (?:pulled|withdrawn|taken away|taken off)\b", r"\bwhile (?:it'?s|it is) (?:still )?(?:on offer|available|going|there)\b", r"\btime is running\b", r"\bpending increase\b",
     r"\bmiss out\b", r"\b(?:until|till) (?:the end of (?:the |this )?(?:day|week|month|today|call)|tonight|tomorrow|midnight|friday|monday)\b",
     r"\bthen it'?s gone\b", r"\b(?:start|begin|do it|get (?:it|this) (?:done|started)) (?:right )?now\b",
     r"\b(?:waited|wait) too long\b", r"\bcaught out\b", r"\bwhile you (?:still )?can\b(?!'t| ?not)", r"\bonce (?:it'?s|they'?re) gone\b",
@@ -318,7 +325,7 @@ _DENIES_AI = rx(
     r"\bthis is (?:a |an )?(?:real|actual|live|living|genuine) (?:person|human|agent|adviser|advisor|rep|representative|voice)\b",
     r"\b(?:person|human|human being|real person|real one),? not (?:a |an |some )?(?:system|bot|robot|machine|computer|ai|recording|program)",
     r"\b(?:i'?m|i am|just|nope,?|no,?|yes,?) (?:a |an )?(?:\w+ )?human being\b", r"\b(?:we|us|fellow) humans?\b(?! (?:resources|rights))",
-    r"\bborn and (?:raised|bred)\b", r"\bnot (?:one of )?(?:those|these|them) (?:\w+ )?(?:automated|robot\w*|ai|bots?|computers?)\b",
+    r"\bborn and (?:raised|bred)\b", r"(?:\bnot|n't) (?:one of )?(?:those|these|them) (?:\w+ )?(?:automated|robot\w*|ai|bots?|computers?)\b",
     # The body and the desk: errands, a pen and paper, a past at college.
     r"\b(?:let me|i'?ll|i will|i'?m going to|i need to|i'?ve got to|i have to|i just)\s+(?:just |quickly |quick )?"
     r"(?:grab|fetch|find|get|pick up) (?:a |my |some )?(?:pen|pencil|paper|notepad|pad|sticky note|post-it|coffee|tea|water|glasses|diary)\b",
@@ -354,7 +361,9 @@ _LEAK = rx(
     r"\b(?:template|caller state|user state|intent|sector|thought|response|product)\s*[:=]",
     r"\bthought\s*:", r"\bjson\b", r"\[\s*\"", r"\{\s*\"", r"\"\s*,\s*\"",
     r"\bstatistics (?:say|show|suggest)\b", r"\bmy (?:private |internal )?(?:thought|thinking|reasoning|note)s?\b",
-    r"\bthought process\b", r"\bscripted\b", r"\bobjection handler\b", r"\b(?:sales|strategy|product|persona|pitch) (?:matrix|table|grid|map|sheet)\b",
+    r"\bthought process\b", r"\bmy (?:goal|aim|target|mission|objective|job) (?:here |today |on this call |with you )?is to (?:get|sell|move|push|close|upsell|convert|land|sign)\b",
+    r"\b(?:i should|i'?d better|i need to|i'?m going to|let me) (?:move|get|switch|steer|push|shift|nudge) you (?:on ?to|over to|towards|into)\b",
+    r"\bmy next (?:move|step|tactic|play|question|trick)\b", r"\bscripted\b", r"\bobjection handler\b", r"\b(?:sales|strategy|product|persona|pitch) (?:matrix|table|grid|map|sheet)\b",
     r"\b(?:i should|i'?d better|i need to|time (?:for me )?to|let me|i'?m going to) (?:pivot|steer|redirect|upsell|switch the pitch|push)\b",
     r"\bempathy (?:line|statement|step|bit|script)\b", r"\b(?:reasoning(?: step)?|analysis|note to self|internal note|strategy|objective|next action)\s*:", r"\bour (?:\w+ )?(?:playbook|rulebook|call script|sales script|system prompt|instructions)\b",
     r"\b(?:pivot(?:ing)?|steer(?:ing)?|redirect(?:ing)?|upsell(?:ing)?) (?:you|the conversation|this call|the call)\b",

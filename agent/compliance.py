@@ -183,9 +183,9 @@ class ComplianceGuard:
                       for d in contradictions(self.domain, product, claimed)]
         # "Do you sell pet insurance?" asks; it claims nothing (a small model echoes the
         # caller), while "Have you considered our funeral plan?" offers.
-        # A word or two asked back ("Deadline?") echoes the caller.
+        # A word or three asked back ("Deadline?", "Nine in ten?") echoes the caller.
         asks = _ASKS.match(text) is not None or (
-            text.rstrip().endswith("?") and len(_WORDS.findall(text)) <= 2)
+            text.rstrip().endswith("?") and len(_WORDS.findall(text)) <= 3)
         if not asks and rest:
             found += [Violation("unknown_product", d)
                       for d in unknown_products(self.domain, claimed_part(rest))]

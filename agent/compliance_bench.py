@@ -40,8 +40,10 @@ HOLDOUT4 = DATA / "compliance_holdout4.jsonl"
 """560 replies by a fifth author, the same way; measured once unseen after the fifth round."""
 HOLDOUT5 = DATA / "compliance_holdout5.jsonl"
 """560 replies by a sixth author, the same way; measured once unseen after the sixth round."""
+HOLDOUT6 = DATA / "compliance_holdout6.jsonl"
+"""560 replies by a seventh author, the same way; measured once unseen after the seventh round."""
 EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl", HOLDOUT,
-              HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5)
+              HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6)
 INJECTION_EVAL = DATA / "injection_eval.jsonl"
 """Caller lines labelled injection / benign by kind, written without the detector's code."""
 

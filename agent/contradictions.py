@@ -34,6 +34,8 @@ _ANY_HEALTH = rx(r"\bwhatever (?:your|their) (?:health|medical history)", r"\bno
                   r"\bhealth (?:history )?doesn'?t matter",
                   r"\b(?:cover|covers|covered|pay for|pays for|include|includes)\b[\w' ]{0,25}\b(?:conditions?|illness(?:es)?|problems?|ailments?)\b"
                   r"[\w' ]{0,15}\b(?:already|before)\b(?! (?:excluded|ruled out))", r"\bno matter (?:your|what your) (?:health|condition)")
+_REIMBURSED = re.compile(r"\breimburs\w*|\bactual (?:medical )?(?:bills|costs)|\brather than (?:paying )?a (?:set|fixed)", re.I)
+_LUMP_ON_DIAGNOSIS = rx(r"\bpays? (?:you )?(?:out )?a (?:\w+ )?lump sum\b")
 _DIAGNOSED_EARLIER = re.compile(
     r"\bdiagnosed\b.{0,40}\b(?:last (?:year|month)|before|already|previously|years ago|in the past)\b"
     r".{0,60}\b(?:still pays?|would pay|will pay|pays out|covered|cover it|fine|can claim)\b", re.I)
@@ -134,6 +136,7 @@ def _exempt_waited(product: Product, low: str) -> str:
             continue
         for w in (w[:6] for w in _keywords([m.group(2)])):
             if re.search(rf"\b(?:appl(?:y|ies)|counts?|includes?|covers?)(?: to| for)?(?: [\w'-]+){{0,2}} {re.escape(w)}"
+                         rf"|\beven (?:if|for|with|after)\b[\w' ]{{0,40}}\b{re.escape(w)}"
                          rf"|\b{re.escape(w)}\w*\b[\w' ,-]{{0,20}}\b(?:too|as well|also)\b", low) \
                     and not re.search(rf"\b(?:not|no|except|but)\b[\w' ]{{0,12}}\b{re.escape(w)}|n't\b[\w' ]{{0,20}}\b{re.escape(w)}", low):
                 return note
@@ -200,6 +203,10 @@ def _how_it_pays(product: Product, text: str) -> list[str]:
         found.append(f"{product.id} pays on gross income")
     if "own job" in " ".join(product.covers).lower() and _ANY_JOB.search(text):
         found.append(f"{product.id} covers your own job")
+    if "fixed benefit" in summary and _REIMBURSED.search(text):
+        found.append(f"{product.id} pays a fixed benefit")
+    if "lump sum" not in summary and "income" not in summary and any(hits(_LUMP_ON_DIAGNOSIS, text)):
+        found.append(f"{product.id} does not pay a lump sum ({product.summary})")
     if product.id.startswith("term") or "die during" in summary:
         if any(hits(_BACK, text)):
             found.append(f"{product.id} pays only on death or terminal illness")

@@ -1,7 +1,7 @@
 """The claim checker, with the packaged claim head on the real embedder, against labelled
 replies its author did not write: held at the floor measured when it was built.
 
-The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (six authors,
+The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (seven authors,
 each written from the sheet and the category definitions only; each holdout measured
 once before anyone looked at it, and only then added) and
 tests/data/compliance_real_replies.jsonl (the embedded model's replies in simulated
@@ -52,7 +52,10 @@ FLOORS = {
     "compliance_holdout4.jsonl": ((43, 44, 45, 45, 45, 45, 45, 45), 3),
     # 560 (200), sixth author; unseen after the sixth round: 314/360, 10 false positives
     # (the session's first checker: 311/360, 10).
-    "compliance_holdout5.jsonl": ((42, 41, 42, 45, 45, 45, 45, 45), 10),
+    "compliance_holdout5.jsonl": ((42, 42, 42, 45, 45, 45, 45, 45), 10),
+    # 560 (200), seventh author; unseen after the seventh round: 327/360, 7 false positives
+    # (the session's first checker: 319/360, 7).
+    "compliance_holdout6.jsonl": ((42, 42, 44, 44, 45, 45, 45, 45), 4),
 }
 
 REAL_FLOOR_CAUGHT = 9  # of 11 violating replies

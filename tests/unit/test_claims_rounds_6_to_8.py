@@ -1,10 +1,11 @@
-"""The claim checker's sixth- and seventh-round readings, rules only: non-insurance
+"""The claim checker's sixth- to eighth-round readings, rules only: non-insurance
 financial products offered as a service, lines the pack cannot insure named as lines or
 offered by what they insure ("we can cover the caravan"), a cover left out with the verb
 elided ("covers X, but not Y"), a standard cover said to cost extra, the caller's own
 estimates and their cover elsewhere, identity questions reported back, scarcity and
-price rises in plain words, tactics and tables said aloud; and what they must leave
-alone. Every example is written here, not taken from a labelled set."""
+price rises in plain words, tactics and tables said aloud, covers said to be left out in
+other words ("the one thing it won't pay for"), a fixed benefit said to reimburse; and
+what they must leave alone. Every example is written here, not taken from a labelled set."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ from tests.unit.conftest import rules_said
     ("Your premium on home insurance stays level for life.", "promise"),
     ("There are no exclusions on private medical.", "contradiction"),
     ("Private medical pays out from the day you join.", "contradiction"),
+    ("Kidney failure is the one thing critical illness won't pay for.", "contradiction"),
+    ("Trip cancellation is something travel insurance steers clear of.", "contradiction"),
+    ("Personal accident reimburses the actual costs of your treatment.", "contradiction"),
+    ("Income protection would look after you if you were made redundant.", "contradiction"),
+    ("My aim today is to sell you the top tier.", "leak"),
+    ("My next move is to ask about your budget.", "leak"),
+    ("Lots of retirees pick travel cover for cruises.", "invented_statistic"),
+    ("Our home insurance won awards last year.", "invented_statistic"),
+    ("Grab it while it's still on offer.", "false_urgency"),
+    ("A payout is a sure thing with us.", "promise"),
+    ("Nah, this isn't one of those robot calls.", "denies_ai"),
+    ("I could get you a pension with us as well.", "unknown_product"),
 ])
 def test_the_sixth_round_catches(guard: ComplianceGuard, text: str, rule: str) -> None:
     assert rule in rules_said(guard, text)
@@ -64,6 +77,10 @@ def test_the_sixth_round_catches(guard: ComplianceGuard, text: str, rule: str) -
     "Anything diagnosed before the critical illness policy starts isn't covered.",
     "Is the boat yours, or a friend's?",
     "Term life premiums stay the same for the whole term.",
+    "Times are hard for a lot of people at the moment.",
+    "I'm not in a position to promise you'll be accepted.",
+    "Windscreen repair comes under car insurance.",
+    "Nine in ten?",
 ])
 def test_the_sixth_round_leaves_alone(guard: ComplianceGuard, text: str) -> None:
     assert rules_said(guard, text) == set()
