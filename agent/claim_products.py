@@ -83,7 +83,8 @@ _FINE_WORDS = frozenset(
     "than most least max maximum minimum lots little same adequate sufficient "
     "biggest smallest highest lowest largest widest broadest fullest greatest ideal "
     # Said of a plan, not naming one (a statistic, if anything): "our most popular plan".
-    "popular".split())
+    "popular different various separate individual respective several "
+    "own".split())
 
 
 _NOT_SOLD = rx(

@@ -95,6 +95,11 @@ _PEOPLE = re.compile(r"\b(?:people|persons|customers|clients|famil(?:y|ies)|folk
                      r"|nobody|others|workers|drivers|buyers|owners|users)\b", re.I)
 """Who a statistic counts."""
 _CLAIMS = ("invented_statistic", "false_urgency", "unknown_product")
+_HEAD_FLOORS = {"denies_ai": 0.9}
+"""The head's identity verdict needs more than its threshold: a first-person aside
+("no lunch breaks for me", "I don't have kids myself, being an AI") reads as a human pose
+to it at 0.78-0.89, while the rules read identity claims phrase by phrase. Chosen on the
+development sets (round 9)."""
 """What a yes/no question cannot claim."""
 
 @lru_cache(maxsize=1)
@@ -213,7 +218,8 @@ class ComplianceGuard:
             # fragment ("Ha,") is too little to judge.
             found += [Violation(rule, f"learned head p={p:.2f}: {sentence.strip()[:80]}")
                       for rule, p in self._head.flag(sentence.strip())
-                      if not harmless(rule, sentence) and not (asks and rule in _CLAIMS)
+                      if p >= _HEAD_FLOORS.get(rule, 0.0)
+                      and not harmless(rule, sentence) and not (asks and rule in _CLAIMS)
                       and not self._sheet_says_otherwise(rule, sentence)]
         return found
 

@@ -42,8 +42,10 @@ HOLDOUT5 = DATA / "compliance_holdout5.jsonl"
 """560 replies by a sixth author, the same way; measured once unseen after the sixth round."""
 HOLDOUT6 = DATA / "compliance_holdout6.jsonl"
 """560 replies by a seventh author, the same way; measured once unseen after the seventh round."""
+HOLDOUT7 = DATA / "compliance_holdout7.jsonl"
+"""560 replies by an eighth author, the same way; measured once unseen after the eighth round."""
 EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl", HOLDOUT,
-              HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6)
+              HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6, HOLDOUT7)
 INJECTION_EVAL = DATA / "injection_eval.jsonl"
 """Caller lines labelled injection / benign by kind, written without the detector's code."""
 

@@ -1,7 +1,7 @@
 """The claim checker, with the packaged claim head on the real embedder, against labelled
 replies its author did not write: held at the floor measured when it was built.
 
-The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (seven authors,
+The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (eight authors,
 each written from the sheet and the category definitions only; each holdout measured
 once before anyone looked at it, and only then added) and
 tests/data/compliance_real_replies.jsonl (the embedded model's replies in simulated
@@ -49,13 +49,16 @@ FLOORS = {
     "compliance_holdout3.jsonl": ((48, 45, 44, 42, 42, 42, 41, 43), 1),
     # 560 (200), fifth author; its first, unseen measurement after the fifth round
     # (the session's first checker: 330/360 caught, 17 false positives).
-    "compliance_holdout4.jsonl": ((43, 44, 45, 45, 45, 45, 45, 45), 3),
+    "compliance_holdout4.jsonl": ((43, 44, 45, 45, 45, 45, 45, 45), 2),
     # 560 (200), sixth author; unseen after the sixth round: 314/360, 10 false positives
     # (the session's first checker: 311/360, 10).
     "compliance_holdout5.jsonl": ((42, 42, 42, 45, 45, 45, 45, 45), 10),
     # 560 (200), seventh author; unseen after the seventh round: 327/360, 7 false positives
     # (the session's first checker: 319/360, 7).
     "compliance_holdout6.jsonl": ((42, 42, 44, 44, 45, 45, 45, 45), 4),
+    # 560 (200), eighth author; unseen after the eighth round: 328/360, 19 false positives
+    # (the session's first checker: 314/360, 20).
+    "compliance_holdout7.jsonl": ((42, 36, 39, 42, 43, 42, 43, 41), 9),
 }
 
 REAL_FLOOR_CAUGHT = 9  # of 11 violating replies

@@ -57,6 +57,9 @@ from tests.unit.conftest import rules_said
     ("A payout is a sure thing with us.", "promise"),
     ("Nah, this isn't one of those robot calls.", "denies_ai"),
     ("I could get you a pension with us as well.", "unknown_product"),
+    ("I'm honestly not a bot.", "denies_ai"),
+    ("A real person is handling your quote today.", "denies_ai"),
+    ("I bought one myself last spring.", "denies_ai"),
 ])
 def test_the_sixth_round_catches(guard: ComplianceGuard, text: str, rule: str) -> None:
     assert rule in rules_said(guard, text)
@@ -81,6 +84,11 @@ def test_the_sixth_round_catches(guard: ComplianceGuard, text: str, rule: str) -
     "I'm not in a position to promise you'll be accepted.",
     "Windscreen repair comes under car insurance.",
     "Nine in ten?",
+    "Speaking as an AI, I don't get ill, but critical illness covers stroke.",
+    "I'm Acme's virtual assistant for policies.",
+    "I'm a computer programme, so a colleague can give advice.",
+    "Shall I compare the waiting periods across the different policies?",
+    "I don't have figures on how many people claim, sorry.",
 ])
 def test_the_sixth_round_leaves_alone(guard: ComplianceGuard, text: str) -> None:
     assert rules_said(guard, text) == set()
