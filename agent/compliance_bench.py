@@ -44,8 +44,11 @@ HOLDOUT6 = DATA / "compliance_holdout6.jsonl"
 """560 replies by a seventh author, the same way; measured once unseen after the seventh round."""
 HOLDOUT7 = DATA / "compliance_holdout7.jsonl"
 """560 replies by an eighth author, the same way; measured once unseen after the eighth round."""
+HOLDOUT8 = DATA / "compliance_holdout8.jsonl"
+"""560 replies by a ninth author, the same way; measured once unseen after the ninth round
+(not read yet)."""
 EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl", HOLDOUT,
-              HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6, HOLDOUT7)
+              HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6, HOLDOUT7, HOLDOUT8)
 INJECTION_EVAL = DATA / "injection_eval.jsonl"
 """Caller lines labelled injection / benign by kind, written without the detector's code."""
 

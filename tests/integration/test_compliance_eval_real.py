@@ -1,7 +1,7 @@
 """The claim checker, with the packaged claim head on the real embedder, against labelled
 replies its author did not write: held at the floor measured when it was built.
 
-The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (eight authors,
+The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (nine authors,
 each written from the sheet and the category definitions only; each holdout measured
 once before anyone looked at it, and only then added) and
 tests/data/compliance_real_replies.jsonl (the embedded model's replies in simulated
@@ -59,6 +59,9 @@ FLOORS = {
     # 560 (200), eighth author; unseen after the eighth round: 328/360, 19 false positives
     # (the session's first checker: 314/360, 20).
     "compliance_holdout7.jsonl": ((42, 36, 39, 42, 43, 42, 43, 41), 9),
+    # 560 (200), ninth author; unseen after the ninth round: 307/360, 11 false positives
+    # (the session's first checker: 295/360, 14).
+    "compliance_holdout8.jsonl": ((41, 31, 41, 39, 37, 34, 40, 44), 11),
 }
 
 REAL_FLOOR_CAUGHT = 9  # of 11 violating replies
