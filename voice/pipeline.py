@@ -16,7 +16,6 @@ turn detector, the barge-in policy and the pacer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -64,6 +63,12 @@ from voice.utterance import Utterance
 
 FRAME_S = FRAME_SAMPLES / HOUSE_RATE
 _RECORDS = (TurnCompleted, Interrupted, PipelineError)
+_CLOSE_WAIT_S = 1.0
+"""How long a hang-up waits for the call's cancelled tasks. An LLM stream stops at its
+next token, but a request still queued for a llama.cpp slot holds its worker thread until
+the slot frees: on a loaded server that took minutes, and the socket stayed open and the
+call counted as live (the 100-minute soak of 2026-12-07). Tasks past the wait finish on
+their own (they were told to stop)."""
 """Events never dropped from a full queue: what the call's record is made of. They come
 at most a few per turn, and turns only as fast as the caller's (rate-limited) audio."""
 
@@ -185,9 +190,11 @@ class VoicePipeline:
                              reply.task if reply is not None else None) if t is not None]
         for t in tasks:
             t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=_CLOSE_WAIT_S)
         for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+            if t.done() and not t.cancelled():
+                t.exception()  # retrieved: a task that failed as it stopped is no news
         if self._utterance is not None:
             await self._utterance.session.aclose()
             self._utterance = None
