@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -459,3 +461,29 @@ async def test_a_line_spoken_while_the_agent_settles_its_last_turn_is_answered()
     await call.feed(SILENCE, 8.0)
     assert [t.agent_text for t in call.of(TurnCompleted)] == ["Sure.", "Of course."]
     await call.close()
+
+
+async def test_a_hang_up_does_not_wait_for_a_task_slow_to_stop() -> None:
+    # A reply's LLM request still queued for a llama.cpp slot keeps its worker thread until
+    # a slot frees, minutes on a loaded server: the hang-up tells it to stop and goes on
+    # (before, the socket stayed open and the call kept its place under the cap).
+    call = await make_call([], [])
+    told = asyncio.Event()
+
+    async def slow_to_stop() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            told.set()
+            await asyncio.sleep(30)  # a worker thread waiting for its slot
+
+    call.pipeline._spawn(slow_to_stop())
+    (straggler,) = call.pipeline._background
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    await call.close()
+    assert told.is_set()
+    assert time.monotonic() - started < 5
+    straggler.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await straggler
