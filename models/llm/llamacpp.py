@@ -8,10 +8,11 @@ a follow-up turn only evaluates the new tokens (prefix cache).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -187,6 +188,11 @@ class LlamaCppLLM(LLM):
         """Primed prompt prefixes and their snapshot files."""
         self._slot_prefix: list[str | None] = [None] * settings.slots
         """The snapshot each slot's cache starts with, as far as we know."""
+        self._slot_turn = [asyncio.Lock() for _ in range(settings.slots)]
+        """A request pinned to a slot waits for it here, not in the engine: the engine's
+        queue cannot be cancelled (its callback runs only once a token exists), so a
+        caller who hangs up while the request waits would hold the consumer until the
+        slot is free and then spend a prompt evaluation on nobody."""
         self._server: Any = xlc.Server(params)
         self._tokenizer_http: httpx.Client | None = None
         self._token_counts: dict[str, int] = {}
@@ -257,11 +263,22 @@ class LlamaCppLLM(LLM):
         self._slot_prefix[slot] = want
 
     async def _generate(self, request: LLMRequest) -> AsyncIterator[RawChunk]:
+        slot = self._slots.slot_for(request.session)
+        async with contextlib.AsyncExitStack() as held:
+            if slot >= 0:
+                await held.enter_async_context(self._slot_turn[slot])
+                if self._primed:
+                    await self._ensure_prefix(slot, request.messages)
+            # Closed here, not by the garbage collector: the engine must have stopped
+            # before the slot is handed on.
+            async with contextlib.aclosing(self._run(request, slot)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+
+    async def _run(self, request: LLMRequest, slot: int) -> AsyncGenerator[RawChunk, None]:
         body = request.openai_body(stream=True)
         body["cache_prompt"] = True
-        body["id_slot"] = slot = self._slots.slot_for(request.session)
-        if slot >= 0 and self._primed:
-            await self._ensure_prefix(slot, request.messages)
+        body["id_slot"] = slot
         if request.logit_bias:
             body["logit_bias"] = [[text, bias] for text, bias in request.logit_bias]
         if request.grammar is not None:
@@ -301,7 +318,7 @@ class LlamaCppLLM(LLM):
                 yield RawChunk(text, choice.get("finish_reason"), _usage_from(item))
         finally:
             stop.set()
-            # Wait for the engine to notice (next token) so the slot is free again.
+            # The engine stops at its next token; the slot is free for the next turn.
             await asyncio.shield(worker)
 
     async def aclose(self) -> None:
