@@ -38,7 +38,11 @@ _OUTINGS = re.compile(r"^[\s-]*(?:day|week|month|year)s?[\s-]+(?:[\w-]+\s+)?(?:t
 _ELSEWHERE = (r"\b(?:with|from|at|on) (?:the other|your (?:current|old|existing|previous|other|last)|another|a different)"
               r" (?:company|insurer|provider|firm|lot|policy|broker|bank)\b")
 """The caller's cover elsewhere: "your excess with the other company is 1,000"."""
-_CALLER = rx(_REPORT, _POSSESSION, _ELSEWHERE, r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
+_DEBTS = (r"\b(?:mortgage|loan|salary|wage|income|rent|debt|budget|savings|deposit|car finance)"
+          r"(?: (?:balance|left|outstanding|remaining))? (?:of|at|around|about)(?: (?:about|around|roughly))?\s*\$?\s*$")
+"""What the caller owes, earns or has, up to its amount: "a mortgage of three hundred
+thousand" (a product's name in the same breath stays the caller's)."""
+_CALLER = rx(_REPORT, _POSSESSION, _ELSEWHERE, _DEBTS, r"\byou at\s*$", r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
 _SHEET = rx(
     r"\b(?:premiums?|price[sd]?|costs?|quote[sd]?|excess|waiting|wait|deferred|deferral|benefit|payouts?"
     r"|lump sum|sum insured|cover amount|terms?|limits?|max(?:imum)?|min(?:imum)?|range|options?"
@@ -48,6 +52,10 @@ _SHEET = rx(
     r"\b(?:up to|at least|at most|no more than|more than|less than|over|under|between|from|until|till"
     r"|within|inside|before|after|as little as|as much as|as high as|as low as|starts? at|only|just)"
     r"(?: (?:about|around|roughly|some|just))? ?$")
+_OWNED = re.compile(r"^[\s-]*(?:dollars? |grand )?(?:mortgage|loan|salary|house|home|flat|car|deposit)\b", re.I)
+"""The caller's own thing, sized by the figure before it: "a 250,000 mortgage"."""
+_TRIP = re.compile(r"^[\s-]*(?:days?|weeks?|nights?)\s+(?:in|on|at|around|across|touring|visiting)\s+[A-Z]")
+"""A stay somewhere by name, said back: "Ten days in Italy" (case matters: a place)."""
 _DATE = re.compile(r"^\d+(?:st|nd|rd|th)\b", re.I)
 _LIKE_YOU = re.compile(r"^[\s-]*(?:years?[- ]olds?\s+)?(?:like you|such as you|like yourself)\b", re.I)
 _AT_AGE = re.compile(r"^,?\s+(?:[\w']+\s+){0,3}?you(?:'re|'d|'ll| are| would| will)?\b", re.I)
@@ -58,7 +66,7 @@ well within that", "if you start at thirty-five"."""
 _FAMILY = re.compile(
     r"\b(?:kids?|children|child|sons?|daughters?|boys?|girls?|twins|grand(?:children|kids|sons?|daughters?)"
     r"|toddlers?|bab(?:y|ies)|teen(?:ager)?s?|little ones?|partner|wife|husband|spouse|mum|mom|dad|mother|father|parents?)"
-    r"(?:'s)?,?\s+(?:(?:are|is|who are|who's|who is|aged|ages?|now|just|turned|turning)\s+){1,2}"
+    r"(?:'s)?,?\s+(?:(?:are|is|who are|who's|who is|aged|ages?|now|just|turned|turning|at)\s+){1,2}"
     r"(?:[\w-]+\s*(?:,|and|&)\s*)*$", re.I)
 """The ages of the caller's family: "two kids, aged six and nine", "my wife's just turned 40"."""
 _OPENS = re.compile(r"^\W*(?:(?:so|okay|ok|right|well|ah|oh|and|great|lovely|got it)\W+)?(?P<aged>aged\s+)?$", re.I)
@@ -83,6 +91,11 @@ def callers_figure(domain: DomainPack, before: str, rest: str, f: Figure) -> boo
             and _OUTINGS.match(rest[len(said):]):
         return True
     if f.unit in ("", "age") and _FAMILY.search(before):
+        return True
+    if f.unit in ("", "money") and _INSTANCE.search(before) and _OWNED.match(rest[len(said):]):
+        return True
+    if f.unit == "days" and (_INSTANCE.search(before) or _OPENS.match(before)) \
+            and _TRIP.match(rest[len(said):]):
         return True
     opens = _OPENS.match(before)
     if f.unit in ("", "age") and opens and (opens.group("aged") or _ECHOED.match(rest[len(said):])):

@@ -48,6 +48,8 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
             continue  # "ninety days, not thirty": the figure is said to be wrong
         end = offset + _list_end(clause, f, said)
         product = _focus(mentions, offset + f.start, domain, text, end)
+        if product is None:
+            product = _owner_of_attribute(domain, sentence + clause, f)
         if product is None and len(implied := implied_products(domain, sentence + clause)) == 1:
             product = implied[0]  # "each trip can last up to ...": travel's, named or not
         ages = [g for g in said if g.unit == "age"]
@@ -194,7 +196,7 @@ def _age_stretched(domain: DomainPack, mentions: list[tuple[int, str]], text: st
     """An age outside the age range of the product in focus, said without saying so."""
     product = _focus(mentions, offset + f.start, domain, text, offset + f.end)
     fact = product.fact("age") if product is not None else None
-    return (f.unit in ("", "age") and fact is not None and fact.form == "range"
+    return (f.unit in ("", "age") and f.value <= 120 and fact is not None and fact.form == "range"
             and not fact.values[0] <= f.value <= fact.values[1]
             and _OUTSIDE.search(text[offset:]) is None)
 
@@ -203,6 +205,9 @@ _FOR_EXAMPLE = re.compile(r"\b(?:say|for example|for instance|e\.g\.|such as|ima
                           r"|if you (?:chose|choose|picked?|went for|go for|took|take|opted for"
                           r"|wanted|want))"
                           r"\W*(?:an? |of )?(?:about |around )?\$?$", re.I)
+_WITHIN = re.compile(r"\b(?:sits?|is|falls?|comes?)? ?(?:well |comfortably |easily |right )?"
+                     r"(?:within|inside|in the middle of) (?:the|our|that|what|its|their)\b", re.I)
+"""An amount said to lie inside the sheet's range: "half a million is well within it"."""
 _AN_INSTANCE = re.compile(r"^[\w\s-]{0,30}?\b(?:policy|plan|cover|lump sum|payout)\b", re.I)
 
 
@@ -212,7 +217,18 @@ def _example(product: Product, before: str, after: str, f: Figure) -> bool:
     inside = any(fact.form == "range" and same_unit(f.unit, fact.unit)
                  and fact.values[0] <= f.value <= fact.values[1] for fact in product.facts)
     instance = re.search(r"\ban?\s*$", before, re.I) is not None and _AN_INSTANCE.match(after)
-    return inside and (_FOR_EXAMPLE.search(before) is not None or bool(instance))
+    return inside and (_FOR_EXAMPLE.search(before) is not None or bool(instance)
+                       or _WITHIN.search(after[:60]) is not None)
+
+
+def _owner_of_attribute(domain: DomainPack, text: str, f: Figure) -> Product | None:
+    """With no product named, the one product whose fact the text names by its attribute
+    and whose figure ``f`` is ("the hospital benefit is a flat hundred dollars a day")."""
+    low = text.lower()
+    owners = {p.id: p for p in domain.products for fact in p.facts
+              if fact.attribute.replace("_", " ") in low and f.value in fact.values
+              and same_unit(f.unit, fact.unit)}
+    return next(iter(owners.values())) if len(owners) == 1 else None
 
 
 def _within_age(product: Product, age: float) -> bool:

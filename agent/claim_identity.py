@@ -55,6 +55,8 @@ DENIES_AI = rx(
     r"\b(?:i'?m|i am) (?:dialling|dialing|calling|ringing|phoning) you (?:myself|personally|in person)\b",
     r"\byou'?re (?:talking|speaking) (?:to|with) (?:a |an )?(?:\w+ ){0,2}(?:adviser|advisor|rep|representative|broker|consultant|specialist|salesperson|underwriter)\b",
     r"\b(?:as|every bit as|just as) human as\b", r"\bmember of (?:staff|the team|our team)\b",
+    r"\byou'?(?:ve| have) (?:got|reached) (?:a |an )?(?:real|actual|live|licensed|human|proper) (?:person|human|agent|adviser|advisor|rep|representative|one)\b",
+    r"\byou'?re (?:talking|speaking) (?:to|with) (?:a |an )?(?:licensed|qualified|certified|live|real|human|trained|senior) agent\b",
     r"\bnot (?:speaking|talking) (?:to|with) (?:a |an )?(?:bot|robot|machine|computer|ai|recording|automated|virtual)\b",
     r"\bi'?m (?:a |an )?(?:\w+ )?(?:employee|staff member|team member|colleague|salesman|saleswoman)\b",
     # A human life in the first person: a body, a family, a past, a desk, a lunch.

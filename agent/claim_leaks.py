@@ -10,6 +10,8 @@ __all__ = ["LEAK", "LEAK_OK"]
 
 # -- leaks of instructions or thought ---------------------------------------------------------
 LEAK = rx(
+    r"\b(?:tag|label|flag|tier|segment|score)s? (?:on|for) (?:this|the|your) (?:call|file|account|record|lead)\b",
+    r"\b(?:price|risk)[- ]sensitive\b|\bretention risk\b|\b(?:high[- ]value|warm|hot|cold) lead\b",
     r"system prompt|system message|developer (?:message|mode|prompt)|hidden (?:rules|instructions|prompt)",
     r"\bmy (?:\w+ )?(?:instructions|prompt|sop|rules|guidelines|script|playbook|programming|training data"
     r"|directives|brief|briefing|notes|plan|strategy|template|talking points|objective|orders|configuration)\b",

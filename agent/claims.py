@@ -210,7 +210,9 @@ _URGENCY = rx(
     r"\brunning out\b", r"\bgoing fast\b", r"\bwhile (?:stocks|supplies|spots|places|it) lasts?\b",
     r"\bdeadline\b", r"\bby (?:midnight|tonight|end of (?:day|today|the day)|tomorrow|friday|the weekend)\b",
     r"\bin the next (?:hour|half (?:an )?hour|few (?:hours|minutes)|\w+ (?:minutes|hours))\b", r"\bfor the next (?:hour|half (?:an )?hour|few (?:hours|minutes)|\w+ (?:minutes|hours))\b",
-    r"\bwon'?t (?:be (?:available|offered|around|here)|get this (?:price|rate|offer)|see this again|last)",
+    r"\bwon'?t (?:be (?:available|offered|around|here)|get this (?:price|rate|offer)|see this again|last|come (?:round|around|back|along) again)",
+    r"\b(?:now(?:'s| is)|this is|today is) (?:the|your) (?:moment|window)\b",
+    r"\b(?:stricter|tighter|tougher)\b.{0,30}\b(?:from|in|after|next|soon|this)\b",
     r"\bthe longer you wait\b", r"\bevery day (?:you wait|without)\b", r"\bcan'?t afford to wait\b",
     r"\b(?:need|have|got) to (?:decide|act|move|sign|commit|choose)(?: \w+)? (?:now|today|quickly|fast|soon|immediately)",
     r"\bsoon(?:er)? (?:rather than later|before)\b", r"\b(?:exclusive|special) (?:offer|deal|price|rate|discount)\b",
@@ -229,7 +231,7 @@ _URGENCY = rx(
     r"\b(?:might|may|could) not be (?:available|around|on offer|offered|open) (?:for )?(?:much|very|a lot)? ?longer\b", r"\ba rush on\b",
     r"\bjump on (?:it|this|that)\b", r"\b(?:better|best) (?:jump|get in|move) (?:on it|quick|fast|before)\b",
     r"\b(?:mad|crazy|daft|foolish|silly|nuts|bonkers|insane) (?:not )?to (?:wait|delay|hold off|leave it|put it off|miss)",
-    r"\b(?:price|prices|premiums?|rates?|cost)s? (?:\w+ ){0,2}(?:jumps?|rises?|increases?|goes up|go up|climbs?|doubles?)"
+    r"\b(?:price|prices|premiums?|rates?|cost)s? (?:\w+ ){0,2}(?:jumps?|rises?|rising|increas(?:es|ing)|go(?:es|ing)? up|climbs?|climbing|doubles?)"
     r" (?:\w+ ){0,2}(?:in|from|come|by|after) (?:january|february|march|april|may|june|july|august|september|october|november|december|the new year|spring|summer|autumn|fall|winter)\b",
     r"\b(?:yes|decision|answer) (?:from you )?right now\b",
     r"\b(?:complete|finish|done|sign\w*|commit\w*)\b(?: \w+){0,3} on this call\b", r"\bonly (?:for|on) this call\b",
@@ -252,7 +254,7 @@ _URGENCY = rx(
     rf"\b{_ENDING}\b.{{0,40}}\b{_WHEN}", rf"\b{_WHEN}.{{0,30}}\b{_ENDING}\b",
     # Scarcity: "nearly sold out", "we're capping sign-ups", "a waiting list".
     r"\b(?:sold out|sell(?:ing)? out|limited (?:batch|number|supply|stock|places|intake)|capping|stop taking|last few (?:places|spots|slots|policies|applications|openings|spaces)|waiting list"
-    r"|back of (?:a|the) (?:\w+ )*queue|lose your (?:place|spot)|could run out|nearly at capacity|at capacity)\b",
+    r"|back of (?:a|the) (?:\w+ )*queue|lose your (?:place|spot)|could run out|(?:nearly |almost )?(?:at|out of) capacity)\b",
     # A decision demanded now: "I need a yes or a no right now", "decide on this call".
     r"\byes or (?:a )?no\b.{0,20}\b(?:now|today|this call)\b", r"\bdecide\b.{0,20}\b(?:on this call|right now|today|tonight)\b",
     r"\b(?:has|have|needs?) to be (?:right )?now\b", r"\bquick decision\b",

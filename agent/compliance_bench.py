@@ -29,26 +29,12 @@ from agent.injection import asks_for_instructions, injection_rule
 from agent.stats import wilson
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
-HOLDOUT = DATA / "compliance_holdout.jsonl"
-"""538 replies by a second author (the sheet and the category definitions only), measured
-once before anyone read them: 2026-12-06, docs/compliance.md."""
-HOLDOUT2 = DATA / "compliance_holdout2.jsonl"
-"""604 replies by a third author, the same way; measured once unseen after the third round."""
-HOLDOUT3 = DATA / "compliance_holdout3.jsonl"
-"""548 replies by a fourth author, the same way; measured once unseen after the fourth round."""
-HOLDOUT4 = DATA / "compliance_holdout4.jsonl"
-"""560 replies by a fifth author, the same way; measured once unseen after the fifth round."""
-HOLDOUT5 = DATA / "compliance_holdout5.jsonl"
-"""560 replies by a sixth author, the same way; measured once unseen after the sixth round."""
-HOLDOUT6 = DATA / "compliance_holdout6.jsonl"
-"""560 replies by a seventh author, the same way; measured once unseen after the seventh round."""
-HOLDOUT7 = DATA / "compliance_holdout7.jsonl"
-"""560 replies by an eighth author, the same way; measured once unseen after the eighth round."""
-HOLDOUT8 = DATA / "compliance_holdout8.jsonl"
-"""560 replies by a ninth author, the same way; measured once unseen after the ninth round
-(not read yet)."""
-EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl", HOLDOUT,
-              HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6, HOLDOUT7, HOLDOUT8)
+HOLDOUTS = tuple(DATA / f"compliance_holdout{n}.jsonl" for n in ("", *range(2, 11)))
+"""Replies by the second to the eleventh author (the sheet and the category definitions
+only), each measured once before anyone read it (docs/compliance.md has those rows), then
+development data for the rules."""
+EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl",
+              *HOLDOUTS)
 INJECTION_EVAL = DATA / "injection_eval.jsonl"
 """Caller lines labelled injection / benign by kind, written without the detector's code."""
 

@@ -25,7 +25,8 @@ BUILTIN = Path(__file__).parent / "domains"
 _ID = r"^[A-Za-z][A-Za-z0-9_]*$"
 _UNIT_WORDS = {
     "money": "dollars", "money_month": "dollars a month", "money_day": "dollars a day",
-    "money_year": "dollars a year", "percent": "percent", "days": "days", "weeks": "weeks",
+    "money_week": "dollars a week", "money_year": "dollars a year",
+    "money_claim": "dollars a claim", "percent": "percent", "days": "days", "weeks": "weeks",
     "months": "months", "years": "years", "age": "", "count": "",
 }
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-UNITS = ("money", "money_month", "money_day", "money_week", "money_year", "percent", "days",
+UNITS = ("money", "money_month", "money_day", "money_week", "money_year", "money_claim",
+         "percent", "days",
          "weeks", "months", "years", "age", "count", "")
 """What a figure measures; "" when the text does not say."""
 
@@ -46,6 +47,8 @@ _AFTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("money_week", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+week"),
         ("money_year", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+year"
                        r"|^\s*(?:dollars?|usd)\s*(?:annually|yearly)"),
+        ("money_claim", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every|on each|for each)"
+                        r"\s+claim\b"),
         ("money", r"^\s*(?:us\s+)?(?:dollars?|usd|bucks)\b"),
         ("percent", r"^\s*(?:%|percent\b|per ?cent\b)"),
         ("age", r"^\s*(?:-\s*)?years?[- ]old|^\s*(?:and|or)\s+(?:over|older|above|under)"),
@@ -121,6 +124,7 @@ def figures_in(text: str) -> list[Figure]:
         raw = [r for r in raw if not any(m.start() <= r.start < m.end() for m, _ in parts)]
         raw += [_Raw(v, True, m.start(), m.end(), bool(re.search(r"\$\s?$", text[:m.start()])))
                 for m, v in parts]
+    raw = [_grand(text, r) for r in raw]
     raw.sort(key=lambda r: r.start)
     units = [_unit_of(text, r) for r in raw]
     # A unit said after the last number of a range or list holds for all of them.
@@ -145,6 +149,18 @@ def figures_in(text: str) -> list[Figure]:
             continue
         out.append(Figure(r.value, unit, r.start, r.end, said))
     return sorted(out, key=lambda f: f.start)
+
+
+_GRAND = re.compile(r"\s*grand\b", re.I)
+"""Thousands of money, said casually: "fifty grand", "250 grand"."""
+
+
+def _grand(text: str, r: _Raw) -> _Raw:
+    """``r`` times a thousand, and money, when "grand" follows it."""
+    m = _GRAND.match(text, r.end)
+    if m is None or r.value >= 1000:
+        return r
+    return _Raw(r.value * 1000, r.worded, r.start, m.end(), True)
 
 
 def _part_of(m: re.Match[str]) -> float:
@@ -206,6 +222,10 @@ def _words_value(words: str) -> float | None:
         tokens = tokens[1:]  # "a hundred" is one hundred; "a sixty-day" is sixty
     if not tokens:
         return None
+    if (len(tokens) in (2, 3) and 1 <= _SMALL.get(tokens[0], 0) <= 9
+            and _SMALL.get(tokens[1], 0) >= 10 and all(t in _SMALL for t in tokens[2:])):
+        # Hundreds said the short way: "one-twenty" is 120, "two fifty-five" 255.
+        return float(_SMALL[tokens[0]] * 100 + sum(_SMALL[t] for t in tokens[1:]))
     total = current = 0
     for w in tokens:
         if w in _SMALL:
@@ -221,7 +241,7 @@ def _words_value(words: str) -> float | None:
 def _unit_of(text: str, r: _Raw) -> str:
     if r.currency:
         after = text[r.end : r.end + 24]
-        for unit, pattern in _AFTER[:4]:  # the money units
+        for unit, pattern in _AFTER[:5]:  # the money units
             if pattern.match(" dollars " + after.lstrip()) or pattern.match(after):
                 return unit
         return "money"
