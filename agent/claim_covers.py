@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from agent.domain import DomainPack, Product
+from agent.insurables import INSURER
 from agent.phrases import hits, rx
 
 _COVER_VERB = re.compile(
@@ -229,13 +230,8 @@ def _about(domain: DomainPack, product: Product, exclusion: str, low: str) -> bo
     return False
 
 
-_OBJECTS = {"car": "auto", "vehicle": "auto", "house": "home", "home": "home", "flat": "home",
-            "break-in": "home", "comprehensive": "auto", "third-party": "auto", "burglar(?:y|ies)": "home", "telly": "home", "tv": "home", "sofa": "home",
-            "furniture": "home", "jewellery": "home",
-            "belongings": "home", "trip": "travel", "abroad": "travel", "luggage": "travel",
-            "baggage": "travel", "flight": "travel", r"life (?:premium|cover|policy|plan)": "term_life"}
-"""What only one product insures: a clause about "your house" speaks of Home Insurance
-when it names no product."""
+_OBJECTS = {word: pid for word, pid in INSURER.items() if pid is not None}
+"""What only one product insures, each word → that product."""
 
 
 def implied_products(domain: DomainPack, text: str) -> list[Product]:

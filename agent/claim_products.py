@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from agent.domain import DomainPack
+from agent.insurables import INSURER
 from agent.phrases import hits, rx
 
 _LINE = re.compile(
@@ -41,11 +42,8 @@ _FINANCE = (r"(?:pensions?|annuit(?:y|ies)|mortgages?|remortgag\w*|loans?|credit
             r"|savings (?:accounts?|plans?)|isas?"
             r"|bonds?|stocks|shares|investments?|investment plans?|unit trusts?|funds|crypto\w*|debt consolidation"
             r"|warrant(?:y|ies)|will writing)")
-_UNINSURED = (r"(?:boats?|yachts?|caravans?|motor ?homes?|camper ?vans?|motorbikes?|motorcycles?|scooters?|bikes?|bicycles?"
-              r"|dogs?|cats?|pets?|horses?|ponies|pony|phones?|gadgets?|drones?|holiday lets?|second homes?|rental propert(?:y|ies)"
-              r"|(?:your )?business(?:es)?|shop|wedding|vet(?:'s)? (?:bills|fees)|ducati|harley)")
-"""What no product of the pack insures: offered as a service ("we can cover the caravan
-too", "we do motorbikes as well"), it is a line the company does not sell."""
+_UNINSURED = "(?:" + "|".join(word for word, pid in INSURER.items() if pid is None) + ")"
+"""What no product of the pack insures, one pattern."""
 _OTHER_FINANCE = rx(
     rf"\b(?:we|i|acme)(?:'ll|'d|'ve)?(?: can| could| will| would| also| even| happily| got){{0,2}} (?:cover|insure|look after"
     rf"|do|sort(?: out)?|take care of|protect|put)(?: (?:your|the|that|a|an|those|their))?(?: \w+'s)? {_UNINSURED}\b",

@@ -14,7 +14,7 @@ import re
 
 from agent.claim_covers import _head_words, _keywords, cover_problems
 from agent.domain import DomainPack, Product
-from agent.phrases import hits, rx
+from agent.phrases import has_negation, hits, rx
 
 _NO_WAIT = rx(r"\bno (?:waiting|wait|qualifying)(?: period| time)?\b", r"\bwithout (?:a|any) wait",
                r"\b(?:from|on|starting|since) (?:the )?(?:day one|first day|day 1|1st day|very first day|very start|moment you sign|start|day you (?:join|sign|start|buy|take it out))",
@@ -40,6 +40,9 @@ _DIAGNOSED_EARLIER = re.compile(
     r"\bdiagnosed\b.{0,40}\b(?:last (?:year|month)|before|already|previously|years ago|in the past)\b"
     r".{0,60}\b(?:still pays?|would pay|will pay|pays out|covered|cover it|fine|can claim)\b", re.I)
 """A condition diagnosed before the policy said to be paid for."""
+_DENIED_TOO = re.compile(r"n't\b|exclu", re.I)
+"""What denies such a payment beyond ``has_negation``'s words: any contraction ("hasn't",
+"shouldn't") and "excluded", "exclusion"."""
 _NO_EXCLUSIONS = re.compile(r"\bno exclusions\b|\bnothing(?: at all)? (?:is )?excluded\b|\bevery cause\b", re.I)
 _UNEMPLOYMENT = rx(r"\b(?:unemploy|redundan|laid off|lay-?off|lose your job|losing your job|job loss|fired|sacked)\w*")
 
@@ -182,7 +185,7 @@ def _premiums_and_people(product: Product, text: str) -> list[str]:
     if "pre-existing" in excluded and any(hits(_ANY_HEALTH, text)):
         found.append(f"{product.id} excludes pre-existing conditions")
     elif "diagnosed before" in excluded and _DIAGNOSED_EARLIER.search(text) \
-            and not re.search(r"n't\b|\b(?:not|never|no)\b|exclu", text, re.I):
+            and not has_negation(text, extra=_DENIED_TOO):
         found.append(f"{product.id} excludes conditions diagnosed before the policy")
     if product.exclusions and _NO_EXCLUSIONS.search(text):
         found.append(f"{product.id} has exclusions: {', '.join(product.exclusions)}")

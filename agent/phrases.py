@@ -11,10 +11,15 @@ def rx(*parts: str) -> re.Pattern[str]:
     return re.compile("|".join(parts), re.I)
 
 
+_NO_WORDS = (r"can'?t|cannot|can not|won'?t|will not|wouldn'?t|not|never|nor|don'?t|doesn'?t"
+             r"|isn'?t|aren'?t|unable to|rather not|no")
+"""Words that say no to what they govern and to the clause they are in."""
+_INSTEAD_WORDS = r"without|rather than|instead of"
+"""Words that negate only what follows them: "it pays out without a wait" says no to nothing."""
+
 _NEGATED = re.compile(
     # "Why not start ...", "why don't you add ..." suggest; they negate nothing.
-    r"(?<!why )\b(?:can'?t|cannot|can not|won'?t|will not|wouldn'?t|not|never|nor|don'?t|doesn'?t"
-    r"|isn'?t|aren'?t|unable to|rather not|without|no|rather than|instead of)\b"
+    rf"(?<!why )\b(?:{_NO_WORDS}|{_INSTEAD_WORDS})\b"
     # "Don't worry about being declined, it won't happen" reassures; it negates nothing.
     r"(?!\s+(?:even\s+)?(?:need\s+to\s+)?(?:worry|fret|panic|think\s+about))"
     r"(?:\s+[\w']+){0,3}\s*$", re.I)
@@ -41,6 +46,16 @@ _DISOWN = rx(
 is no claim (a promise, a statistic, urgency or a product fact said only to be disowned)."""
 _SCOPE_END = re.compile(r"\b(?:but|however|though|although|yet)\b|[.!?;](?:\s|$)"
                         r"|,\s*(?:so|and so|which is why|that'?s why)\b", re.I)
+
+
+_NO = re.compile(rf"\b(?:{_NO_WORDS})\b", re.I)
+
+
+def has_negation(text: str, *, extra: re.Pattern[str] | None = None) -> bool:
+    """Whether ``text`` says no anywhere: one of the words ``hits`` reads as negating
+    (bar "without", "instead of" ...), or a match of ``extra``, a caller's own further
+    words ("exclu" for "excluded")."""
+    return _NO.search(text) is not None or (extra is not None and extra.search(text) is not None)
 
 
 def has_frame(text: str) -> bool:
