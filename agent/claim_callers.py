@@ -39,7 +39,8 @@ _ELSEWHERE = (r"\b(?:with|from|at|on) (?:the other|your (?:current|old|existing|
               r" (?:company|insurer|provider|firm|lot|policy|broker|bank)\b")
 """The caller's cover elsewhere: "your excess with the other company is 1,000"."""
 _DEBTS = (r"\b(?:mortgage|loan|salary|wage|income|rent|debt|budget|savings|deposit|car finance)"
-          r"(?: (?:balance|left|outstanding|remaining))? (?:of|at|around|about)(?: (?:about|around|roughly))?\s*\$?\s*$")
+          r"(?: (?:balance|left|outstanding|remaining))? (?:of|at|around|about|is|was|'s)"
+          r"(?: (?:about|around|roughly))?\s*\$?\s*$")
 """What the caller owes, earns or has, up to its amount: "a mortgage of three hundred
 thousand" (a product's name in the same breath stays the caller's)."""
 _CALLER = rx(_REPORT, _POSSESSION, _ELSEWHERE, _DEBTS, r"\byou at\s*$", r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
@@ -54,8 +55,12 @@ _SHEET = rx(
     r"(?: (?:about|around|roughly|some|just))? ?$")
 _OWNED = re.compile(r"^[\s-]*(?:dollars? |grand )?(?:mortgage|loan|salary|house|home|flat|car|deposit)\b", re.I)
 """The caller's own thing, sized by the figure before it: "a 250,000 mortgage"."""
-_TRIP = re.compile(r"^[\s-]*(?:days?|weeks?|nights?)\s+(?:in|on|at|around|across|touring|visiting)\s+[A-Z]")
+_TRIP = re.compile(r"^[\s-]*(?:days?|weeks?|months?|nights?)\s+(?:in|on|at|around|across|touring|visiting)"
+                   r"\s+[A-Z]")
 """A stay somewhere by name, said back: "Ten days in Italy" (case matters: a place)."""
+_WITH_THEM = re.compile(r"^[\s-]*(?:years?|months?)\s+(?:with|at|on) (?:your|the other|another|a different)"
+                        r" (?:\w+ )?(?:insurer|provider|company|firm|broker|bank|employer|job)\b", re.I)
+"""How long the caller has been somewhere: "nine years with your current insurer"."""
 _DATE = re.compile(r"^\d+(?:st|nd|rd|th)\b", re.I)
 _LIKE_YOU = re.compile(r"^[\s-]*(?:years?[- ]olds?\s+)?(?:like you|such as you|like yourself)\b", re.I)
 _AT_AGE = re.compile(r"^,?\s+(?:[\w']+\s+){0,3}?you(?:'re|'d|'ll| are| would| will)?\b", re.I)
@@ -92,10 +97,12 @@ def callers_figure(domain: DomainPack, before: str, rest: str, f: Figure) -> boo
         return True
     if f.unit in ("", "age") and _FAMILY.search(before):
         return True
-    if f.unit in ("", "money") and _INSTANCE.search(before) and _OWNED.match(rest[len(said):]):
+    instance = _INSTANCE.search(before) is not None or re.match(r"an? ", said, re.I) is not None
+    if f.unit in ("", "money") and instance and _OWNED.match(rest[len(said):]):
         return True
-    if f.unit == "days" and (_INSTANCE.search(before) or _OPENS.match(before)) \
-            and _TRIP.match(rest[len(said):]):
+    if f.unit in ("days", "weeks", "months") and _TRIP.match(rest[len(said):]):
+        return True
+    if f.unit in ("years", "months") and _WITH_THEM.match(rest[len(said):]):
         return True
     opens = _OPENS.match(before)
     if f.unit in ("", "age") and opens and (opens.group("aged") or _ECHOED.match(rest[len(said):])):

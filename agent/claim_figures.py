@@ -44,8 +44,9 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
             continue  # a question about the caller's life is not a claim
         if f.unit in ("", "count") and f.value <= 12 and not any(ch.isdigit() for ch in f.text):
             continue  # "three options", "eight products": words, not sheet figures
-        if _CORRECTED.search(clause[: f.start]):
-            continue  # "ninety days, not thirty": the figure is said to be wrong
+        if _CORRECTED.search(clause[: f.start]) or (
+                _SAID_EARLIER.search(sentence + clause[: f.start]) and _RETRACTED.search(text)):
+            continue  # "ninety days, not thirty", "I said sixty earlier; that was wrong"
         end = offset + _list_end(clause, f, said)
         product = _focus(mentions, offset + f.start, domain, text, end)
         if product is None:
@@ -286,6 +287,12 @@ _COMPARED = re.compile(
 _CORRECTED = re.compile(
     r"(?:\bnot|\bnever|\brather than|\binstead of|n't)\s+(?:(?:the|a|an)\s+)?\$?\s*$", re.I)
 """A figure said to be wrong ("ninety days, not thirty"; "ninety rather than thirty")."""
+_SAID_EARLIER = re.compile(
+    r"\bi(?:'d| had)? (?:think i )?(?:told you|said|quoted|gave you|mentioned)\b[^.;!?]{0,40}$",
+    re.I)
+_RETRACTED = re.compile(r"\b(?:actually|wrong|mistake|my bad|i meant|correct(?:ion)?|misspoke"
+                        r"|got (?:that|it) wrong|sorry)\b", re.I)
+"""A figure the agent says it said before, in a reply that takes it back."""
 
 
 def _same_time(product: Product, f: Figure) -> bool:

@@ -62,7 +62,9 @@ LEAK = rx(
     r"\bwhat i was told\b", r"\bi was told(?: to|:)", r"\bput (?:you )?down (?:internally )?as\b", r"\binternally,? (?:as|i'?ve|we'?ve|you'?re)\b",
 )
 
-LEAK_OK = rx(r"\b(?:read|reading|run|running) (?:through )?(?:my|the) notes back\b",r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t) (?:\w+ )?(?:reveal|share|tell you|disclose|discuss|show|read out|repeat|go into)"
+LEAK_OK = rx(r"\b(?:read|reading|run|running) (?:through )?(?:my|the) notes back\b",
+             r"\b(?:put|got|noted|added|jotted|written|writing|adding|putting) (?:it|that|this|them)? ?(?:down )?"
+             r"(?:in|into|on) my notes\b",r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t) (?:\w+ )?(?:reveal|share|tell you|disclose|discuss|show|read out|repeat|go into)"
                r" (?:you )?(?:my |the |our |any )?(?:internal |private |hidden )?(?:prompt|instructions|rules|notes|script|setup|configuration|details)",
                # Refusing to disclose names the thing kept back: "I keep my notes private".
                r"\b(?:keep|keeps|kept|stays?|remains?) (?:\w+ ){0,3}(?:private|confidential|to myself|there|internal|behind the scenes)\b",

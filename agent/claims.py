@@ -267,6 +267,7 @@ _URGENCY = rx(
 _URGENCY_OK = rx(r"\bwhether you (?:\w+ )?(?:now|today) or\b", r"\bnow or later\b", r"\bno (?:rush|hurry|pressure|deadline|time limit|(?:special )?(?:deal|offer|discount))",
                   r"\bthere isn'?t one\b", r"\bnot (?:in )?a (?:rush|hurry)", r"\btake (?:your|all the) time",
                   r"\bwhenever (?:you|suits)", r"\bin your own time\b",
+                  r"\byou(?:'re| are) in a (?:hurry|rush)\b", r"\byour (?:own )?deadline\b",
                   r"\b(?:don'?t|do not|never) (?:feel|think) (?:that )?you (?:need|have|ought) to\b",
                   # The caller's own aim, said back: "I know you're keen to get it sorted before ...".
                   r"\b(?:i know|i understand|i hear|i get that|i see|since|as) you(?:'re| are)? (?:really )?"

@@ -32,7 +32,7 @@ _WORD = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
 _DIGITS = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _NUMBER = re.compile(
     rf"(?P<cur>\$\s?)?(?:(?P<digits>{_DIGITS})(?:\s*(?P<dscale>hundred|thousand|million|billion|k)\b)?"
-    rf"|(?P<words>\b(?:a\s+)?(?:(?:{_WORD})\b(?:\s*-\s*|\s+and\s+|\s+)?)+))",
+    rf"|(?P<words>\b(?:a\s+)?(?:(?:{_WORD})\b(?:\s*-\s*(?:and\s*-\s*)?|\s+and\s+|\s+)?)+))",
     re.I,
 )
 # Between two numbers of one list or range.
@@ -151,14 +151,14 @@ def figures_in(text: str) -> list[Figure]:
     return sorted(out, key=lambda f: f.start)
 
 
-_GRAND = re.compile(r"\s*grand\b", re.I)
+_GRAND = re.compile(r"\s*(?:grand|k)\b", re.I)
 """Thousands of money, said casually: "fifty grand", "250 grand"."""
 
 
 def _grand(text: str, r: _Raw) -> _Raw:
     """``r`` times a thousand, and money, when "grand" follows it."""
     m = _GRAND.match(text, r.end)
-    if m is None or r.value >= 1000:
+    if m is None or r.value >= 1000 or (not r.worded and m.group(0).strip().lower() == "k"):
         return r
     return _Raw(r.value * 1000, r.worded, r.start, m.end(), True)
 
@@ -208,6 +208,8 @@ def _smaller_follows(rest: list[re.Match[str] | None], scale: int) -> bool:
     """After "<n> thousand and", the words up to the next "and" belong to the same
     number only if they stay below the thousand ("two thousand and five" is one
     number, "twenty-five thousand and five hundred thousand" two)."""
+    if scale == 100:
+        return True  # "four hundred and fifty thousand" is one number
     for w in rest:
         if w is None or w.group(0).lower() == "and":
             return True

@@ -1,4 +1,4 @@
-"""The claim checker's tenth-round readings, rules only: hundreds said the short way
+"""The claim checker's tenth- and eleventh-round readings, rules only: hundreds said the short way
 ("one-forty") and thousands as "grand" are read as the figures they are; an amount per
 claim is not an annual one; the caller's own debts and things ("a mortgage of ...", "a
 400,000 house"), ages said back ("you at fifty") and stays somewhere by name are theirs;
@@ -21,6 +21,9 @@ from tests.unit.conftest import rules_said
     ("about eighty grand", 80_000.0, "money"),
     ("a 300 grand flat", 300_000.0, "money"),
     ("five hundred dollars per claim", 500.0, "money_claim"),
+    ("a three-hundred-and-twenty-thousand house", 320_000.0, ""),
+    ("six hundred and fifty thousand", 650_000.0, ""),
+    ("seventy K", 70_000.0, "money"),
 ])
 def test_spoken_shorthand_is_read_as_its_figure(said: str, value: float, unit: str) -> None:
     (figure,) = figures_in(said)
@@ -62,6 +65,13 @@ def test_the_tenth_round_catches(guard: ComplianceGuard, text: str, rule: str) -
     "So that's you at fifty-one and your husband at fifty-three, is that right?",
     "Twelve days in Portugal in June, how lovely.",
     "The hospital benefit is a flat 100 dollars a day after an accident.",
+    "Two weeks in Lisbon over Easter, nice. Travel has no waiting period.",
+    "So your loan is eighty thousand, and term life can go up to a million.",
+    "Eleven years with your old insurer, that's loyal. Home insurance is 15 to 90 a month.",
+    "An eighty-thousand-dollar car, got it; car premiums run from 30 to 200 a month.",
+    "Sorry, I said sixty days earlier: critical illness has a 90-day waiting period.",
+    "I can hear you're in a hurry, so briefly: travel is 5 to 30 a month.",
+    "I've put that in my notes: calls after six only.",
 ])
 def test_what_the_tenth_round_leaves_alone(guard: ComplianceGuard, text: str) -> None:
     assert rules_said(guard, text) == set(), text
