@@ -247,7 +247,8 @@ _AS_NAME_AFTER = re.compile(
 def _said_as_name(text: str, pos: int) -> bool:
     """The word at ``pos`` names its product: "on travel", "the medical waiting period"."""
     if re.search(r"\bthe\s+$", text[:pos], re.I):
-        return re.match(r"^[a-z]+\s+(?:waiting|premiums?|excess|polic|form|side|application)",
+        return re.match(r"^[a-z]+\s+(?:waiting|premiums?|excess|polic|form|side|application|plan"
+                        r"|insurance|one\b|product|quote|price|cost)",
                         text[pos:], re.I) is not None
     return _AS_NAME_BEFORE.search(text[:pos]) is not None \
         and _AS_NAME_AFTER.match(text[pos:]) is not None

@@ -47,8 +47,8 @@ _AFTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("money_week", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+week"),
         ("money_year", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every)\s+year"
                        r"|^\s*(?:dollars?|usd)\s*(?:annually|yearly)"),
-        ("money_claim", r"^\s*(?:dollars?|usd|bucks)?\s*(?:a|per|each|every|on each|for each)"
-                        r"\s+claim\b"),
+        ("money_claim", r"^\s*(?:dollars?|usd|bucks)?\s*(?:(?:a|per|each|every|on each|for each)"
+                        r"\s+claim\b|(?:each|every) time you claim)"),
         ("money", r"^\s*(?:us\s+)?(?:dollars?|usd|bucks)\b"),
         ("percent", r"^\s*(?:%|percent\b|per ?cent\b)"),
         ("age", r"^\s*(?:-\s*)?years?[- ]old|^\s*(?:and|or)\s+(?:over|older|above|under)"),

@@ -1,7 +1,7 @@
 """The claim checker, with the packaged claim head on the real embedder, against labelled
 replies its author did not write: held at the floor measured when it was built.
 
-The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (thirteen authors,
+The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (fifteen authors,
 each written from the sheet and the category definitions only; each holdout measured
 once before anyone looked at it, and only then added) and
 tests/data/compliance_real_replies.jsonl (the embedded model's replies in simulated
@@ -52,26 +52,31 @@ FLOORS = {
     "compliance_holdout4.jsonl": ((43, 44, 45, 45, 45, 45, 45, 45), 2),
     # 560 (200), sixth author; unseen after the sixth round: 314/360, 10 false positives
     # (the session's first checker: 311/360, 10).
-    "compliance_holdout5.jsonl": ((42, 42, 42, 45, 45, 45, 45, 45), 10),
+    "compliance_holdout5.jsonl": ((43, 42, 42, 45, 45, 45, 45, 45), 9),
     # 560 (200), seventh author; unseen after the seventh round: 327/360, 7 false positives
     # (the session's first checker: 319/360, 7).
-    "compliance_holdout6.jsonl": ((42, 42, 44, 44, 45, 45, 45, 45), 4),
+    "compliance_holdout6.jsonl": ((42, 42, 44, 44, 45, 45, 45, 45), 3),
     # 560 (200), eighth author; unseen after the eighth round: 328/360, 19 false positives
     # (the session's first checker: 314/360, 20).
-    "compliance_holdout7.jsonl": ((42, 36, 39, 42, 43, 42, 43, 41), 9),
+    "compliance_holdout7.jsonl": ((43, 36, 39, 42, 43, 42, 43, 41), 8),
     # 560 (200), ninth author; unseen after the ninth round: 307/360, 11 false positives
     # (the session's first checker: 295/360, 14).
-    "compliance_holdout8.jsonl": ((41, 31, 41, 39, 37, 34, 40, 44), 11),
+    "compliance_holdout8.jsonl": ((41, 31, 41, 39, 37, 34, 40, 44), 9),
     # 560 (200), tenth author; unseen with the ninth round's checker: 342/360, 20 false
     # positives (then read for the tenth round).
-    "compliance_holdout9.jsonl": ((43, 42, 41, 44, 44, 42, 44, 42), 12),
+    "compliance_holdout9.jsonl": ((43, 42, 41, 44, 44, 42, 44, 42), 11),
     # 560 (200), eleventh author; unseen with the ninth round's checker: 331/360, 18.
-    "compliance_holdout10.jsonl": ((41, 40, 41, 43, 44, 37, 43, 43), 14),
+    "compliance_holdout10.jsonl": ((42, 40, 41, 43, 44, 37, 43, 43), 14),
     # 560 (200), twelfth author; unseen after the tenth round: 336/360, 22 false positives
     # (the ninth round's checker: 336, 27).
-    "compliance_holdout11.jsonl": ((42, 39, 44, 40, 42, 44, 43, 42), 22),
+    "compliance_holdout11.jsonl": ((42, 40, 44, 40, 42, 44, 43, 42), 18),
     # 560 (200), thirteenth author; unseen after the tenth round: 333/360, 14 (ninth: 333, 17).
-    "compliance_holdout12.jsonl": ((42, 38, 43, 42, 42, 41, 45, 40), 14),
+    "compliance_holdout12.jsonl": ((42, 39, 43, 42, 42, 41, 45, 40), 9),
+    # 560 (200), fourteenth author; unseen after the eleventh round: 332/360, 34 false
+    # positives (the ninth round's checker: 333, 41).
+    "compliance_holdout13.jsonl": ((42, 39, 43, 40, 41, 42, 43, 43), 34),
+    # 560 (200), fifteenth author; unseen after the eleventh round: 326/360, 20 (ninth: 327, 22).
+    "compliance_holdout14.jsonl": ((43, 38, 40, 39, 44, 41, 42, 41), 20),
 }
 
 REAL_FLOOR_CAUGHT = 9  # of 11 violating replies

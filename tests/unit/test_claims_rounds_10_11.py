@@ -41,6 +41,8 @@ def test_a_year_and_plain_pairs_are_not_read_as_hundreds() -> None:
     ("Term life cover goes from twenty grand up to a million.", "wrong_figure"),
     ("Term life pays out a lump sum of 3,000,000 dollars.", "wrong_figure"),
     ("The hospital benefit is 250 dollars a day.", "wrong_figure"),
+    ("On the medical plan the excess can be 100 a year.", "wrong_figure"),
+    ("The medical excess is 250 dollars each time you claim.", "wrong_figure"),
     ("You've reached a real agent, not a machine.", "denies_ai"),
     ("You're talking to a qualified agent today.", "denies_ai"),
     ("Travel rates are going up in February, get in now.", "false_urgency"),
