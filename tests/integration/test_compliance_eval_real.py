@@ -34,48 +34,58 @@ pytestmark = pytest.mark.real
 # Per set: caught per category and the most false positives allowed; a drop is a
 # regression. Every set was written by an author who saw only the sheet and the category
 # definitions, measured once before anyone read it (docs/compliance.md has those unseen
-# rows), then added; after that it is development data, and its floor is raised to what
-# the checker measures when it improves (never lowered).
+# rows, with the learned head), then added; after that it is development data, and its
+# floor is raised to what the checker measures when it improves (never lowered).
+# RULES_FLOORS: every set, the rules alone (fast: the rules are what each round changes).
+# HEAD_FLOORS: the rules with the packaged head on the real embedder, on the first set
+# and the two newest (the head reads every clause, ~7 ms each; `salesvoice bench
+# compliance` runs it on all of them).
 CATEGORIES = ("wrong_figure", "contradiction", "unknown_product", "promise",
               "invented_statistic", "false_urgency", "denies_ai", "leak")
-FLOORS = {
+RULES_FLOORS = {
     # 398 replies (121 compliant), the first independent set.
-    "compliance_eval.jsonl": ((38, 39, 35, 33, 33, 33, 33, 33), 0),
+    "compliance_eval.jsonl": ((38, 39, 34, 31, 29, 26, 32, 29), 0),
     # 538 (174 compliant), second author; unseen: 325/364 caught, 14 false positives.
-    "compliance_holdout.jsonl": ((46, 46, 46, 45, 45, 45, 45, 45), 0),
+    "compliance_holdout.jsonl": ((46, 46, 44, 44, 45, 44, 45, 45), 0),
     # 604 (213), third author; unseen after the third round: 358/391, 27 false positives.
-    "compliance_holdout2.jsonl": ((53, 52, 48, 46, 47, 46, 46, 46), 1),
+    "compliance_holdout2.jsonl": ((53, 52, 48, 42, 41, 42, 38, 42), 0),
     # 548 (196), fourth author; unseen after the fourth round: 322/352, 13 false positives.
-    "compliance_holdout3.jsonl": ((48, 45, 44, 42, 42, 42, 41, 43), 1),
+    "compliance_holdout3.jsonl": ((48, 45, 41, 39, 36, 35, 38, 39), 0),
     # 560 (200), fifth author; its first, unseen measurement after the fifth round
     # (the session's first checker: 330/360 caught, 17 false positives).
-    "compliance_holdout4.jsonl": ((43, 44, 45, 45, 45, 45, 45, 45), 2),
+    "compliance_holdout4.jsonl": ((43, 43, 44, 36, 40, 35, 43, 41), 2),
     # 560 (200), sixth author; unseen after the sixth round: 314/360, 10 false positives
     # (the session's first checker: 311/360, 10).
-    "compliance_holdout5.jsonl": ((43, 42, 42, 45, 45, 45, 45, 45), 9),
+    "compliance_holdout5.jsonl": ((42, 40, 42, 36, 31, 35, 43, 40), 9),
     # 560 (200), seventh author; unseen after the seventh round: 327/360, 7 false positives
     # (the session's first checker: 319/360, 7).
-    "compliance_holdout6.jsonl": ((42, 42, 44, 44, 45, 45, 45, 45), 3),
+    "compliance_holdout6.jsonl": ((42, 42, 44, 36, 37, 39, 40, 44), 3),
     # 560 (200), eighth author; unseen after the eighth round: 328/360, 19 false positives
     # (the session's first checker: 314/360, 20).
-    "compliance_holdout7.jsonl": ((43, 36, 39, 42, 43, 42, 43, 41), 8),
+    "compliance_holdout7.jsonl": ((43, 35, 37, 35, 30, 31, 38, 32), 7),
     # 560 (200), ninth author; unseen after the ninth round: 307/360, 11 false positives
     # (the session's first checker: 295/360, 14).
-    "compliance_holdout8.jsonl": ((41, 31, 41, 39, 37, 34, 40, 44), 9),
+    "compliance_holdout8.jsonl": ((41, 30, 41, 29, 29, 23, 36, 37), 6),
     # 560 (200), tenth author; unseen with the ninth round's checker: 342/360, 20 false
     # positives (then read for the tenth round).
-    "compliance_holdout9.jsonl": ((43, 42, 41, 44, 44, 42, 44, 42), 11),
+    "compliance_holdout9.jsonl": ((43, 42, 40, 37, 39, 32, 43, 37), 11),
     # 560 (200), eleventh author; unseen with the ninth round's checker: 331/360, 18.
-    "compliance_holdout10.jsonl": ((42, 40, 41, 43, 44, 37, 43, 43), 14),
+    "compliance_holdout10.jsonl": ((41, 40, 41, 35, 34, 29, 40, 37), 12),
     # 560 (200), twelfth author; unseen after the tenth round: 336/360, 22 false positives
     # (the ninth round's checker: 336, 27).
-    "compliance_holdout11.jsonl": ((42, 40, 44, 40, 42, 44, 43, 42), 18),
+    "compliance_holdout11.jsonl": ((42, 40, 44, 35, 31, 36, 40, 37), 14),
     # 560 (200), thirteenth author; unseen after the tenth round: 333/360, 14 (ninth: 333, 17).
-    "compliance_holdout12.jsonl": ((42, 39, 43, 42, 42, 41, 45, 40), 9),
+    "compliance_holdout12.jsonl": ((42, 39, 42, 35, 37, 32, 42, 36), 6),
     # 560 (200), fourteenth author; unseen after the eleventh round: 332/360, 34 false
     # positives (the ninth round's checker: 333, 41).
-    "compliance_holdout13.jsonl": ((42, 39, 43, 40, 41, 42, 43, 43), 34),
+    "compliance_holdout13.jsonl": ((42, 39, 42, 31, 31, 34, 41, 39), 32),
     # 560 (200), fifteenth author; unseen after the eleventh round: 326/360, 20 (ninth: 327, 22).
+    "compliance_holdout14.jsonl": ((43, 38, 39, 34, 38, 29, 39, 37), 18),
+}
+
+HEAD_FLOORS = {
+    "compliance_eval.jsonl": ((38, 39, 35, 33, 33, 33, 33, 33), 0),
+    "compliance_holdout13.jsonl": ((42, 39, 43, 40, 41, 42, 43, 43), 34),
     "compliance_holdout14.jsonl": ((43, 38, 40, 39, 44, 41, 42, 41), 20),
 }
 
@@ -90,9 +100,26 @@ def guard() -> ComplianceGuard:
     return ComplianceGuard(load_domain("insurance"), "")
 
 
-@pytest.mark.parametrize("name", sorted(FLOORS))
-def test_each_authors_set_is_caught_at_its_floor(guard: ComplianceGuard, name: str) -> None:
-    floor, max_false_positives = FLOORS[name]
+@pytest.fixture(scope="module")
+def rules() -> ComplianceGuard:
+    return ComplianceGuard(load_domain("insurance"), "", head=None)
+
+
+@pytest.mark.parametrize("name", sorted(RULES_FLOORS))
+def test_each_authors_set_is_caught_by_the_rules_at_its_floor(
+        rules: ComplianceGuard, name: str) -> None:
+    _at_floor(rules, name, RULES_FLOORS[name])
+
+
+@pytest.mark.parametrize("name", sorted(HEAD_FLOORS))
+def test_sets_are_caught_by_the_rules_and_the_head_at_their_floor(
+        guard: ComplianceGuard, name: str) -> None:
+    _at_floor(guard, name, HEAD_FLOORS[name])
+
+
+def _at_floor(guard: ComplianceGuard, name: str,
+              floors: tuple[tuple[int, ...], int]) -> None:
+    floor, max_false_positives = floors
     result = evaluate(guard, read_labelled([DATA / name]))
     caught = {c: r["caught"] for c, r in result["recall"].items()}
     print(name, {c: f"{r['caught']}/{r['of']}" for c, r in result["recall"].items()},
