@@ -22,7 +22,7 @@ from rich.console import Console
 
 from models.errors import ModelNotFoundError
 from models.weights import CATALOG, sha256_file
-from optimizer.finetune import RunMismatchError, finetune
+from optimizer.finetune import RunMismatchError, finetune, trainer_settings
 from optimizer.finetune_data import DatasetError, load_training_data
 from optimizer.finetune_export import AdapterError, load_tuned, verify_adapter
 from server.cli import main
@@ -211,6 +211,20 @@ def test_missing_base_model_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
     assert main(["finetune", "sft", "--base", "no-such-model", "--data", str(data),
                  "--out", str(tmp_path / "run")]) == 2
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_trainers_compute_in_the_chosen_dtype_without_recomputing_activations(
+        train_stack: None, tmp_path: Path, dtype: str) -> None:
+    # TRL's configs default to bf16 autocast and gradient checkpointing: on this CPU kind
+    # (no native bf16 matmul) the 6-step DPO smoke took 331 s with them, 30 s without.
+    import trl
+
+    settings = trainer_settings(_config(tmp_path / "d.jsonl", dtype=dtype), tmp_path / "c")
+    for cls in (trl.SFTConfig, trl.DPOConfig, trl.KTOConfig):
+        args = cls(**settings)
+        assert (args.bf16, args.fp16, args.gradient_checkpointing) == (
+            dtype == "bfloat16", False, False), cls.__name__
 
 
 def test_the_app_imports_without_the_train_stack() -> None:
