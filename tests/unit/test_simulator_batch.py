@@ -140,9 +140,14 @@ def _lines(path: Path) -> int:
         return 0
 
 
+_PER_PERSONA = 5
+_TOTAL = 480 * _PER_PERSONA  # the persona grid times dialogues per persona
+_KILL_AT = 250  # dialogues on disk when the batch is killed
+
+
 def _write_config(path: Path, output: Path) -> None:
     path.write_text(
-        'name = "kill"\ndialogues_per_persona = 20\nworkers = 2\n'
+        f'name = "kill"\ndialogues_per_persona = {_PER_PERSONA}\nworkers = 2\n'
         f'output = "{output}"\n'
         '[personas]\ngrid = true\n[user]\nkind = "programmatic"\n[agent]\nkind = "rule"\n')
 
@@ -160,13 +165,14 @@ def test_sigkilled_batch_resumes_without_losing_or_duplicating_dialogues(tmp_pat
     _write_config(tmp_path / "clean.toml", clean_store)
     proc = _simulate(tmp_path / "killed.toml", tmp_path)
     deadline = time.monotonic() + 120
-    while _lines(killed_store) < 1000 and proc.poll() is None and time.monotonic() < deadline:
+    while _lines(killed_store) < _KILL_AT and proc.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, "the batch ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = _lines(killed_store)
-    assert 1000 <= before < 9600
+    assert _KILL_AT <= before < _TOTAL
 
     rerun = _simulate(tmp_path / "killed.toml", tmp_path)
     out, _ = rerun.communicate(timeout=300)
@@ -178,11 +184,11 @@ def test_sigkilled_batch_resumes_without_losing_or_duplicating_dialogues(tmp_pat
     resumed = {d.id: d for d in DialogueLog(killed_store).read()}
     reference = {d.id: d for d in DialogueLog(clean_store).read()}
     lines = killed_store.read_text().splitlines()
-    assert len(lines) == len(resumed) == len(reference) == 9600  # none lost, none twice
+    assert len(lines) == len(resumed) == len(reference) == _TOTAL  # none lost, none twice
     # The environment is deterministic: every resumed dialogue is the uninterrupted one.
     assert all(
         resumed[i].outcome == reference[i].outcome and
         [t.text for t in resumed[i].turns] == [t.text for t in reference[i].turns]
         for i in reference)
     batch = json.loads((killed_store.parent / "batch.json").read_text())
-    assert batch["skipped"] >= before - 1 and batch["done"] + batch["skipped"] == 9600
+    assert batch["skipped"] >= before - 1 and batch["done"] + batch["skipped"] == _TOTAL
