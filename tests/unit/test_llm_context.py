@@ -14,8 +14,13 @@ from models.errors import ConfigError
 from models.llm import FakeLLM, SamplingDefaults
 from models.llm.openai_compat import OpenAICompatLLM
 
-MODELS = Path.home() / ".cache" / "salesvoice" / "models"
-HF = Path.home() / ".cache" / "salesvoice" / "hf"
+
+def _packaged_gguf() -> Path:
+    """The smallest LLM whose weights ship in a package setup installs (SmolLM2-135M)."""
+    from models.weights import CATALOG, resolve
+    from server.settings import Settings
+
+    return resolve(CATALOG["smollm2-135m-instruct-q4_1"], Settings().cache_dir)
 
 
 def test_cache_reuse_defaults_to_64_and_refuses_a_negative_value() -> None:
@@ -115,10 +120,8 @@ def test_transformers_reports_its_position_limit_and_counts_with_its_tokenizer(
     from models.config import TransformersSettings
     from models.llm.transformers_hf import TransformersLLM
 
-    source = next((p for p in HF.glob("*") if (p / "tokenizer.json").is_file()), None)
-    if source is None:
-        pytest.skip(f"no converted checkpoint with a tokenizer under {HF}")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    gguf = _packaged_gguf()  # a real tokenizer, read from the packaged SmolLM2 GGUF
+    tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tokenizer.save_pretrained(tmp_path)
     config = transformers.LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
@@ -138,9 +141,7 @@ async def test_llama_cpp_reports_its_slot_context_and_counts_with_its_tokenizer(
 
     from models.llm.llamacpp import LlamaCppLLM
 
-    model = MODELS / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-    if not model.is_file():
-        pytest.skip(f"the small embedded model is not downloaded ({model})")
+    model = _packaged_gguf()
     settings = LlamaCppSettings(model=str(model), n_ctx=2048, slots=2)
     llm = LlamaCppLLM(model, settings, SamplingDefaults())
     try:
