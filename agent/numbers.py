@@ -60,6 +60,8 @@ _AFTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                   r"|policies|plans|people|customers|clients)\b"),
     )
 )
+_MONEY_PER = tuple((unit, p) for unit, p in _AFTER if unit.startswith("money_"))
+"""The money units with a period or a claim: what a figure said with "$" may be per."""
 _AGE_BEFORE = re.compile(r"(?:\b(?:age[sd]?|aged|you'?re|you are|i'?m|turning|turned)"
                          r"|(?:^|[,.;:]\s*)at)\s*"
                          r"(?:of\s+|from\s+|between\s+|up to\s+)?$", re.I)
@@ -243,7 +245,7 @@ def _words_value(words: str) -> float | None:
 def _unit_of(text: str, r: _Raw) -> str:
     if r.currency:
         after = text[r.end : r.end + 24]
-        for unit, pattern in _AFTER[:5]:  # the money units
+        for unit, pattern in _MONEY_PER:
             if pattern.match(" dollars " + after.lstrip()) or pattern.match(after):
                 return unit
         return "money"
