@@ -23,7 +23,11 @@ _REPORT = (r"\byou(?:'ve| have)? (?:just |also |currently )?(?:said|mentioned|to
            r"|\byou (?:think|reckon|guess|expect|estimate|figure|believe|imagine)\b[\w' ]{0,40}"
            r"|\byou(?:'re| are) (?:currently |really )?(?:paying|earning|making|planning|flying|going"
            r"|travell?ing|away|after|looking for|hoping for|thinking of)\b"
-           r"|\byou(?:'d| would|'ll| will) (?:like|be away|be travell?ing|be going|be off|be out|need)\b")
+           r"|\byou(?:'d| would|'ll| will) (?:like|be away|be travell?ing|be going|be off|be out|need|want)\b"
+           # What something of theirs cost them, or their insurer charges them now.
+           r"|\b(?:it|that|which|this|trip|flight|repair|bill|treatment|last \w+) cost (?:you|them|him|her)\b"
+           r"|\b(?:they|it)(?:'ve| have|'s| has)? (?:put|moved|pushed|raised|bumped|hiked|increased)"
+           r" (?:you|your \w+) (?:up )?to\b")
 """What the caller said, has, earns, pays or plans: "you mentioned a budget of ..."."""
 _SUBJECT = r"\b(?:you(?:'re| are| were)|(?:he|she|they)(?:'s| is|'re| are))(?: [\w'-]+,?){0,6} ?$"
 """The caller (or someone of theirs) as subject, close before the figure: "you're 41",
@@ -43,7 +47,11 @@ _DEBTS = (r"\b(?:mortgage|loan|salary|wage|income|rent|debt|budget|savings|depos
           r"(?: (?:about|around|roughly))?\s*\$?\s*$")
 """What the caller owes, earns or has, up to its amount: "a mortgage of three hundred
 thousand" (a product's name in the same breath stays the caller's)."""
-_CALLER = rx(_REPORT, _POSSESSION, _ELSEWHERE, _DEBTS, r"\byou at\s*$", r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
+_WORTH = (r"\b(?:earning|earns|(?:flat|house|home|place|car|van|bike|property|ring|watch|jewel\w*"
+          r"|stuff|contents|gear)(?:'s| is| was)? worth)(?: (?:about|around|roughly|maybe))?\s*\$?\s*$")
+"""What the caller earns, or what a thing of theirs is worth: "earning about seventy
+grand", "the flat's worth about three hundred grand"."""
+_CALLER = rx(_REPORT, _POSSESSION, _ELSEWHERE, _DEBTS, _WORTH, r"\byou at\s*$", r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
 _SHEET = rx(
     r"\b(?:premiums?|price[sd]?|costs?|quote[sd]?|excess|waiting|wait|deferred|deferral|benefit|payouts?"
     r"|lump sum|sum insured|cover amount|terms?|limits?|max(?:imum)?|min(?:imum)?|range|options?"
@@ -61,6 +69,28 @@ _TRIP = re.compile(r"^[\s-]*(?:days?|weeks?|months?|nights?)\s+(?:in|on|at|aroun
 _WITH_THEM = re.compile(r"^[\s-]*(?:years?|months?)\s+(?:with|at|on) (?:your|the other|another|a different)"
                         r" (?:\w+ )?(?:insurer|provider|company|firm|broker|bank|employer|job)\b", re.I)
 """How long the caller has been somewhere: "nine years with your current insurer"."""
+_THEIRS_AFTER = re.compile(
+    r"^[\s-]*(?:dollars?|grand|bucks|quid)?\s*(?:"
+    # What they owe: "six thousand on the credit card", "210,000 left on the mortgage".
+    r"(?:left|owing|owed|outstanding|remaining|still) (?:on|against) (?:the|your|their|a)"
+    r" (?:mortgage|(?:car |student |personal )?loan|credit cards?|cards?|overdraft)\b"
+    r"|on (?:the|your|their|a) (?:credit cards?|store cards?|overdraft)\b"
+    # What they pay elsewhere: "a hundred and forty a month for medical through your employer".
+    r"|(?:a (?:month|year|week) )?(?:for [\w-]+ )?(?:through|with|from|at) (?:your|their|his|her)"
+    r" (?:old |current |previous |existing |last )?(?:employer|work|job|company|insurer|provider"
+    r"|bank)\b"
+    # What they own or spent: "two thousand dollars of camera gear", "at the dentist".
+    r"|(?:worth )?of (?:[\w-]+ ){0,2}(?:gear|kit|equipment|stuff|things|belongings|jewel\w*"
+    r"|tools|electronics|furniture|savings|debts?|bills?)\b"
+    r"|(?:at|for|on) the (?:dentist|vet|garage|mechanic|optician|physio)\b)", re.I)
+"""The caller's own money, by what follows it."""
+_TO_RUN = re.compile(r"^[\s-]*(?:years?|months?)\s+(?:left\b|to run\b|to go\b|remaining\b"
+                     r"|(?:old )?(?:mortgage|loan|lease)\b)", re.I)
+"""Time left on the caller's own debt, or its length: "nineteen years to run", "a
+thirty-five-year mortgage"."""
+_NOTED = re.compile(r"^\s*(?:(?:a|per) (?:month|year|week))?\s*[,;:!]\s*(?:got it|gotcha|okay|ok"
+                    r"|right|noted|understood|i see|wow|ouch|yikes|fair enough)\b", re.I)
+"""A figure the reply opens with and acknowledges: "Fifty-two thousand a year, got it"."""
 _DATE = re.compile(r"^\d+(?:st|nd|rd|th)\b", re.I)
 _LIKE_YOU = re.compile(r"^[\s-]*(?:years?[- ]olds?\s+)?(?:like you|such as you|like yourself)\b", re.I)
 _AT_AGE = re.compile(r"^,?\s+(?:[\w']+\s+){0,3}?you(?:'re|'d|'ll| are| would| will)?\b", re.I)
@@ -104,7 +134,13 @@ def callers_figure(domain: DomainPack, before: str, rest: str, f: Figure) -> boo
         return True
     if f.unit in ("years", "months") and _WITH_THEM.match(rest[len(said):]):
         return True
+    if (f.unit.startswith("money") or f.unit == "") and _THEIRS_AFTER.match(rest[len(said):]):
+        return True
+    if f.unit in ("years", "months") and _TO_RUN.match(rest[len(said):]):
+        return True
     opens = _OPENS.match(before)
+    if opens and not opens.group("aged") and _NOTED.match(rest[len(said):]):
+        return True
     if f.unit in ("", "age") and opens and (opens.group("aged") or _ECHOED.match(rest[len(said):])):
         # Said before any product is named, only an age some product takes: "Seventy,
         # lovely; ..." may go on to offer term life to an age past its range.

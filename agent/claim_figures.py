@@ -11,7 +11,7 @@ from agent.claim_covers import implied_products
 from agent.claim_products import product_mentions
 from agent.domain import DomainPack, Fact, Product
 from agent.numbers import Figure, figures_in, same_unit
-from agent.phrases import rx, sentence_so_far
+from agent.phrases import ends_sentence, rx, sentence_so_far
 
 _QUOTE = rx(r"\bfor you\b", r"\byour (?:premium|price|quote|cost|monthly)",
             r"\byou(?:'d| would| will|'ll) (?:pay|be paying)", r"\bwould (?:be|cost|come to)\b",
@@ -40,8 +40,9 @@ def figure_problems(domain: DomainPack, clause: str, before: str) -> list[str]:
     figures = [f for f in said if f not in callers
                or any(g not in callers for g in said if _in_range(clause, f, [g]))]
     for f in figures:
-        if question and not f.unit.startswith("money") and f.unit != "percent":
-            continue  # a question about the caller's life is not a claim
+        if question and ((not f.unit.startswith("money") and f.unit != "percent")
+                         or _ECHO_OPEN.fullmatch(sentence + clause[: f.start])):
+            continue  # a question about the caller's life, or their figure asked back
         if f.unit in ("", "count") and f.value <= 12 and not any(ch.isdigit() for ch in f.text):
             continue  # "three options", "eight products": words, not sheet figures
         if _CORRECTED.search(clause[: f.start]) or (
@@ -284,8 +285,12 @@ _ATTACHED = re.compile(rf"^{_UNIT_WORDS}[\s-]*(?:(?:[\w'-]+\s+){{0,4}}?"
 and a few words ending in a preposition ("days on", "a month for a")."""
 _COMPARED = re.compile(
     r"\b(?:than|like|as|unlike|compared|versus|vs|same|cheaper|dearer|more|less)\b", re.I)
+_ECHO_OPEN = re.compile(r"\W*(?:(?:so|and|okay|ok|right|sorry|wait|hang on|about|around|roughly"
+                        r"|a|an)\W+)*", re.I)
+"""Nothing but fillers before a figure that opens a question: the caller's figure asked
+back ("Seven hundred grand on critical illness? ...")."""
 _CORRECTED = re.compile(
-    r"(?:\bnot|\bnever|\brather than|\binstead of|n't)\s+(?:(?:the|a|an)\s+)?\$?\s*$", re.I)
+    r"(?:\bnot|\bnever|\bno|\brather than|\binstead of|n't)\s+(?:(?:the|a|an)\s+)?\$?\s*$", re.I)
 """A figure said to be wrong ("ninety days, not thirty"; "ninety rather than thirty")."""
 _SAID_EARLIER = re.compile(
     r"\bi(?:'d| had)? (?:think i )?(?:told you|said|quoted|gave you|mentioned)\b[^.;!?]{0,40}$",
@@ -317,3 +322,31 @@ def _a_sheet_period(domain: DomainPack, product: Product, f: Figure, text: str) 
     speaks of ("pre-existing conditions in the first year" said as "for one year")."""
     return f.unit in _IN_DAYS and any(_lasts(f.value * _IN_DAYS[f.unit], days, f.unit)
                                    for _, days in _bounds_said(domain, product, text.lower()))
+
+
+_TAKE_BACK = re.compile(
+    r"^\W*(?:no\b|nope\b|sorry\b|pardon\b|oops\b|whoops\b|scratch that\b|hang on\b|hold on\b"
+    r"|wait\b|no wait\b|i mean\b|i meant\b|correction\b|rather\b|let me (?:correct|rephrase)\b"
+    r"|my (?:mistake|bad)\b|(?:i )?(?:got|read) (?:that|it|the wrong)\b)", re.I)
+"""A clause that takes back what was just said: "..., no, ninety", "..., sorry, forty"."""
+_ONLY_UNIT = re.compile(r"^\W*(?:(?:a|per|each|every) )?(?:day|week|month|year)s?\W*$", re.I)
+"""A clause that only says another unit: "fifteen to ninety a year, a month, sorry, ..."."""
+
+
+def self_corrected(parts: list[str], i: int, wrong: list[bool]) -> bool:
+    """Whether the figure of clause ``i`` of a whole reply is taken back in the same
+    sentence: the next clause takes it back ("no", "sorry", "I mean", or a bare unit said
+    instead) and a figure follows in that sentence that is not wrong itself (``wrong``:
+    which clauses had a wrong figure). Only a whole reply can know this: before speech,
+    the first clause is stopped."""
+    if i + 1 >= len(parts) or ends_sentence(parts[i]):
+        return False
+    if not (_TAKE_BACK.match(parts[i + 1]) or _ONLY_UNIT.match(parts[i + 1])):
+        return False
+    for j in range(i + 1, min(len(parts), i + 6)):
+        if figures_in(parts[j]) or _ONLY_UNIT.match(parts[j]):
+            if not wrong[j]:
+                return True
+        if ends_sentence(parts[j]):
+            break
+    return False

@@ -12,6 +12,10 @@ __all__ = ["LEAK", "LEAK_OK"]
 LEAK = rx(
     r"\b(?:tag|label|flag|tier|segment|score)s? (?:on|for) (?:this|the|your) (?:call|file|account|record|lead)\b",
     r"\b(?:price|risk)[- ]sensitive\b|\bretention risk\b|\b(?:high[- ]value|warm|hot|cold) lead\b",
+    # What the agent privately weighs or plays: "privately I was thinking you'd be an easy upsell".
+    r"\b(?:privately|secretly|internally) (?:i'?m |i am |i was |i'?ve been )?(?:thinking|weighing|planning|hoping"
+    r"|aiming|figuring|guessing)\b|\bwhat i'?m (?:privately|secretly|internally|really) (?:weighing|thinking|planning|after)\b",
+    r"\b(?:the|my|our) (?:tactic|trick|angle|game plan)\b|\b(?:an? )?easy (?:upsell|sell|close|target|mark)\b",
     r"system prompt|system message|developer (?:message|mode|prompt)|hidden (?:rules|instructions|prompt)",
     r"\bmy (?:\w+ )?(?:instructions|prompt|sop|rules|guidelines|script|playbook|programming|training data"
     r"|directives|brief|briefing|notes|plan|strategy|template|talking points|objective|orders|configuration)\b",

@@ -21,7 +21,7 @@ _LINE = re.compile(
     r"|membership|extension)\b", re.I)
 _NAMED_LINES = rx(
     r"\b(?:employers'? liability|public liability|professional indemnity|umbrella liability"
-    r"|breakdown (?:recovery|cover)|home emergency|boiler cover|credit cards?|cash ?back"
+    r"|breakdown (?:recovery|cover)|home emergency|boiler cover|(?<!the )(?<!your )(?<!their )credit cards?|cash ?back"
     r"|vintage car|classic car|motorbike|motorcycle|scooter|student contents"
     r"|platinum|gold shield|all-in-one|bundles?|package|equity release|lifetime mortgages?"
     r"|stocks and shares|(?:savings|junior|cash|stocks) isas?|isas?|(?:investment|share|stock) portfolios?"
@@ -69,6 +69,7 @@ _OTHER_FINANCE = rx(
 _FINE_WORDS = frozenset(
     "this that the a an your our my any some new good basic own existing current right same other "
     "extra which what one each every such their his her its more less better cheaper full "
+    "bigger smaller larger higher lower enough "
     "proper suitable affordable simple flexible great solid decent standard single annual "
     "insurance cover coverage policy plan protection kind type sort level form bit piece "
     "family's company's acme acme's whole level of to for with and or in on about from "
@@ -223,33 +224,71 @@ def product_mentions(domain: DomainPack, text: str) -> list[tuple[int, str]]:
                 pid = owner
                 break
         found.append((m.start(), pid))
-    # A product's one own word said bare as its name: "on travel", "car is ...".
+    # A product's own word said bare as its name: "on travel", "car is ...", "the life'd pay".
     named = [(m.start(), m.end()) for m in domain.names.finditer(text)]
-    for p in domain.products:
-        own = set(re.findall(r"[a-z]+", p.name.lower())) - _GENERIC
-        for w in (own | ({p.id} if p.id.isalpha() else set())) if len(own) == 1 else ():
-            found += [(m.start(), p.id) for m in re.finditer(rf"\b{w}\b", text, re.I)
+    for pid, words in _bare_names(domain).items():
+        for w in words:
+            found += [(m.start(), pid) for m in re.finditer(rf"\b{w}\b", text, re.I)
                       if not any(a <= m.start() < b for a, b in named)
                       and _said_as_name(text, m.start())]
     return sorted(found)
 
 
+def _bare_names(domain: DomainPack) -> dict[str, set[str]]:
+    """The words that name a product said alone: its one own word ("travel"), else those
+    words of its name no other product's sheet entry uses ("life" of Term Life
+    Insurance, not "illness", which medical and income protection speak of)."""
+    cached = _BARE.get(id(domain))
+    if cached is not None and cached[0] is domain:
+        return cached[1]
+    out = {}
+    for p in domain.products:
+        own = set(re.findall(r"[a-z]+", p.name.lower())) - _GENERIC
+        if len(own) == 1:
+            out[p.id] = own | ({p.id} if p.id.isalpha() else set())
+            continue
+        others = {w for q in domain.products if q.id != p.id
+                  for t in [q.name, *q.aliases, q.summary, *q.covers, *q.exclusions, *q.notes,
+                            *(f.spoken() for f in q.facts)]
+                  for w in re.findall(r"[a-z]+", t.lower())}
+        out[p.id] = own - others
+    _BARE[id(domain)] = (domain, out)
+    return out
+
+
+_BARE: dict[int, tuple[DomainPack, dict[str, set[str]]]] = {}
+
+
 _AS_NAME_BEFORE = re.compile(
-    r"(?:^|[.;:,!?]\s*|\b(?:on|for|with|under|and|or|nor|both|whereas|but|than|then)\s+)$", re.I)
+    r"(?:^|[.;:,!?]\s*|\b(?:on|for|with|under|and|or|nor|both|whereas|but|than|then|separately"
+    r"|plus|while|meanwhile|also)\s+)$", re.I)
 _AS_NAME_AFTER = re.compile(
     r"^[a-z]+(?:'s\b|\s+(?:covers?|has|have|is|isn'?t|pays?|excludes?|includes?|doesn'?t|does"
     r"|won'?t|will|would|only|also|still|waiting|premiums?|excess|polic(?:y|ies)|and|or|applies"
-    r"|starts|runs|costs?|goes|kicks|at \d|before|after|too)\b|\s*[,.;?!])", re.I)
+    r"|starts|runs|costs?|goes|kicks|at \$?\d|at (?:one|two|three|four|five|six|seven|eight|nine"
+    r"|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty"
+    r"|thirty|forty|fifty|sixty|seventy|eighty|ninety|a hundred)|before|after|too)\b|\s*[,.;?!])",
+    re.I)
 """A product's own word said bare as its name ("on travel", "Medical's waiting period",
 "Travel covers ..."), not as an ordinary word ("take-home pay", "when you travel")."""
 
 
+_THE_NAME_AFTER = re.compile(
+    r"^[a-z]+(?:'ll|'d|'s (?:got|not|only|also|still)|\s+(?:won'?t|doesn'?t|does|covers?|pays?"
+    r"|excludes?|includes?|will|would|only|also|still|kicks|starts))\b", re.I)
+"""What after "the <word>" makes it a product's name ("the medical won't touch it", "the
+life'd still pay"), not a thing ("the car is in the garage")."""
+
+
 def _said_as_name(text: str, pos: int) -> bool:
     """The word at ``pos`` names its product: "on travel", "the medical waiting period"."""
+    if re.search(r"\b(?:on|under|with|for) the\s+$", text[:pos], re.I) \
+            and re.match(r"^[a-z]+\s*(?:[,.;?!]|$)", text[pos:], re.I):
+        return True  # "not covered on the travel, ..."
     if re.search(r"\bthe\s+$", text[:pos], re.I):
         return re.match(r"^[a-z]+\s+(?:waiting|premiums?|excess|polic|form|side|application|plan"
                         r"|insurance|one\b|product|quote|price|cost)",
-                        text[pos:], re.I) is not None
+                        text[pos:], re.I) is not None or _THE_NAME_AFTER.match(text[pos:]) is not None
     return _AS_NAME_BEFORE.search(text[:pos]) is not None \
         and _AS_NAME_AFTER.match(text[pos:]) is not None
 

@@ -88,7 +88,7 @@ _CERTAIN = (r"(?:certain(?:ty|ly)?|count on it|i can tell you (?:now|right now)|
             r"|that'?s a given|a given\b|mark my words|i'?d stake|i'?ll see to it|i'?ll (?:personally )?make sure|personally make sure"
             r"|no matter (?:what|how)|whatever (?:happens|the|you)|every (?:cost|dollar|cent|penny|time|single)"
             r"|the full amount|full salary|the lot\b|everything you own|impossible|no scenario|zero[- ](?:risk|chance)"
-            r"|no way\b|not a shadow|can'?t go wrong|nothing can go wrong|no downside|absolutely|honestly|i'?m sure|i'?m confident|a certainty)")
+            r"|no way\b|not a shadow|can'?t go wrong|nothing can go wrong|no downside|absolutely|honestly(?!,? (?:i )?(?:don'?t|do not|can'?t|cannot|am not|'m not|not|no idea|and|but|so|anyway)\b)|i'?m sure|i'?m confident|a certainty)")
 _OUTCOME = (r"(?:pa(?:y|ys|id)|payout|claims?|approv\w*|accept\w*|cover\w*|sav\w*|reimburs\w*|fixed|taken care|sorted"
             r"|safe|protected|money|get(?:ting)? in|go(?:es)? through|declin\w*|reject\w*|turned down|refus\w*|bounce\w*"
             r"|back to you|end up ahead|beat|cheapest|replace\w*|there for|cut|costs?|cheaper|lower|through)")
@@ -98,12 +98,16 @@ _PROMISE_SURE = rx(rf"\b{_CERTAIN}\b.{{0,60}}\b{_OUTCOME}", rf"\b{_OUTCOME}\b.{{
                    r"\b(?:a thing of the past|won'?t want for anything)\b")
 # "I can promise you nothing"-style negations are read by _hits; these are always fine.
 _PROMISE_OK = rx(r"\b(?:can'?t|cannot|won'?t|not) (?:\w+ )?(?:promise|guarantee)",
+                  r"\bnot (?:going|gonna|able|about|in a position) to (?:\w+ )?(?:promise|guarantee)",
                   r"\bno guarantee", r"\bnot in a position to (?:promise|guarantee|say)\b", r"\bpromise (?:i'?ll|i will|to|we'?ll|it'?ll) (?:keep (?:this|it|things) (?:short|brief|quick)|be (?:quick|brief)|not (?:keep|take|call|ring|bother|pester)|only take)", r"\b(?:not|isn'?t|aren'?t|is not|are not|never) (?:\w+ )?(?:guaranteed|a guarantee|certain|promised)",
                   r"\bguarantee (?:isn'?t|is not)", r"\b(?:can'?t|cannot) (?:say|tell you|be sure|know|predict)",
                   # Said only to be disowned: "I'd be misleading you if I said it was guaranteed".
                   r"\b(?:i'?d|i would|it would|it'?d) be (?:\w+ )?(?:wrong|misleading|lying|dishonest|untrue|unfair) (?:\w+ )?(?:to|if)\b",
                   r"\b(?:i'?d|i would) (?:love|like|want) to (?:say|tell you|promise)\b.{0,40}\bbut\b",
                   r"\b(?:nobody|no one|no-one|no insurer|none of us) (?:can|could|will) (?:honestly )?(?:guarantee|promise|say)",
+                  r"\bnothing (?:i|we|anyone) (?:can|could) (?:\w+ )?(?:guarantee|promise)\b",
+                  # A promise about the call, or to oneself: "I promise I'll keep it to five minutes".
+                  r"\bpromise (?:i'?ll|i will|to) keep (?:it|this) to\b", r"\bpromised (?:myself|my\w*)\b",
                   r"\b(?:don'?t|do not) take (?:anything|it|that|this|what)\b.{0,25}\bas (?:a )?(?:guarantee|promise)",
                   r"\bno way (?:for (?:me|us|anyone) )?(?:to|of) (?:know|tell|say)",
                   r"\b(?:lose|losing) (?:anything|nothing) by (?:waiting|taking|thinking|sleeping)",
@@ -267,6 +271,9 @@ _URGENCY = rx(
 _URGENCY_OK = rx(r"\bwhether you (?:\w+ )?(?:now|today) or\b", r"\bnow or later\b", r"\bno (?:rush|hurry|pressure|deadline|time limit|(?:special )?(?:deal|offer|discount))",
                   r"\bthere isn'?t one\b", r"\bnot (?:in )?a (?:rush|hurry)", r"\btake (?:your|all the) time",
                   r"\bwhenever (?:you|suits)", r"\bin your own time\b",
+                  # The caller's no, accepted: "if you decide against it today, that's fine".
+                  r"\bdecide (?:against|not to)\b", r"\b(?:let'?s|we(?:'ll| will)?|no need to) not rush\b",
+                  r"\bno need to (?:rush|hurry|decide)\b",
                   r"\byou(?:'re| are) in a (?:hurry|rush)\b", r"\byour (?:own )?deadline\b",
                   r"\b(?:don'?t|do not|never) (?:feel|think) (?:that )?you (?:need|have|ought) to\b",
                   # The caller's own aim, said back: "I know you're keen to get it sorted before ...".

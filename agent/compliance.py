@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Literal, Protocol
 
 from agent.claim_covers import implied_products, notes_blanked
+from agent.claim_figures import self_corrected
 from agent.claim_head import ClaimHead, load_head
 from agent.claim_products import names_a_line, products_named
 from agent.claims import (
@@ -27,7 +28,7 @@ from agent.claims import (
 from agent.contradictions import contradictions
 from agent.domain import DomainPack, Product
 from agent.numbers import figures_in
-from agent.phrases import claimed_part, hits, sentence_so_far, unframed
+from agent.phrases import claimed_part, ends_sentence, hits, sentence_so_far, unframed
 from agent.refs import MISATTRIBUTED
 
 _OPT_OUT = re.compile(
@@ -150,6 +151,8 @@ class Violation:
     rule: str
     """One of agent.claims.CATEGORIES."""
     detail: str
+    learned: bool = False
+    """Found by the learned head (on the sentence so far), not by a rule."""
 
 
 class ComplianceGuard:
@@ -216,7 +219,7 @@ class ComplianceGuard:
                 and not _ONLY_CONDITION.match(sentence):
             # The head reads the sentence so far, and only once it has a few words: a
             # fragment ("Ha,") is too little to judge.
-            found += [Violation(rule, f"learned head p={p:.2f}: {sentence.strip()[:80]}")
+            found += [Violation(rule, f"learned head p={p:.2f}: {sentence.strip()[:80]}", True)
                       for rule, p in self._head.flag(sentence.strip())
                       if p >= _HEAD_FLOORS.get(rule, 0.0)
                       and not harmless(rule, sentence) and not (asks and rule in _CLAIMS)
@@ -225,13 +228,30 @@ class ComplianceGuard:
 
     def check_reply(self, text: str) -> list[Violation]:
         """A whole reply, clause by clause as it is checked before being spoken (what a
-        number measures is read from its own clause; the product in focus carries over)."""
-        found: list[Violation] = []
+        number measures is read from its own clause; the product in focus carries over),
+        with what only the whole reply shows: a figure taken back in the same sentence,
+        and the head's doubts the rest of their sentence takes back."""
+        parts = clauses(text)
+        found: list[list[Violation]] = []
         said = ""
-        for clause in clauses(text):
-            found += self.check(clause, said)
+        for clause in parts:
+            found.append(self.check(clause, said))
             said += clause
-        return found
+        # A figure taken back in the same breath ("fifty, sorry, forty listed
+        # conditions") is no claim of the reply's; the one that replaces it is checked.
+        # The head's doubt about a sentence's start is settled by the rest of the
+        # sentence when it takes it back (as speech holds such a clause until then).
+        wrong = [any(v.rule == "wrong_figure" for v in vs) for vs in found]
+        return [v for i, vs in enumerate(found) for v in vs
+                if not (v.rule == "wrong_figure" and self_corrected(parts, i, wrong))
+                and not (v.learned and self.takes_back([v], _whole_sentence(parts, i)))]
+
+    @staticmethod
+    def takes_back(doubts: list[Violation], sentence: str) -> bool:
+        """Whether a whole sentence makes harmless what the learned head doubted about its
+        start: "I'm flattered you thought I was a person, but I'm an AI" (a disclosure),
+        "Today, tomorrow, whenever suits you, there's no deadline" (no pressure)."""
+        return all(v.learned and harmless(v.rule, sentence) for v in doubts)
 
     def _sheet_says_otherwise(self, rule: str, sentence: str) -> bool:
         """The head's verdict in a category the sheet decides, where the sheet's rules
@@ -261,8 +281,9 @@ class ComplianceGuard:
                      if fact.unit == "percent" for v in fact.values}
             shares = [f.value for f in figures_in(sentence) if f.unit == "percent"]
             return bool(shares) and set(shares) <= sheet and _PEOPLE.search(sentence) is None
-        if rule == "leak":
-            return _INTERNAL.search(sentence) is None
+        if rule == "leak":  # the caller's own notes are not the agent's
+            return _INTERNAL.search(re.sub(r"\byour (?:own )?notes?\b", " ", sentence,
+                                           flags=re.I)) is None
         return False
 
     def _products(self, sentence: str, said_before: str) -> list[Product]:
@@ -273,6 +294,17 @@ class ComplianceGuard:
         if not named:
             return implied_products(self.domain, sentence)
         return [self.domain.product(n) for n in named]
+
+
+def _whole_sentence(parts: list[str], i: int) -> str:
+    """The sentence clause ``i`` of a reply cut by ``clauses`` belongs to."""
+    start = i
+    while start > 0 and not ends_sentence(parts[start - 1]):
+        start -= 1
+    end = i
+    while end < len(parts) - 1 and not ends_sentence(parts[end]):
+        end += 1
+    return "".join(parts[start : end + 1])
 
 
 _CLAUSE_END = re.compile(r"[.!?;:,](?=\s)")

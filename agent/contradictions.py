@@ -13,10 +13,12 @@ import itertools
 import re
 
 from agent.claim_covers import _head_words, _keywords, cover_problems
+from agent.claim_products import product_mentions
 from agent.domain import DomainPack, Product
 from agent.phrases import has_negation, hits, rx
 
 _NO_WAIT = rx(r"\bno (?:waiting|wait|qualifying)(?: period| time)?\b", r"\bwithout (?:a|any) wait",
+               r"\b(?:neither|none)(?: of (?:them|those|the two))?(?: one)? (?:has|have) (?:a|any) (?:waiting|qualifying) period",
                r"\b(?:from|on|starting|since) (?:the )?(?:day one|first day|day 1|1st day|very first day|very start|moment you sign|start|day you (?:join|sign|start|buy|take it out))",
                r"\b(?:immediate(?:ly)?|instant(?:ly)?|straight away|right away|at once|the same day|same-day|from today|today)\b[\w ]{0,12}\b(?:covered|cover|protected|protection|pays|paid|claim)",
                r"\b(?:covered|cover starts|protection starts|you can claim|cover begins|pays out|claim)\b[\w ]{0,15}\b(?:immediately|instantly|straight away|right away|at once|the same day|today|from day one|day one|from the start|from the very start|the moment)",
@@ -83,7 +85,7 @@ def _own_part(domain: DomainPack, product: Product, clause: str) -> str:
     mentions to the next product's ("Critical illness has a 90-day wait, whereas
     personal accident has none": only the second part is personal accident's). Text
     before the first mention belongs to the first product named."""
-    mentions = domain.mentions(clause, by_id=False)
+    mentions = product_mentions(domain, clause)  # bare names too: "..., accident's got none"
     if len({pid for _, pid in mentions}) < 2 or re.search(r"\b(?:all of|none of)\b", clause, re.I):
         return _blank(domain, clause)
     cuts = [0, *(pos for pos, _ in mentions[1:]), len(clause)]

@@ -85,6 +85,9 @@ _BIRTHDAY = re.compile(
     rf"\b(?P<ord>(?:(?:{_TENS})[- ])?(?:{'|'.join(sorted(_ORDINALS, key=len, reverse=True))})"
     r"|\d+(?:st|nd|rd|th))(?= birthday)", re.I)
 """An ordinal before "birthday" is an age ("up to your seventieth birthday")."""
+_ORDINAL_TAIL = re.compile(r"[- ]?(?:first|second|third|fourth|fifth|sixth|seventh|eighth"
+                           r"|ninth)\b", re.I)
+"""What makes the number words before it an ordinal ("twenty-fifth"), not a figure."""
 _SHARE = re.compile(r"\b(half|a third|one third|a quarter|one quarter|two thirds|three quarters)"
                     r"(?= (?:of )?(?:your|the|all|our|their|my|his|her|what)\b)", re.I)
 """A share said in words ("half your income") is a percentage figure."""
@@ -146,6 +149,8 @@ def figures_in(text: str) -> list[Figure]:
     for r, unit in zip(raw, units, strict=True):
         if any(m.start() <= r.start < m.end() for m in birthdays):
             continue  # read as an ordinal age above
+        if r.worded and _ORDINAL_TAIL.match(text, r.end - 1 if text[r.end - 1] == "-" else r.end):
+            continue  # the tens of an ordinal: "on the twenty-fifth" is a date
         said = text[r.start : r.end].strip()
         if r.worded and not unit and r.value in (1, 2) and len(said.split()) == 1:
             continue

@@ -12,7 +12,7 @@ def rx(*parts: str) -> re.Pattern[str]:
 
 
 _NO_WORDS = (r"can'?t|cannot|can not|won'?t|will not|wouldn'?t|not|never|nor|don'?t|doesn'?t"
-             r"|isn'?t|aren'?t|unable to|rather not|no")
+             r"|isn'?t|aren'?t|unable to|rather not|no|neither|none")
 """Words that say no to what they govern and to the clause they are in."""
 _INSTEAD_WORDS = r"without|rather than|instead of"
 """Words that negate only what follows them: "it pays out without a wait" says no to nothing."""
@@ -94,6 +94,14 @@ def claimed_part(text: str) -> str:
 
 
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
+
+
+_SENTENCE_DONE = re.compile(r"[.!?][\"')\]]*\s*$")
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends with the end of a sentence ("... a month." or '... "no."')."""
+    return _SENTENCE_DONE.search(text) is not None
 
 
 def sentence_so_far(said: str) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
-from agent.compliance import ComplianceGuard, echoes
+from agent.compliance import ComplianceGuard, Violation, echoes
 from agent.domain import DomainPack
+from agent.phrases import ends_sentence, sentence_so_far
 from agent.program import AgentProgram
 from agent.refs import RefExpander, tidy_units
 from models.aio import aclose_iterator
@@ -23,7 +24,6 @@ Note = dict[str, Any]
 
 _SAYABLE = re.compile(r"[A-Za-z0-9]")
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
-_SENTENCE_DONE = re.compile(r"[.!?][\"')\]]*\s*$")
 _CLAUSE = re.compile(r"[.!?;:,](?=\s)|[.!?]$")
 _AI = re.compile(r"\b(AI|artificial intelligence|virtual assistant)\b", re.I)
 
@@ -46,7 +46,8 @@ class SpeechGate:
         """Pass text on clause by clause, each checked; a failing clause ends the reply
         with the program's safe line instead. A clause that only parrots what the caller
         said (``heard``) is left unsaid."""
-        buffer = said = ""
+        buffer = said = held = ""
+        doubts: list[Violation] = []
         first, looping = True, False
         expander = RefExpander(self.domain.refs, focus=self._focus, name=self._unnamed)
         try:
@@ -66,8 +67,12 @@ class SpeechGate:
                     if echoes(clause, heard):
                         self._unsaid("echo", clause)
                         continue
-                    ok, text = self._check(clause, said, first and needs_ai)
-                    first = False
+                    checked = self._check(held + clause, said, first and needs_ai, doubts,
+                                          final=False)
+                    if isinstance(checked, list):  # only the head doubts it: wait
+                        held, doubts = held + clause, doubts + checked
+                        continue
+                    (ok, text), held, doubts, first = checked, "", [], False
                     if not ok:
                         yield self._compliance_note()
                     if _SAYABLE.search(text):  # a stray "]" or "..." is not speech
@@ -84,8 +89,10 @@ class SpeechGate:
                 buffer += expander.flush()
             if echoes(buffer, heard):
                 self._unsaid("echo", buffer)
-            elif buffer.strip():
-                ok, text = self._check(buffer, said, first and needs_ai)
+                buffer = ""
+            if (held + buffer).strip():
+                ok, text = self._check(held + buffer, said, first and needs_ai, doubts,
+                                       final=True)
                 if not ok:
                     yield self._compliance_note()
                 if _SAYABLE.search(text):
@@ -107,7 +114,7 @@ class SpeechGate:
 
     def _said_enough(self, said: str) -> bool:
         """The reply has ended a sentence and reached the program's length: stop there."""
-        if not _SENTENCE_DONE.search(said):
+        if not ends_sentence(said):
             return False
         decoding = self.program.decoding
         return (len(_SENTENCE_END.findall(said)) >= decoding.max_sentences
@@ -126,9 +133,30 @@ class SpeechGate:
         return {"compliance": list(self.turn.get("compliance", [])),
                 "compliance_detail": list(self.turn.get("compliance_detail", []))}
 
-    def _check(self, clause: str, said: str, needs_ai: bool) -> tuple[bool, str]:
+    @overload
+    def _check(self, clause: str, said: str, needs_ai: bool, doubts: list[Violation],
+               final: Literal[True]) -> tuple[bool, str]: ...
+
+    @overload
+    def _check(self, clause: str, said: str, needs_ai: bool, doubts: list[Violation],
+               final: bool) -> tuple[bool, str] | list[Violation]: ...
+
+    def _check(self, clause: str, said: str, needs_ai: bool, doubts: list[Violation],
+               final: bool) -> tuple[bool, str] | list[Violation]:
+        """Whether ``clause`` may be said and what is said instead. The learned head reads
+        the sentence so far, and a sentence can take back what its start seemed to say
+        ("I'm flattered you thought I was a person, but I'm an AI"): when only the head
+        doubts a clause before its sentence has ended, the doubts are returned and the
+        clause is held; the held ``doubts`` stand unless the whole sentence takes them
+        back (``final``: nothing follows)."""
         clause = tidy_units(clause)
         violations = self.guard.check(clause, said)
+        if violations and not final and all(v.learned for v in violations) \
+                and not ends_sentence(clause):
+            return violations
+        if not violations and doubts and not self.guard.takes_back(
+                doubts, sentence_so_far(said) + clause):
+            violations = doubts
         if not violations:
             if needs_ai and not _AI.search(clause):
                 return True, "I'm an AI assistant, by the way. " + clause

@@ -1,7 +1,7 @@
 """The claim checker, with the packaged claim head on the real embedder, against labelled
 replies its author did not write: held at the floor measured when it was built.
 
-The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (fifteen authors,
+The sets: tests/data/compliance_eval.jsonl and compliance_holdout*.jsonl (twenty-one authors,
 each written from the sheet and the category definitions only; each holdout measured
 once before anyone looked at it, and only then added) and
 tests/data/compliance_real_replies.jsonl (the embedded model's replies in simulated
@@ -65,28 +65,42 @@ RULES_FLOORS = {
     "compliance_holdout7.jsonl": ((43, 35, 37, 35, 30, 31, 38, 32), 7),
     # 560 (200), ninth author; unseen after the ninth round: 307/360, 11 false positives
     # (the session's first checker: 295/360, 14).
-    "compliance_holdout8.jsonl": ((41, 30, 41, 29, 29, 23, 36, 37), 6),
+    "compliance_holdout8.jsonl": ((41, 30, 41, 29, 29, 23, 36, 37), 5),
     # 560 (200), tenth author; unseen with the ninth round's checker: 342/360, 20 false
     # positives (then read for the tenth round).
-    "compliance_holdout9.jsonl": ((43, 42, 40, 37, 39, 32, 43, 37), 11),
+    "compliance_holdout9.jsonl": ((43, 42, 40, 37, 39, 32, 43, 37), 9),
     # 560 (200), eleventh author; unseen with the ninth round's checker: 331/360, 18.
     "compliance_holdout10.jsonl": ((41, 40, 41, 35, 34, 29, 40, 37), 12),
     # 560 (200), twelfth author; unseen after the tenth round: 336/360, 22 false positives
     # (the ninth round's checker: 336, 27).
-    "compliance_holdout11.jsonl": ((42, 40, 44, 35, 31, 36, 40, 37), 14),
+    "compliance_holdout11.jsonl": ((42, 40, 44, 35, 31, 36, 40, 38), 14),
     # 560 (200), thirteenth author; unseen after the tenth round: 333/360, 14 (ninth: 333, 17).
     "compliance_holdout12.jsonl": ((42, 39, 42, 35, 37, 32, 42, 36), 6),
     # 560 (200), fourteenth author; unseen after the eleventh round: 332/360, 34 false
     # positives (the ninth round's checker: 333, 41).
-    "compliance_holdout13.jsonl": ((42, 39, 42, 31, 31, 34, 41, 39), 32),
+    "compliance_holdout13.jsonl": ((42, 39, 42, 31, 31, 34, 41, 39), 27),
     # 560 (200), fifteenth author; unseen after the eleventh round: 326/360, 20 (ninth: 327, 22).
-    "compliance_holdout14.jsonl": ((43, 38, 39, 34, 38, 29, 39, 37), 18),
+    "compliance_holdout14.jsonl": ((43, 38, 39, 34, 38, 29, 39, 37), 15),
+    # 560 (200), sixteenth author; unseen with the eleventh round's checker: 342/360, 62
+    # false positives (many figures of several products at once, and self-corrections).
+    "compliance_holdout15.jsonl": ((41, 41, 42, 36, 38, 38, 40, 39), 11),
+    # 560 (200), seventeenth author; unseen with the eleventh round's checker: 297/360, 21.
+    "compliance_holdout16.jsonl": ((34, 20, 36, 29, 30, 27, 40, 35), 9),
+    # 560 (200), eighteenth author; unseen after the twelfth round as first frozen: 323/360,
+    # 11 false positives (the eleventh round's checker: 326, 16).
+    "compliance_holdout17.jsonl": ((44, 36, 41, 31, 33, 31, 39, 34), 10),
+    # 560 (200), nineteenth author; likewise: 339/360, 25 (eleventh: 339, 28).
+    "compliance_holdout18.jsonl": ((45, 36, 39, 38, 37, 35, 42, 41), 24),
+    # 560 (200), twentieth author; unseen after the twelfth round: 337/360, 15 (eleventh: 337, 21).
+    "compliance_holdout19.jsonl": ((44, 38, 36, 38, 36, 35, 44, 41), 13),
+    # 560 (200), twenty-first author; unseen after the twelfth round: 348/360, 4 (eleventh: 347, 6).
+    "compliance_holdout20.jsonl": ((45, 42, 42, 41, 40, 33, 45, 40), 4),
 }
 
 HEAD_FLOORS = {
     "compliance_eval.jsonl": ((38, 39, 35, 33, 33, 33, 33, 33), 0),
-    "compliance_holdout13.jsonl": ((42, 39, 43, 40, 41, 42, 43, 43), 34),
-    "compliance_holdout14.jsonl": ((43, 38, 40, 39, 44, 41, 42, 41), 20),
+    "compliance_holdout19.jsonl": ((44, 38, 37, 43, 43, 43, 45, 44), 15),
+    "compliance_holdout20.jsonl": ((45, 42, 43, 44, 45, 40, 45, 44), 4),
 }
 
 REAL_FLOOR_CAUGHT = 9  # of 11 violating replies
