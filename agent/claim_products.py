@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-from agent.domain import DomainPack
+from agent.domain import NAME_FILLERS, DomainPack
 from agent.insurables import INSURER
+from agent.numbers import NUMBER_WORDS
 from agent.phrases import hits, rx
 
 _LINE = re.compile(
@@ -199,7 +200,7 @@ def _is_sheet_phrase(domain: DomainPack, phrase: str) -> bool:
                for p in domain.products for c in [*p.covers, *p.exclusions, *p.notes])
 
 
-_GENERIC = frozenset("insurance cover policy plan personal private protection".split())
+_GENERIC = NAME_FILLERS
 _UNDER = re.compile(r"^\s+(?:on|under|with|in)\s+(?:your\s+|the\s+|a\s+|our\s+)?([a-z]+)\b", re.I)
 
 
@@ -226,37 +227,12 @@ def product_mentions(domain: DomainPack, text: str) -> list[tuple[int, str]]:
         found.append((m.start(), pid))
     # A product's own word said bare as its name: "on travel", "car is ...", "the life'd pay".
     named = [(m.start(), m.end()) for m in domain.names.finditer(text)]
-    for pid, words in _bare_names(domain).items():
+    for pid, words in domain.bare_names.items():
         for w in words:
             found += [(m.start(), pid) for m in re.finditer(rf"\b{w}\b", text, re.I)
                       if not any(a <= m.start() < b for a, b in named)
                       and _said_as_name(text, m.start())]
     return sorted(found)
-
-
-def _bare_names(domain: DomainPack) -> dict[str, set[str]]:
-    """The words that name a product said alone: its one own word ("travel"), else those
-    words of its name no other product's sheet entry uses ("life" of Term Life
-    Insurance, not "illness", which medical and income protection speak of)."""
-    cached = _BARE.get(id(domain))
-    if cached is not None and cached[0] is domain:
-        return cached[1]
-    out = {}
-    for p in domain.products:
-        own = set(re.findall(r"[a-z]+", p.name.lower())) - _GENERIC
-        if len(own) == 1:
-            out[p.id] = own | ({p.id} if p.id.isalpha() else set())
-            continue
-        others = {w for q in domain.products if q.id != p.id
-                  for t in [q.name, *q.aliases, q.summary, *q.covers, *q.exclusions, *q.notes,
-                            *(f.spoken() for f in q.facts)]
-                  for w in re.findall(r"[a-z]+", t.lower())}
-        out[p.id] = own - others
-    _BARE[id(domain)] = (domain, out)
-    return out
-
-
-_BARE: dict[int, tuple[DomainPack, dict[str, set[str]]]] = {}
 
 
 _AS_NAME_BEFORE = re.compile(
@@ -265,10 +241,8 @@ _AS_NAME_BEFORE = re.compile(
 _AS_NAME_AFTER = re.compile(
     r"^[a-z]+(?:'s\b|\s+(?:covers?|has|have|is|isn'?t|pays?|excludes?|includes?|doesn'?t|does"
     r"|won'?t|will|would|only|also|still|waiting|premiums?|excess|polic(?:y|ies)|and|or|applies"
-    r"|starts|runs|costs?|goes|kicks|at \$?\d|at (?:one|two|three|four|five|six|seven|eight|nine"
-    r"|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty"
-    r"|thirty|forty|fifty|sixty|seventy|eighty|ninety|a hundred)|before|after|too)\b|\s*[,.;?!])",
-    re.I)
+    rf"|starts|runs|costs?|goes|kicks|at \$?\d|at (?:a )?(?:{'|'.join(sorted(NUMBER_WORDS))})"
+    r"|before|after|too)\b|\s*[,.;?!])", re.I)
 """A product's own word said bare as its name ("on travel", "Medical's waiting period",
 "Travel covers ..."), not as an ordinary word ("take-home pay", "when you travel")."""
 

@@ -225,6 +225,24 @@ class DomainPack(Record):
         return {p.id: _any_of([p.name, *p.aliases]) for p in self.products}
 
     @cached_property
+    def bare_names(self) -> dict[str, frozenset[str]]:
+        """Product id → the words that name it said alone: its one own word ("travel"),
+        else those words of its name no other product's entry uses ("life" of Term Life
+        Insurance, not "illness", which medical and income protection speak of)."""
+        out = {}
+        for p in self.products:
+            own = set(re.findall(r"[a-z]+", p.name.lower())) - NAME_FILLERS
+            if len(own) == 1:
+                out[p.id] = frozenset(own | ({p.id} if p.id.isalpha() else set()))
+                continue
+            others = {w for q in self.products if q.id != p.id
+                      for t in [q.name, *q.aliases, q.summary, *q.covers, *q.exclusions,
+                                *q.notes, *(f.spoken() for f in q.facts)]
+                      for w in re.findall(r"[a-z]+", t.lower())}
+            out[p.id] = frozenset(own - others)
+        return out
+
+    @cached_property
     def vocabulary(self) -> frozenset[str]:
         """Lower-case words of the products' names, aliases and notes: what may stand
         before "insurance" or "cover" without naming a product the pack lacks."""
@@ -233,6 +251,10 @@ class DomainPack(Record):
             for text in [p.name, p.id.replace("_", " "), *p.aliases, *p.notes]:
                 words.update(re.findall(r"[a-z][a-z-]*", text.lower()))
         return frozenset(words)
+
+
+NAME_FILLERS = frozenset("insurance cover policy plan personal private protection".split())
+"""Words of a product's name that name no product alone."""
 
 
 def _any_of(names: list[str]) -> re.Pattern[str]:
