@@ -222,6 +222,18 @@ class TwilioCaller:
             assert now - start < limit_s, "the agent never finished"
             await self.send_frame(quiet)
 
+    async def wait_until_recorded(self, hub: Hub, turns: int, limit_s: float) -> None:
+        """Quiet until the server has recorded ``turns`` turns of this (only) call. A pause
+        between two sentences of a reply is not its end: on a slow machine the next one
+        can come more than a second after the last one played, and a caller who hung up
+        then would rightly have the reply recorded as cut off."""
+        (call_id,), start = list(hub.calls), time.monotonic()
+        quiet = np.zeros(160, dtype=np.int16)
+        while (d := await hub.store.get_call(call_id)) is None or len(d.turns) < turns:
+            assert time.monotonic() - start < limit_s, f"turn {turns} never recorded"
+            for _ in range(5):
+                await self.send_frame(quiet)
+
 
 async def test_twilio_caller_after_the_greeting_is_answered_and_a_barge_in_stops_the_agent_at_once(
     server: tuple[str, Hub], librivox: list[tuple[PCM, str]]
@@ -270,6 +282,7 @@ async def test_twilio_caller_after_the_greeting_is_answered_and_a_barge_in_stops
             assert time.monotonic() - said < 30, "the interruption got no answer"
             await caller.send_frame(quiet)
         await caller.wait_until_agent_done(40)
+        await caller.wait_until_recorded(hub, 3, 40)  # greeting, the cut answer, the answer
         await ws.send(json.dumps({"event": "stop", "sequenceNumber": str(caller.n + 2),
                                   "streamSid": sid, "stop": {"accountSid": "AC0",
                                                              "callSid": "CA0"}}))
