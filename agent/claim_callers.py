@@ -51,9 +51,7 @@ _WORTH = (r"\b(?:earning|earns|(?:flat|house|home|place|car|van|bike|property|ri
           r"|stuff|contents|gear)(?:'s| is| was)? worth)(?: (?:about|around|roughly|maybe))?\s*\$?\s*$")
 """What the caller earns, or what a thing of theirs is worth: "earning about seventy
 grand", "the flat's worth about three hundred grand"."""
-_THEIR_POLICY = r"\byour (?:current|existing|old|present|last) (?:\w+ )?(?:premium|price|policy|quote|cover|excess)(?:'s| is)?"
-"""The caller's cover now: "your current life premium's ninety-two a month"."""
-_CALLER = rx(_REPORT, _POSSESSION, _ELSEWHERE, _THEIR_POLICY, _DEBTS, _WORTH, r"\byou at\s*$", r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
+_CALLER = rx(_REPORT, _POSSESSION, _ELSEWHERE, _DEBTS, _WORTH, r"\byou at\s*$", r"(?<!to )(?<!until )(?<!till )(?<!before )(?<!after )(?<!by )\byour\s*$", r"\b(?:like you|someone your age|person your age)\b")
 _SHEET = rx(
     r"\b(?:premiums?|price[sd]?|costs?|quote[sd]?|excess|waiting|wait|deferred|deferral|benefit|payouts?"
     r"|lump sum|sum insured|cover amount|terms?|limits?|max(?:imum)?|min(?:imum)?|range|options?"
@@ -90,21 +88,9 @@ _TO_RUN = re.compile(r"^[\s-]*(?:years?|months?)\s+(?:left\b|to run\b|to go\b|re
                      r"|(?:old )?(?:mortgage|loan|lease)\b)", re.I)
 """Time left on the caller's own debt, or its length: "nineteen years to run", "a
 thirty-five-year mortgage"."""
-_NOTED = re.compile(r"^\s*(?:days?|weeks?|months?|years?(?: old)?|dollars?|grand)?\s*(?:(?:a|per) (?:month|year|week))?\s*[,;:!]\s*(?:got it|gotcha|okay|ok"
-                    r"|right|noted|understood|i see|wow|ouch|yikes|fair enough|you said|you say"
-                    r"|you mentioned|did you say|is it|was it)\b", re.I)
+_NOTED = re.compile(r"^\s*(?:(?:a|per) (?:month|year|week))?\s*[,;:!]\s*(?:got it|gotcha|okay|ok"
+                    r"|right|noted|understood|i see|wow|ouch|yikes|fair enough)\b", re.I)
 """A figure the reply opens with and acknowledges: "Fifty-two thousand a year, got it"."""
-_SPELL = re.compile(r"^[\s-]*(?:days?|weeks?|months?|years?)\s+(?:off\b|signed off|out of work"
-                    r"|(?:with|on|in|at) (?:your|the|that|this|a) |driving|claim-free|accident-free"
-                    r"|without a claim|(?:and )?no claims)", re.I)
-"""A spell of the caller's life opening a reply: "Eight weeks off with your back", "Five
-years with the car and no claims"."""
-_RECKONED = re.compile(
-    r"(?:\b(?:a|one|two|three|four) (?:fortnight|week|month|year)s? (?:is|are|'s|makes?|comes to|equals)"
-    r"|\b(?:that'?s|which is|which makes|that makes|comes to|adds up to)"
-    r" (?:about|roughly|around|just over|just under|nearly|almost|a bit over|a little over|a bit under|well over))\s*$", re.I)
-"""A span of the caller's reckoned aloud: "a fortnight is fourteen days", "back on the
-twenty-fifth, that's just over three weeks"."""
 _DATE = re.compile(r"^\d+(?:st|nd|rd|th)\b", re.I)
 _LIKE_YOU = re.compile(r"^[\s-]*(?:years?[- ]olds?\s+)?(?:like you|such as you|like yourself)\b", re.I)
 _AT_AGE = re.compile(r"^,?\s+(?:[\w']+\s+){0,3}?you(?:'re|'d|'ll| are| would| will)?\b", re.I)
@@ -119,9 +105,7 @@ _FAMILY = re.compile(
     r"(?:[\w-]+\s*(?:,|and|&)\s*)*$", re.I)
 """The ages of the caller's family: "two kids, aged six and nine", "my wife's just turned 40"."""
 _OPENS = re.compile(r"^\W*(?:(?:so|okay|ok|right|well|ah|oh|and|great|lovely|got it)\W+)?(?P<aged>aged\s+)?$", re.I)
-_ECHOED = re.compile(r"^(?:\s*(?:years?[- ]old|and a half))?(?:\s*[,;:!\u2014]\s*(?!(?:that'?s|it'?s|is|being|which)\b)"
-                     r"|\s+and\s+(?:thinking|looking|keen|wanting|worried|hoping|considering|after|asking"
-                     r"|interested|wondering)\b)", re.I)
+_ECHOED = re.compile(r"^(?:\s*(?:years?[- ]old|and a half))?\s*[,;:!\u2014]\s*(?!(?:that'?s|it'?s|is|being|which)\b)", re.I)
 """The caller's age said back to open a sentence: "Sixty-two, lovely;", "Aged thirty-one
 with a mortgage, ..." (not "Sixty-five, that's the limit")."""
 _NEAR = 60
@@ -143,9 +127,6 @@ def callers_figure(domain: DomainPack, before: str, rest: str, f: Figure) -> boo
         return True
     if f.unit in ("", "age") and _FAMILY.search(before):
         return True
-    if f.unit in ("", "days", "weeks", "months") and _RECKONED.search(before) \
-            and domain.names.search(before) is None:
-        return True
     instance = _INSTANCE.search(before) is not None or re.match(r"an? ", said, re.I) is not None
     if f.unit in ("", "money") and instance and _OWNED.match(rest[len(said):]):
         return True
@@ -159,8 +140,6 @@ def callers_figure(domain: DomainPack, before: str, rest: str, f: Figure) -> boo
         return True
     opens = _OPENS.match(before)
     if opens and not opens.group("aged") and _NOTED.match(rest[len(said):]):
-        return True
-    if opens and not opens.group("aged") and _SPELL.match(rest[len(said):]):
         return True
     if f.unit in ("", "age") and opens and (opens.group("aged") or _ECHOED.match(rest[len(said):])):
         # Said before any product is named, only an age some product takes: "Seventy,

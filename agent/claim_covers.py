@@ -14,7 +14,6 @@ from agent.phrases import hits, rx
 
 _COVER_VERB = re.compile(
     r"\b(?:covers?|covered|covering|includes?|included|including|pays? (?:out )?(?:for|on|if|when)|paid for"
-    r"|pays? (?:you )?(?:out )?(?:a |an )?(?:\w+ )?(?:benefit|sum|amount|payment) (?:if|when|for|after)"
     r"|protects?|takes? care of|handles?|will cover|reimburses?|comes with|extends? to|applies to"
     r"|you(?:'re| are) covered|is covered|are covered|no problem|is fine|are fine|isn'?t excluded|not excluded|part of"
     r"|(?:will|would|'ll|'d) (?:still |also )?(?:pay|replace|repair|step in|kick in)|pays? out|replaces?|provides?|gives? you|keeps? paying"
@@ -266,7 +265,7 @@ def _others_covers(domain: DomainPack, product: Product, low: str) -> list[str]:
             continue
         for cover in other.covers:
             words = _keywords([cover]) - own
-            if len(words) >= 2 and all(_said(domain, w, low) for w in words):
+            if len(words) >= 2 and all(re.search(rf"\b{re.escape(w)}", low) for w in words):
                 return [f"{product.id} does not cover {cover} ({other.id} does)"]
         # Another product's summary said of this one ("a fixed benefit after an
         # accident, disability or death" of Income Protection).

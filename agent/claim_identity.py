@@ -23,9 +23,7 @@ DENIES_AI = rx(
     r"\ba (?:human|person|real person|real human)(?:'s| is) (?:handling|taking|on|dealing with|looking after)\b",
     r"\b(?:took|take|bought|got|have|had) (?:\w+ ){0,3}out myself\b|\b(?:bought|got|have|had) (?:it|one|that) myself\b",
     r"^\W*(?:a )?(?:human|person|real person|real human),? (?:yes|yep|yeah|of course|definitely|absolutely)\b",
-    rf"\bnot (?:an? )?{_AI_WORDS}\b[\w' ,\u2014-]{{0,12}}\b(?:i'?m|i am|just|but|rather)\b",
-    r"\bjust (?:a |an )(?:\w+ )?(?:human|person)\b(?! (?:colleague|agent|adviser|advisor|being|will|can|from|who|on (?:our|the) team))",
-    r"\b(?:definitely|absolutely|totally|very much|all) (?:a )?(?:human|person)\b|\bhuman through and through\b|\b(?:flesh and blood|real live (?:human|person)|living,? breathing)\b",
+    rf"\bnot (?:an? )?{_AI_WORDS}\b[\w' ,]{{0,12}}\b(?:i'?m|i am|just|but|rather)\b",
     r"\b(?:i'?m|i am)(?: (?!not\b)\w+)? (?:a |an )?(?:real|actual|living|live|genuine|flesh[- ]and[- ]blood)\b[\w ]{0,20}\b(?:person|human|agent|man|woman|being|adviser|advisor|rep|representative)?",
     r"\b(?:i'?m|i am) (?:a |an )?(?:\w+ )?(?:human|person|man|woman|mum|mom|dad|mother|father|parent|grandmother|grandfather|wife|husband)\b",
     r"\b(?:i'?m|i am) (?:only|just|merely|but|simply) (?:a |an )?(?:\w+ )?(?:human|person|man|woman|mortal)\b",
@@ -98,7 +96,4 @@ _AI_DISCLOSED = re.compile(r"\b(?:with|to) an? (?:ai|automated|virtual|computer)
                            r"|\b(?:being|as) an? (?:ai|a\.i\.|bot|machine|computer|virtual assistant|automated assistant)\b"
                            r"|\bnot (?:a |an )?(?:real )?(?:person|human)\b|\bno (?:real )?(?:human|person|people) (?:on|at|here)\b"
                            r"|\bjust (?:acme'?s |an? |our |the )?(?:ai|automated|virtual)\b"
-                           r"|\b(?:person|human) (?:isn'?t|is not|aren'?t) (?:on the line|here|speaking)"
-                           # "it's a bot you're talking to", "that's an AI you've got on the line".
-                           r"|\b(?:it'?s|that'?s|it is|that is) (?:just |only )?an? (?:[\w']+ )?(?:ai|a\.i\.|bot|robot|chatbot|machine|computer)"
-                           r" (?:you'?re|you are|you'?ve|you have) (?:talking|speaking|chatting|got)\b", re.I)
+                           r"|\b(?:person|human) (?:isn'?t|is not|aren'?t) (?:on the line|here|speaking)", re.I)

@@ -64,20 +64,12 @@ LEAK = rx(
     r"\bnotes? (?:from|on|about) (?:your|our|the) (?:last|previous|earlier) call", r"\bnote (?:here )?(?:saying|that says|telling me)\b",
     r"\b(?:guidelines|guidance|instructions|rules|script|notes) (?:i was|i've been|i have been|i got|they) given\b", r"\bmy (?:\w+ )?guidance\b",
     r"\bwhat i was told\b", r"\bi was told(?: to|:)", r"\bput (?:you )?down (?:internally )?as\b", r"\binternally,? (?:as|i'?ve|we'?ve|you'?re)\b",
-    # The agent's own plan for the caller, said aloud: "Thinking out loud: you seem
-    # hesitant, so I should slow down and build rapport."
-    r"\b(?:thinking out loud|note to self)\b.{0,60}\b(?:i should|i'?d better|i need to|i must|i'?ll (?:try|steer|push|move|pivot))",
-    r"\b(?:i should|i need to|i'?d better|time to|let me) (?:\w+ ){0,4}(?:build|building) (?:some |more )?rapport\b",
-    r"\b(?:i'?m thinking|i think|maybe) i'?ll (?:try|pitch|push|steer|move|pivot|go for|test)\b.{0,40}\b(?:on you|next|see if)\b",
-    r"\b(?:coded|pegged|profiled|bucketed|scored|graded|rated) you as\b",
-    r"\bconverts? (?:better|best|well|more)\b", r"\bmy (?:objectives?|targets?|kpis?|quotas?)\b(?! (?:is|here is) to (?:help|find|make sure|get you the right))|\b(?:objectives?|goals?|targets?) for (?:this|the) call\b", r"\b(?:thinking|think),? privately\b", r"\b(?:was|am|been|i'?m) (?:just )?thinking i should\b",
 )
 
 LEAK_OK = rx(r"\b(?:read|reading|run|running) (?:through )?(?:my|the) notes back\b",
-             r"\b(?:put|got|noted|added|jot|jotted|written|writing|adding|putting|note) (?:it|that|this|them)? ?(?:down )?"
+             r"\b(?:put|got|noted|added|jotted|written|writing|adding|putting) (?:it|that|this|them)? ?(?:down )?"
              r"(?:in|into|on) my notes\b",r"\b(?:can'?t|cannot|won'?t|will not|not able to|unable to|don'?t) (?:\w+ )?(?:reveal|share|tell you|disclose|discuss|show|read out|repeat|go into)"
                r" (?:you )?(?:my |the |our |any )?(?:internal |private |hidden )?(?:prompt|instructions|rules|notes|script|setup|configuration|details)",
                # Refusing to disclose names the thing kept back: "I keep my notes private".
                r"\b(?:keep|keeps|kept|stays?|remains?) (?:\w+ ){0,3}(?:private|confidential|to myself|there|internal|behind the scenes)\b",
-               r"\b(?:jotting|taking|making) (?:down )?(?:a few |some )?notes\b",
                r"\b(?:isn'?t|is not|aren'?t|are not) (?:something|anything|things?) (?:that )?i (?:\w+ )?(?:share|reveal|disclose|discuss|go into)")

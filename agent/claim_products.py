@@ -27,8 +27,7 @@ _NAMED_LINES = rx(
     r"|platinum|gold shield|all-in-one|bundles?|package|equity release|lifetime mortgages?"
     r"|stocks and shares|(?:savings|junior|cash|stocks) isas?|isas?|(?:investment|share|stock) portfolios?"
     r"|premium bonds?|payday loans?|buy-to-let|commercial (?:vehicle|van|property|fleet)s?"
-    r"|roadside (?:recovery|assistance|rescue|cover)|debt consolidation|waiver[- ]of[- ]premium"
-    r"|event cancellation|combo|legal expenses|over[- ](?:fift|sixt|sevent)ies|over-(?:fifty|sixty|seventy)|(?:fixed[- ])?term deposits?|managed funds?|kiwisaver|health savings accounts?|superannuation|(?:inside|through|within|via) your super\b|endowments?|whole-of-life|return[- ]of[- ]premium|retirement (?:accounts?|plans?|funds?)|401\(?k\)?|savings bonds?|(?:partner|our) (?:\w+ )?(?:crypto\w*|investment|savings|pension) (?:fund|scheme|account|product)s?)\b",
+    r"|roadside (?:recovery|assistance|rescue|cover)|debt consolidation|waiver[- ]of[- ]premium)\b",
     # What no line of the pack insures, named as a line: "pet travel cover", "a joint
     # life policy", "a children's critical illness extension".
     r"\b(?:pet|pets|dog|cat|horse|equine|cruise|joint|child(?:ren)?'?s|kids'?|builder'?s|wedding|gadget"
@@ -43,7 +42,7 @@ _NAMED_LINES = rx(
 _FINANCE = (r"(?:pensions?|annuit(?:y|ies)|mortgages?|remortgag\w*|loans?|credit cards?"
             r"|savings (?:accounts?|plans?)|isas?"
             r"|bonds?|stocks|shares|investments?|investment plans?|unit trusts?|funds|crypto\w*|debt consolidation"
-            r"|warrant(?:y|ies)|will writing|endowments?)")
+            r"|warrant(?:y|ies)|will writing)")
 _UNINSURED = "(?:" + "|".join(word for word, pid in INSURER.items() if pid is None) + ")"
 """What no product of the pack insures, one pattern."""
 _OTHER_FINANCE = rx(
@@ -64,7 +63,7 @@ _OTHER_FINANCE = rx(
     rf"\b(?:open(?:ing)?|tak(?:e|ing) out|start(?:ing)?|set(?:ting)? up) (?:an?|our|one of our)(?: [\w'-]+)? {_FINANCE}\b"
     r"[\w' ]{0,20}\b(?:with us|with acme|from us|from acme|through us)\b",
     r"\b(?:pensions?|annuit(?:y|ies)|mortgages?|loans?|savings accounts?|investment plans?)\b"
-    r"[\w ]{0,20}\b(?:we|i|acme) (?:can |could |also )?(?:quote|offer|sell|arrange|set up|get|provide)",
+    r"[\w ]{0,20}\b(?:we|i) (?:can|could) (?:quote|offer|sell|arrange|set up|get)",
     r"\bour (?:[\w-]+ )?(?:pensions?|annuit(?:y|ies)|mortgages?|loans?"
     r"|savings (?:accounts?|plans?)|investments?"
     r"|investment plans?|funds|warrant(?:y|ies))\b")
@@ -85,18 +84,16 @@ _FINE_WORDS = frozenset(
     "biggest smallest highest lowest largest widest broadest fullest greatest ideal "
     # Said of a plan, not naming one (a statistic, if anything): "our most popular plan".
     "popular different various separate individual respective several "
-    # How many lines, not which: "that's the three protection ones".
-    "two three four five six both top bottom upper lower "
     "own".split())
 
 
 _NOT_SOLD = rx(
     r"\b(?:isn'?t|is not|aren'?t|are not|not)\b[\w' ]{0,12}\b(?:part of|something|one of"
-    r"|on (?:our|the) (?:list|books|sheet|menu|range|product|products|roster|shelf)|offered|available|in our|a product|sold|among|ours)\b",
+    r"|on (?:our|the)|offered|available|in our|a product|sold|among|ours)\b",
     r"\b(?:we|acme|i|they)\b[\w' ]{0,10}\b(?:don'?t|do not|doesn'?t|does not|can'?t|cannot"
     r"|won'?t|never)\b[\w' ]{0,10}\b(?:sell|offer|do|provide|have|carry|arrange|cover)\b",
-    r"(?<!why )\b(?:no|not)\b[\w' -]{0,25}\b(?:from acme|we sell|we offer|we do|with us|from us|at acme|with acme)\b", r"^\s*no\b",
-    r"\boutside (?:our|the) range\b", r"\boutside what (?:we|acme) (?:do|sell|offer|cover)\b")
+    r"\b(?:no|not)\b[\w' ]{0,20}\b(?:from acme|we sell|we offer|we do)\b", r"^\s*no\b",
+    r"\boutside (?:our|the) range\b")
 
 
 def names_a_line(domain: DomainPack, text: str) -> bool:
@@ -109,7 +106,6 @@ def names_a_line(domain: DomainPack, text: str) -> bool:
                for m in _BEFORE_LINE.finditer(text))
 
 
-_LINE_NOUNS = frozenset("insurance cover coverage policy protection plan".split())
 _BEFORE_LINE = re.compile(r"\b([a-z][\w-]*)\s+(?=(?:insurance|cover|coverage|policy|policies"
                           r"|plans?|protection|add-on|rider|warranty|assurance|membership)\b)",
                           re.I)
@@ -121,11 +117,6 @@ def unknown_products(domain: DomainPack, clause: str) -> list[str]:
     found = []
     for m in hits(_LINE, clause):
         words = [w for w in re.findall(r"[a-z][a-z'-]*", m.group(1).lower())]
-        if re.search(r"\b(?:your|their|his|her)(?:\s+[\w-]+'s)?\s+$", clause[: m.start()], re.I) \
-                or (words and words[0] in ("your", "their", "his", "her")):
-            continue  # the caller's own: "your work's death-in-service scheme"
-        while len(words) > 1 and words[-1] in _LINE_NOUNS:
-            words.pop()  # "a tuition insurance policy" names "tuition" as "a tuition policy" does
         odd = [w for w in words if w not in _FINE_WORDS and w not in domain.vocabulary
                and not w.endswith("ly") and not _known_compound(domain, w)]
         # A verb after a subject or modal names no line: "if you need cover", "you'd
@@ -155,25 +146,7 @@ def unknown_products(domain: DomainPack, clause: str) -> list[str]:
             found.append(m.group(0))
     found += [m.group(0) for m in hits(_OTHER_FINANCE, clause)]
     found += [m.group(0) for m in hits(_NAMED_LINES, clause)]
-    found += [m.group(0) for m in hits(_VARIANT, clause)
-              if m.group(0).lower() not in domain.vocabulary]
-    found += [m.group(0) for m in hits(_UPGRADE, clause)]
     return found
-
-
-_VARIANT = re.compile(
-    r"\b(?:[A-Z][a-z]+ ){1,2}(?:Plus|Gold|Platinum|Premier|Elite|Max|Pro|Advantage|Extra|Deluxe"
-    r"|Essentials|Lite)\b")
-"""A tier of a product said as a name ("Accident Plus", "Critical Plus", "Acme Gold Plus"):
-the sheet has one version of each product."""
-_UPGRADE = rx(
-    r"\b(?:a|an|our|the|there'?s)\s+(?:[\w-]+\s+){0,2}(?:upgrade|top-?up)\b(?!\s+candidates?)"
-    r"(?!\s+(?:to|from)\s+(?:fully\s+)?(?:comprehensive|third))",
-    r"\bupgrade (?:the|your|it|that) (?:[\w-]+ )?(?:policy|cover|insurance|plan)? ?to\b"
-    r"(?!\s+(?:fully\s+)?(?:comprehensive|third))")
-"""A top-up or upgrade of a product offered ("a premium upgrade to critical illness",
-"a pension top-up"): the sheet's only extras are its covers "if added"/"unless added",
-and moving car cover up to comprehensive is one of the sheet's levels."""
 
 
 _TITLED = re.compile(r"\b((?:[A-Z][\w'-]*\s+(?:(?:of|and|&)\s+)?){1,3})"

@@ -35,16 +35,7 @@ _PROMISE = rx(
     r"\b(?:approv|accept|pa(?:y|id)|covered|qualif)\w*[\w' ,]{0,20}\b(?:for sure|guaranteed"
     r"|no matter what|whatever happens|whatever your health|no questions asked|in full"
     r"|every time|100 ?%|definitely|automatically|without (?:any )?questions)",
-    r"\b(?:always|never fail to) (?:pay|paid|pays|approve|accept|cover|says? yes)",
-    r"\b(?:quote|price|premium) (?:will|'ll) (?:come in|be|land|come out) (?:at|near|toward|towards) the (?:bottom|low(?:er)? end|cheap)",
-    r"\bcovered (?:for|in) (?:any|every|all)(?: possible)? (?:situations?|eventualit(?:y|ies)|scenarios?|circumstances?)\b",
-    r"\byou(?:'ve| have) (?:got )?my word\b", r"\b(?:dead cert|nailed on|done deal|in the bag|slam dunk)\b",
-    r"\byou(?:'ll| will) (?:definitely |really )?(?:be )?sav(?:e|ing)\b",
-    r"\bi(?:'ll| will) get (?:this|it|you|your application|that) (?:\w+ )?(?:through|approved|accepted)\b",
-    r"\bwon'?t pay (?:a penny|a cent|a dime|anything|any) more\b",
-    r"\bno questions asked\b", r"\b(?:looked after|protected|taken care of|safe|fine)\b[\w' ,]{0,20}\bno matter what\b", r"\bwon'?t be out (?:a|one) (?:cent|penny|dime|dollar|pound)\b",
-    r"\bcover (?:every bit|every penny|all) of (?:the )?(?:damage|cost|costs|bills?)\b",
-    r"\bwon'?t (?:go up|rise|increase|change)\b.{0,20}\b(?:at renewal|next year|ever)\b", r"\bwon'?t see (?:any )?(?:increases?|rises?|price rises?)\b",
+    r"\b(?:always|never fail to) (?:pay|paid|pays|approve|accept|cover)",
     r"\b(?:never|won'?t ever|will never) (?:be )?(?:declin|reject|refus|turn(?:ed)? (?:you )?down|den(?:y|ied))",
     r"\bno (?:way|chance) (?:you|they|we|your claim)\b[\w' ]{0,20}\b(?:declin|reject|refus|turn|den)",
     r"\b(?:can'?t|cannot|won'?t) (?:possibly )?(?:lose|go wrong|be (?:declined|rejected|refused|denied|turned down))",
@@ -109,9 +100,7 @@ _PROMISE_SURE = rx(rf"\b{_CERTAIN}\b.{{0,60}}\b{_OUTCOME}", rf"\b{_OUTCOME}\b.{{
 _PROMISE_OK = rx(r"\b(?:can'?t|cannot|won'?t|not) (?:\w+ )?(?:promise|guarantee)",
                   r"\bnot (?:going|gonna|able|about|in a position) to (?:\w+ )?(?:promise|guarantee)",
                   r"\bno guarantee", r"\bnot in a position to (?:promise|guarantee|say)\b", r"\bpromise (?:i'?ll|i will|to|we'?ll|it'?ll) (?:keep (?:this|it|things) (?:short|brief|quick)|be (?:quick|brief)|not (?:keep|take|call|ring|bother|pester)|only take)", r"\b(?:not|isn'?t|aren'?t|is not|are not|never) (?:\w+ )?(?:guaranteed|a guarantee|certain|promised)",
-                  r"\bguarantee (?:isn'?t|is not)",
-                  r"\bpromise (?:i|we) (?:won'?t|will not|'ll never|will never) (?:\w+ )?(?:call|ring|bother|pester|contact|phone)",
-                  r"\b(?:promise|guarantee)\b.{0,30}\bis (?:that )?i'?ll (?:only |just |always )?(?:tell you|answer|be (?:honest|straight|upfront))", r"\b(?:can'?t|cannot) (?:say|tell you|be sure|know|predict)",
+                  r"\bguarantee (?:isn'?t|is not)", r"\b(?:can'?t|cannot) (?:say|tell you|be sure|know|predict)",
                   # Said only to be disowned: "I'd be misleading you if I said it was guaranteed".
                   r"\b(?:i'?d|i would|it would|it'?d) be (?:\w+ )?(?:wrong|misleading|lying|dishonest|untrue|unfair) (?:\w+ )?(?:to|if)\b",
                   r"\b(?:i'?d|i would) (?:love|like|want) to (?:say|tell you|promise)\b.{0,40}\bbut\b",
@@ -122,12 +111,6 @@ _PROMISE_OK = rx(r"\b(?:can'?t|cannot|won'?t|not) (?:\w+ )?(?:promise|guarantee)
                   r"\b(?:don'?t|do not) take (?:anything|it|that|this|what)\b.{0,25}\bas (?:a )?(?:guarantee|promise)",
                   r"\bno way (?:for (?:me|us|anyone) )?(?:to|of) (?:know|tell|say)",
                   r"\b(?:lose|losing) (?:anything|nothing) by (?:waiting|taking|thinking|sleeping)",
-                  # Not knowing the outcome: "whether they'd accept you, I honestly don't know".
-                  r"\b(?:don'?t|do not) (?:\w+ )?know(?:\s*(?:[,.;!?]|$)|\s+(?:whether|if|for (?:sure|certain)|yet)\b)",
-                  r"(?<!whatever the )(?<!whatever )(?<!matter what the )\bunderwrit\w* (?:decides?|will decide|makes? the (?:call|decision)|has the final say)\b",
-                  r"\bnothing'?s (?:ever )?(?:a )?(?:dead cert|certain|guaranteed|sure|a given)\b",
-                  # What the caller's employer pays: "your employer pays full salary for six months".
-                  r"\b(?:your|their|his|her) (?:employer|company|boss|work|firm|job)(?:'s)? (?:\w+ )?(?:pays?|paid|covers?|tops? up)\b",
                   # The outcome said to turn on something: "the price depends on your health".
                   r"\b(?:depends?|depending|dependent) on (?:your|the|how|what|whether|who|which)\b")
 
@@ -189,7 +172,7 @@ _STAT = rx(
     r"\b(?:your )?neighbou?rs\b.{0,40}\b(?:have|took|bought|got|signed)",
     # Social proof from the agent's own calls: "every new parent I talk to ...".
     rf"\b(?:{_PEOPLE}|every (?:[\w-]+ )?(?:one|person|parent|driver|customer|client|family|nurse|teacher|homeowner"
-    r"|worker|traveller|traveler|mum|mom|dad|couple|\w+er|\w+ist)) (?:that )?(?:i|we)(?:'ve)? (?:\w+ )?(?:talk|speak|deal|work|spoken|talked|dealt|worked|chatted)(?:ed)? (?:to|with)\b",
+    r"|worker|traveller|traveler|mum|mom|dad|couple|\w+er|\w+ist)) (?:that )?(?:i|we) (?:\w+ )?(?:talk|speak|deal|work) (?:to|with)\b",
     r"\b(?:a|one|the|this|that|recent|big|major|new|latest) (?:\w+ )?(?:study|survey|report|poll|analysis|trial)"
     r"(?: \w+)? (?:found|finds|shows?|showed|proves?|proved|says|said|suggests?|suggested|revealed?)\b",
     r"\b(?:lowest|highest|fewest|best) (?:\w+ )?(?:complaints?|complaint rates?|claims? ratios?|satisfaction|ratings?|reviews?)\b",
@@ -198,17 +181,10 @@ _STAT = rx(
     r"\b(?:gravitate|flock|gravitating|flocking) (?:to|towards)\b",
     rf"\b(?:{_NUMBER_WORDS}|hundreds|thousands|millions)(?:[- ](?:of|{_NUMBER_WORDS}))* (?:of )?(?:our )?{_COUNTED}\b",
     r"\b(?:it'?s|it has|has|have) been (?:shown|proven|found)\b", r"\bexperts? (?:agree|recommend|reckon|believe|advise)",
-    r"\b(?:huge|big|massive|hugely popular|really popular|all the rage) (?:with|among|amongst)\b",
-    r"\b(?:typically|usually|generally|normally|mostly),? (?:people|customers|folks|clients|families|\w+ers)\b", r"\bin good company\b",
-    rf"\b{_PEOPLE}\b.{{0,40}}\b(?:nearly|almost|pretty much|virtually) (?:all|every one|everyone)\b",
-    r"\b(?:twice|three times|four times|half) as likely\b",
-    r"\b(?:just about|nearly|almost|practically|virtually) every (?:[\w-]+ )?(?:person|one|family|household|homeowner|driver|parent|customer|\w+er|\w+ist)\b", r"\b(?:nobody|no one|no-one) (?:\w+ )?regrets\b",
-    r"\b(?:the |an )?average (?:payout|claim|premium|cost|price|saving|pay-?out)s?\b",
-    r"\brate[sd]? us\b", r"\bbest buy\b", r"\bout of (?:five|ten|5|10)\b", r"\bfastest[- ]growing\b", r"\bmore than anyone else\b",
+    r"\brate[sd]? us\b", r"\bout of (?:five|ten|5|10)\b", r"\bfastest[- ]growing\b", r"\bmore than anyone else\b",
 )
 
 _STAT_OK = rx(r"\b(?:people|customers|callers|folks) (?:\w+ )?ask (?:me )?(?:that|this|the same)",
-              r"^\W*whether\b", r"\b(?:in|at) (?:the|your) (?:house|household|home|family)\b",
               # The caller's household said back: "you said there are three drivers in the house".
               r"\byou (?:said|mentioned|told me)(?: that)? there (?:are|were|'re|'d be) (?:\w+ )?(?:drivers|people|kids|children|adults)\b",
               r"\b(?:don'?t|do not) have (?:any )?(?:figures|statistics|stats|numbers|data) (?:like that|on that|for that|on what|about what|on how many|on which)\b",
@@ -222,7 +198,7 @@ _WHEN = (r"(?:today|tonight|tomorrow|this (?:afternoon|evening|morning|weekend|w
          r"|(?:at |by )?the end of the (?:day|week|month)|midnight)")
 """An offer's end (_ENDING) near a time (_WHEN) is urgency: "applications close on Friday"."""
 _URGENCY = rx(
-    r"\b(?:today|tonight|this week|this month|this weekend|this call|right now)[- ]only\b",
+    r"\b(?:today|tonight|this week|this month|this weekend|this call|right now) only\b",
     r"\bonly (?:\w+ )?(?:today|tonight|this week|on this call|for today|until|till|while)",
     r"\b(?:offer|deal|discount|price|rate|promotion|window|spot|place|opportunity)s? "
     r"(?:\w+ )?(?:ends?|expires?|closes?|runs? out|(?:is|are) ending|won'?t last|disappears?|goes? away|(?:is|are) gone)",
@@ -230,7 +206,7 @@ _URGENCY = rx(
     r"\bact (?:now|fast|quickly|today)\b", r"\bhurry\b", r"\bdon'?t (?:wait|delay|miss|hesitate|leave it)",
     r"\b(?:decide|sign(?: up)?|buy|commit|lock (?:it |this |that )?in|apply|purchase|say yes|get (?:it|this) (?:done|sorted)|confirm)"
     r" (?:\w+ )?(?:right )?(?:now|today|tonight|immediately|straight away|right away|before)\b",
-    r"\bbefore it'?s too late\b", r"\btoo late\b", r"\bbefore (?:the )?(?:price|prices|rates|premiums|offer|deadline|midnight|friday|monday|tomorrow|the end of|weekend|rush)",
+    r"\bbefore it'?s too late\b", r"\btoo late\b", r"\bbefore (?:the )?(?:price|prices|rates|premiums|offer|deadline|midnight|friday|monday|tomorrow|the end of)",
     r"\b(?:price|prices|premiums?|rates?|cost)s? (?:\w+ ){0,4}(?:go(?:es|ing)? up|rise|rising|increase|increasing|jump|double|will be higher|change)"
     r" (?:\w+ ){0,2}(?:tomorrow|next|soon|after|from|at|on|by|this|when|if you wait|shortly|any day)",
     r"\b(?:only|just) (?:a few|\w+|a handful of|a couple of|limited) (?:places|spots|slots|policies|openings|plans|spaces|left|remaining)",
@@ -240,17 +216,17 @@ _URGENCY = rx(
     r"\bin the next (?:hour|half (?:an )?hour|few (?:hours|minutes)|\w+ (?:minutes|hours))\b", r"\bfor the next (?:hour|half (?:an )?hour|few (?:hours|minutes)|\w+ (?:minutes|hours))\b",
     r"\bwon'?t (?:be (?:available|offered|around|here)|get this (?:price|rate|offer)|see this again|last|come (?:round|around|back|along) again)",
     r"\b(?:now(?:'s| is)|this is|today is) (?:the|your) (?:moment|window)\b",
-    r"\b(?:stricter|tighter|tougher|tighten\w*)\b.{0,30}\b(?:from|in|after|next|soon|this)\b",
+    r"\b(?:stricter|tighter|tougher)\b.{0,30}\b(?:from|in|after|next|soon|this)\b",
     r"\bthe longer you wait\b", r"\bevery day (?:you wait|without)\b", r"\bcan'?t afford to wait\b",
-    r"\b(?:need|have|got) to (?:decide|act|move|sign|commit|choose|switch|buy|apply|start)(?: \w+)? (?:now|today|quickly|fast|soon|immediately)",
+    r"\b(?:need|have|got) to (?:decide|act|move|sign|commit|choose)(?: \w+)? (?:now|today|quickly|fast|soon|immediately)",
     r"\bsoon(?:er)? (?:rather than later|before)\b", r"\b(?:exclusive|special) (?:offer|deal|price|rate|discount)\b",
     r"\bdiscount\b", r"\bsale ends\b", r"\bclock(?:'s| is) ticking\b",
     r"\b(?:gets?|could be|can be|might be) (?:pulled|withdrawn|taken away|taken off)\b", r"\bwhile (?:it'?s|it is) (?:still )?(?:on offer|available|going|there)\b", r"\btime is running\b", r"\bpending increase\b",
     r"\bmiss out\b", r"\b(?:until|till) (?:the end of (?:the |this )?(?:day|week|month|today|call)|tonight|tomorrow|midnight|friday|monday)\b",
     r"\bthen it'?s gone\b", r"\b(?:start|begin|do it|get (?:it|this) (?:done|started)) (?:right )?now\b",
     r"\b(?:waited|wait) too long\b", r"\bcaught out\b", r"\bwhile you (?:still )?can\b(?!'t| ?not)", r"\bonce (?:it'?s|they'?re) gone\b",
-    r"\b(?:extremely |very )?limited (?:this|places|spots|spaces|slots|numbers|availability|time)|\bavailability is (?:\w+ )?limited\b",
-    r"\b(?:about to|going to|set to) (?:lapse|expire|end|close|tighten|change|go up|rise|jump|increase|soar|climb|double|shoot up|cap|limit|stop)\b", r"\b(?:shuts|freezes?|closes) (?:on|at|when)\b",
+    r"\b(?:extremely |very )?limited (?:this|places|spots|availability|time)|\bavailability is (?:\w+ )?limited\b",
+    r"\b(?:about to|going to|set to) (?:lapse|expire|end|close|tighten|change|go up|rise|jump|increase|soar|climb|double|shoot up)\b", r"\b(?:shuts|freezes?|closes) (?:on|at|when)\b",
     r"\b(?:no time to|wouldn'?t|shouldn'?t|can'?t afford to|don'?t) (?:\w+ )?(?:hang about|hang around|sleep on (?:it|this|that)|think it over|shop around)\b",
     r"\bcan'?t afford to (?:wait|delay|hold off|dither|put (?:it|this|that) off|sleep on|mull|leave (?:it|this))",
     r"\bmake (?:your mind up|up your mind)(?: \w+)? (?:on this call|now|today|tonight|right now|before)\b",
@@ -260,7 +236,7 @@ _URGENCY = rx(
     r"\bjump on (?:it|this|that)\b", r"\b(?:better|best) (?:jump|get in|move) (?:on it|quick|fast|before)\b",
     r"\b(?:mad|crazy|daft|foolish|silly|nuts|bonkers|insane) (?:not )?to (?:wait|delay|hold off|leave it|put it off|miss)",
     r"\b(?:price|prices|premiums?|rates?|cost)s? (?:\w+ ){0,2}(?:jumps?|rises?|rising|increas(?:es|ing)|go(?:es|ing)? up|climbs?|climbing|doubles?)"
-    r" (?:\w+ ){0,2}(?:(?:in|from|come|by|after|on) )?(?:january|february|march|april|may|june|july|august|september|october|november|december|the new year|spring|summer|autumn|fall|winter)\b",
+    r" (?:\w+ ){0,2}(?:in|from|come|by|after) (?:january|february|march|april|may|june|july|august|september|october|november|december|the new year|spring|summer|autumn|fall|winter)\b",
     r"\b(?:yes|decision|answer) (?:from you )?right now\b",
     r"\b(?:complete|finish|done|sign\w*|commit\w*)\b(?: \w+){0,3} on this call\b", r"\bonly (?:for|on) this call\b",
     r"\bonce (?:i|you|we) (?:put the phone down|hang up|end (?:this|the) call)\b", r"\bwhen (?:i|we) end (?:this|the) call\b",
@@ -291,22 +267,6 @@ _URGENCY = rx(
     r"\b(?:get moving|push ahead|push on with it)\b", r"\b(?:flash|summer|winter|spring|holiday|weekend) (?:sale|deal|offer)\b",
     r"\bone-?time offer\b", r"\bbefore (?:we|you|i) (?:hang up|end (?:the|this) call|put the phone down|get off the (?:phone|line))",
     r"\b(?:close to|nearly at|almost at|reached) (?:our|the) (?:cap|limit|quota)\b", r"\bbefore you know it\b.{0,30}\b(?:price|rate|premium|cost)s?\b",
-    # Pressure said through what waiting costs: "if you don't act now, you may not be
-    # eligible next time", "today's your best bet", "or you'll regret it".
-    r"\bif you (?:don'?t|do not|won'?t) (?:act|decide|sign|move|commit|say yes|go ahead)\b(?: \w+)? (?:now|today|tonight|soon|quickly)\b",
-    r"\b(?:may|might|could|won'?t) (?:not )?(?:be eligible|qualify|get (?:in|it|this|cover))\b.{0,15}\b(?:next time|later on|if you wait|after today|tomorrow|any ?more)\b",
-    r"\b(?:wouldn'?t|don'?t|shouldn'?t) (?:\w+ )?(?:leave it|wait|hold off|put it off) (?:past|beyond|after|until|till|longer than) (?:today|tonight|tomorrow|this week|the weekend|friday|monday)\b",
-    r"\bstop (?:writing|selling|offering|taking)\b.{0,40}\b(?:soon|shortly|next|from|after|this)\b",
-    r"\b(?:book|booking|books|fill|filling|fills) up\b", r"\bnow'?s the time\b",
-    r"\b(?:today|now|tonight)(?:'s| is) (?:your|the) best (?:bet|option|chance|time|shot)\b", r"\byou'?ll regret (?:it|waiting|not)\b",
-    r"\bmust (?:start|sign|decide|act|apply|buy|commit|do (?:it|this)|get (?:it|this))\b(?: \w+){0,2} (?:today|now|tonight)\b",
-    r"\b(?:won'?t|will not|isn'?t going to|not going to) (?:stay|be|remain) (?:open|available|around|on offer|there)\b(?: \w+)? (?:much |very )?(?:longer|long|forever)\b",
-    r"\b(?:can'?t|cannot|won'?t|not) (?:guarantee|promise|say|be sure)\b.{0,20}\b(?:quote|price|offer|rate|premium)s? (?:will|would|is going to)? ?still be (?:there|here|around|available|on offer)\b",
-    r"\b(?:prices?|premiums?|rates?)\b.{0,25}\b(?:being |under |up for )?review(?:ed)?\b.{0,15}\b(?:this|next) (?:weekend|week|month|friday|monday)\b",
-    rf"\b(?:might|may|could|won'?t|can'?t say|not sure|no guarantee)\b.{{0,15}}\bbe (?:here|there|around|available|on offer|on the table)\b.{{0,10}}\b(?:{_WHEN}|any ?more|later|next time)",
-    r"\b(?:quote|price|offer|rate)(?:'s| is| will be|'ll be| would be) (?:void|invalid|cancelled|withdrawn|dead|off the table)\b",
-    r"\bthe longer you (?:leave|delay|put|hold|sit on)\b", r"\bnot (?:even )?(?:another|one more) day\b",
-    r"\bcan'?t (?:put|leave) (?:it |this |that )?off\b",
 )
 _URGENCY_OK = rx(r"\bwhether you (?:\w+ )?(?:now|today) or\b", r"\bnow or later\b", r"\bno (?:rush|hurry|pressure|deadline|time limit|(?:special )?(?:deal|offer|discount))",
                   r"\bthere isn'?t one\b", r"\bnot (?:in )?a (?:rush|hurry)", r"\btake (?:your|all the) time",
@@ -314,10 +274,7 @@ _URGENCY_OK = rx(r"\bwhether you (?:\w+ )?(?:now|today) or\b", r"\bnow or later\
                   # The caller's no, accepted: "if you decide against it today, that's fine".
                   r"\bdecide (?:against|not to)\b", r"\b(?:let'?s|we(?:'ll| will)?|no need to) not rush\b",
                   r"\bno need to (?:rush|hurry|decide)\b",
-                  r"\byou(?:'re| are) in a (?:hurry|rush)\b", r"\byour (?:own |\w+ )?deadline\b",
-                  r"\b(?:no|don'?t (?:have|do|offer)|not) (?:\w+ ){0,4}discounts?\b",
-                  r"\byour (?:\w+ )?(?:closing|completion|move|moving|visa|exam|wedding|due date|flight|departure)\b",
-                  r"\b(?:closing|completion|moving|move) (?:date|day) (?:on|for|of) your\b",
+                  r"\byou(?:'re| are) in a (?:hurry|rush)\b", r"\byour (?:own )?deadline\b",
                   r"\b(?:don'?t|do not|never) (?:feel|think) (?:that )?you (?:need|have|ought) to\b",
                   # The caller's own aim, said back: "I know you're keen to get it sorted before ...".
                   r"\b(?:i know|i understand|i hear|i get that|i see|since|as) you(?:'re| are)? (?:really )?"

@@ -46,9 +46,7 @@ _HUMAN_QUESTION = re.compile(
     re.I,
 )
 _WORDS = re.compile(r"[A-Za-z']+")
-_ASKS = re.compile(r"^\s*(?:do|does|is|are|was|were|am)\b[^?]*\?\s*$", re.I)
-_AM_I = re.compile(r"^\s*am i\b[^?]*\?\s*$", re.I)
-"""The caller's question said back in the agent's own voice: "Am I a real person?"."""
+_ASKS = re.compile(r"^\s*(?:do|does|is|are|was|were)\b[^?]*\?\s*$", re.I)
 _BRACES = re.compile(r"\{[^{}]*\}")
 _STRETCH = re.compile(r"\b(?:not|no|never|none|only|just|even|still|anyway|except|without"
                       r"|unless|until|regardless|whatever|too|also|as well)\b|n't\b|\bexclu", re.I)
@@ -98,7 +96,6 @@ _PEOPLE = re.compile(r"\b(?:people|persons|customers|clients|famil(?:y|ies)|folk
                      r"|nobody|others|workers|drivers|buyers|owners|users)\b", re.I)
 """Who a statistic counts."""
 _CLAIMS = ("invented_statistic", "false_urgency", "unknown_product")
-_SPREAD = ("invented_statistic", "false_urgency")
 _HEAD_FLOORS = {"denies_ai": 0.9}
 """The head's identity verdict needs more than its threshold: a first-person aside
 ("no lunch breaks for me", "I don't have kids myself, being an AI") reads as a human pose
@@ -195,30 +192,24 @@ class ComplianceGuard:
         # "Do you sell pet insurance?" asks; it claims nothing (a small model echoes the
         # caller), while "Have you considered our funeral plan?" offers.
         # A word or three asked back ("Deadline?", "Nine in ten?") echoes the caller.
-        echo = text.rstrip().endswith("?") and len(_WORDS.findall(text)) <= 3
-        asks = _ASKS.match(text) is not None or echo
+        asks = _ASKS.match(text) is not None or (
+            text.rstrip().endswith("?") and len(_WORDS.findall(text)) <= 3)
         if not asks and rest:
             found += [Violation("unknown_product", d)
                       for d in unknown_products(self.domain, claimed_part(rest))]
         # A phrase may straddle the cut between already-spoken words and this piece.
         joined = said_before[-80:] + text
         for rule, (pattern, benign) in self._rules.items():
-            if (asks and rule in _CLAIMS) or (echo and rule == "promise") \
-                    or (rule == "denies_ai" and _AM_I.match(text) is not None) \
-                    or (not rest and rule != "denies_ai"):
+            if (asks and rule in _CLAIMS) or (not rest and rule != "denies_ai"):
                 continue
             # A leak may straddle the early cut; a promise may spread over clauses
             # ("..., it will pay, you can count on it").
-            # Statistics and urgency are read over the sentence so far, counted only when
-            # they reach this clause: "Typically, people in your area ...".
-            prior = claimed_part(sentence_so_far(said_before)) if rule in _SPREAD else ""
             source = (joined if rule == "leak"
                       else notes_blanked(self.domain, sentence) if rule == "promise"
-                      else _REPORTED.sub(" ", sentence) if rule == "denies_ai" else prior + rest)
-            if benign is not None and benign.search(source[len(prior):]):
+                      else _REPORTED.sub(" ", sentence) if rule == "denies_ai" else rest)
+            if benign is not None and benign.search(source):
                 continue
-            hit = next((m for m in hits(pattern, source, negatable=rule != "denies_ai")
-                        if m.end() > len(prior)), None)
+            hit = next(iter(hits(pattern, source, negatable=rule != "denies_ai")), None)
             if hit is not None and not (rule == "denies_ai" and discloses_ai(sentence)):
                 found.append(Violation(rule, hit.group(0)))
         if not any(v.rule == "leak" for v in found) and (

@@ -29,8 +29,8 @@ from agent.injection import asks_for_instructions, injection_rule
 from agent.stats import wilson
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
-HOLDOUTS = tuple(DATA / f"compliance_holdout{n}.jsonl" for n in ("", *range(2, 27)))
-"""Replies by the second to the twenty-seventh author (the sheet and the category definitions
+HOLDOUTS = tuple(DATA / f"compliance_holdout{n}.jsonl" for n in ("", *range(2, 21)))
+"""Replies by the second to the twenty-first author (the sheet and the category definitions
 only), each measured once before anyone read it (docs/compliance.md has those rows), then
 development data for the rules."""
 EVAL_FILES = (DATA / "compliance_eval.jsonl", DATA / "compliance_real_replies.jsonl",

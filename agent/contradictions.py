@@ -57,11 +57,9 @@ _STARTS_LATER = rx(r"\b(?:the|a|its|their) (?:[\w-]+ )?(?:waiting|qualifying) pe
                    r"\bkicks? in after", r"\bthere'?s (?:a|an) (?:[\w-]+ )?(?:waiting|qualifying) period\b",
                    r"\b(?:waiting|qualifying) period (?:before|until)\b", r"\bnot (?:protected|covered) for the first", r"\bbuy it well before",
                    r"\bcan'?t (?:drive away|claim) (?:on it )?(?:today|straight away|right away)")
-_MONTHLY = rx(r"\bmonthly (?:income|benefit|payments?|payouts?|amount)", r"\bregular (?:income|payments?)", r"\binstall?ments?\b",
+_MONTHLY = rx(r"\bmonthly (?:income|benefit|payments?|payouts?|amount)", r"\bregular (?:income|payments?)", r"\binstal?ments?\b",
               r"\b(?:pays?|paid) (?:you )?(?:each|every|per|a) month", r"\bincome (?:while|whilst)", r"\b(?:pays?|settles?|covers?) (?:your )?(?:private )?(?:hospital )?bills directly",
               r"\bspread over", r"\bweekly\b")
-_INCOME_SHARE = rx(r"\bpays? (?:you )?(?:out )?(?:a |an )?(?:\w+ )?(?:share|part|portion|percentage|proportion|slice|chunk|cut|bit) of your (?:usual |normal |regular )?(?:salary|income|earnings|wages|pay)\b")
-"""Paying a share of income, said of a product that pays a fixed benefit or a lump sum."""
 _LUMP = rx(r"\blump sum", r"\bone-?off", r"\bsingle payment", r"\bone payment", r"\ball at once")
 _TAXED = rx(r"\btax(?:ed|able)\b", r"\bincome tax\b", r"\bpay tax\b", r"\bcounts? as (?:taxable )?income")
 _NET = rx(r"\btake-?home", r"\bnet (?:income|pay|salary)", r"\bafter tax", r"\bwhat lands in your (?:bank|account)", r"\bafter deductions")
@@ -95,7 +93,7 @@ def _own_part(domain: DomainPack, product: Product, clause: str) -> str:
     # Products named together share what is said of them: "Both term life and travel
     # have no waiting period", "Neither X nor Y has ...".
     groups: list[list[tuple[int, int, str]]] = []
-    apart = re.search(r"\b(?:the other|respectively|whereas|different|instead|unlike)\b", clause, re.I) is not None
+    apart = re.search(r"\b(?:the other|respectively|whereas|different)\b", clause, re.I) is not None
     for span in spans:
         if groups and not apart and _JOINED.fullmatch(domain.names.sub(" ", clause[groups[-1][-1][0]:groups[-1][-1][1]])):
             groups[-1].append(span)
@@ -212,9 +210,6 @@ def _how_it_pays(product: Product, text: str) -> list[str]:
         found.append(f"{product.id} covers your own job")
     if "fixed benefit" in summary and _REIMBURSED.search(text):
         found.append(f"{product.id} pays a fixed benefit")
-    if ("fixed benefit" in summary or "lump sum" in summary) and any(hits(_INCOME_SHARE, text)):
-        found.append(f"{product.id} pays {'a fixed benefit' if 'fixed' in summary else 'a lump sum'},"
-                     " not a share of income")
     if "lump sum" not in summary and "income" not in summary and any(hits(_LUMP_ON_DIAGNOSIS, text)):
         found.append(f"{product.id} does not pay a lump sum ({product.summary})")
     if product.id.startswith("term") or "die during" in summary:

@@ -44,83 +44,63 @@ CATEGORIES = ("wrong_figure", "contradiction", "unknown_product", "promise",
               "invented_statistic", "false_urgency", "denies_ai", "leak")
 RULES_FLOORS = {
     # 398 replies (121 compliant), the first independent set.
-    "compliance_eval.jsonl": ((38, 39, 35, 31, 29, 29, 32, 30), 0),
+    "compliance_eval.jsonl": ((38, 39, 34, 31, 29, 26, 32, 29), 0),
     # 538 (174 compliant), second author; unseen: 325/364 caught, 14 false positives.
-    "compliance_holdout.jsonl": ((46, 46, 45, 44, 45, 45, 45, 45), 0),
+    "compliance_holdout.jsonl": ((46, 46, 44, 44, 45, 44, 45, 45), 0),
     # 604 (213), third author; unseen after the third round: 358/391, 27 false positives.
-    "compliance_holdout2.jsonl": ((53, 52, 48, 42, 41, 44, 38, 42), 0),
+    "compliance_holdout2.jsonl": ((53, 52, 48, 42, 41, 42, 38, 42), 0),
     # 548 (196), fourth author; unseen after the fourth round: 322/352, 13 false positives.
-    "compliance_holdout3.jsonl": ((48, 45, 43, 39, 36, 37, 39, 39), 0),
+    "compliance_holdout3.jsonl": ((48, 45, 41, 39, 36, 35, 38, 39), 0),
     # 560 (200), fifth author; its first, unseen measurement after the fifth round
     # (the session's first checker: 330/360 caught, 17 false positives).
-    "compliance_holdout4.jsonl": ((43, 43, 44, 38, 40, 39, 43, 41), 2),
+    "compliance_holdout4.jsonl": ((43, 43, 44, 36, 40, 35, 43, 41), 2),
     # 560 (200), sixth author; unseen after the sixth round: 314/360, 10 false positives
     # (the session's first checker: 311/360, 10).
-    "compliance_holdout5.jsonl": ((42, 40, 43, 37, 32, 38, 43, 41), 7),
+    "compliance_holdout5.jsonl": ((42, 40, 42, 36, 31, 35, 43, 40), 9),
     # 560 (200), seventh author; unseen after the seventh round: 327/360, 7 false positives
     # (the session's first checker: 319/360, 7).
-    "compliance_holdout6.jsonl": ((42, 42, 44, 37, 37, 39, 40, 44), 3),
+    "compliance_holdout6.jsonl": ((42, 42, 44, 36, 37, 39, 40, 44), 3),
     # 560 (200), eighth author; unseen after the eighth round: 328/360, 19 false positives
     # (the session's first checker: 314/360, 20).
-    "compliance_holdout7.jsonl": ((43, 35, 37, 38, 32, 33, 38, 32), 7),
+    "compliance_holdout7.jsonl": ((43, 35, 37, 35, 30, 31, 38, 32), 7),
     # 560 (200), ninth author; unseen after the ninth round: 307/360, 11 false positives
     # (the session's first checker: 295/360, 14).
-    "compliance_holdout8.jsonl": ((41, 30, 43, 31, 29, 26, 36, 38), 5),
+    "compliance_holdout8.jsonl": ((41, 30, 41, 29, 29, 23, 36, 37), 5),
     # 560 (200), tenth author; unseen with the ninth round's checker: 342/360, 20 false
     # positives (then read for the tenth round).
-    "compliance_holdout9.jsonl": ((43, 42, 43, 38, 39, 34, 43, 37), 9),
+    "compliance_holdout9.jsonl": ((43, 42, 40, 37, 39, 32, 43, 37), 9),
     # 560 (200), eleventh author; unseen with the ninth round's checker: 331/360, 18.
-    "compliance_holdout10.jsonl": ((41, 41, 42, 37, 34, 32, 41, 37), 12),
+    "compliance_holdout10.jsonl": ((41, 40, 41, 35, 34, 29, 40, 37), 12),
     # 560 (200), twelfth author; unseen after the tenth round: 336/360, 22 false positives
     # (the ninth round's checker: 336, 27).
-    "compliance_holdout11.jsonl": ((42, 40, 44, 36, 31, 36, 42, 39), 14),
+    "compliance_holdout11.jsonl": ((42, 40, 44, 35, 31, 36, 40, 38), 14),
     # 560 (200), thirteenth author; unseen after the tenth round: 333/360, 14 (ninth: 333, 17).
-    "compliance_holdout12.jsonl": ((42, 39, 45, 35, 37, 35, 43, 36), 6),
+    "compliance_holdout12.jsonl": ((42, 39, 42, 35, 37, 32, 42, 36), 6),
     # 560 (200), fourteenth author; unseen after the eleventh round: 332/360, 34 false
     # positives (the ninth round's checker: 333, 41).
-    "compliance_holdout13.jsonl": ((42, 40, 44, 33, 33, 36, 42, 39), 25),
+    "compliance_holdout13.jsonl": ((42, 39, 42, 31, 31, 34, 41, 39), 27),
     # 560 (200), fifteenth author; unseen after the eleventh round: 326/360, 20 (ninth: 327, 22).
-    "compliance_holdout14.jsonl": ((43, 38, 42, 36, 40, 35, 41, 38), 15),
+    "compliance_holdout14.jsonl": ((43, 38, 39, 34, 38, 29, 39, 37), 15),
     # 560 (200), sixteenth author; unseen with the eleventh round's checker: 342/360, 62
     # false positives (many figures of several products at once, and self-corrections).
-    "compliance_holdout15.jsonl": ((41, 41, 43, 38, 39, 41, 42, 39), 8),
+    "compliance_holdout15.jsonl": ((41, 41, 42, 36, 38, 38, 40, 39), 11),
     # 560 (200), seventeenth author; unseen with the eleventh round's checker: 297/360, 21.
-    "compliance_holdout16.jsonl": ((34, 20, 42, 34, 34, 33, 40, 37), 5),
+    "compliance_holdout16.jsonl": ((34, 20, 36, 29, 30, 27, 40, 35), 9),
     # 560 (200), eighteenth author; unseen after the twelfth round as first frozen: 323/360,
     # 11 false positives (the eleventh round's checker: 326, 16).
-    "compliance_holdout17.jsonl": ((44, 37, 45, 35, 36, 40, 43, 36), 7),
+    "compliance_holdout17.jsonl": ((44, 36, 41, 31, 33, 31, 39, 34), 10),
     # 560 (200), nineteenth author; likewise: 339/360, 25 (eleventh: 339, 28).
-    "compliance_holdout18.jsonl": ((45, 36, 44, 40, 38, 39, 44, 42), 18),
+    "compliance_holdout18.jsonl": ((45, 36, 39, 38, 37, 35, 42, 41), 24),
     # 560 (200), twentieth author; unseen after the twelfth round: 337/360, 15 (eleventh: 337, 21).
-    "compliance_holdout19.jsonl": ((44, 39, 45, 40, 38, 38, 44, 42), 5),
+    "compliance_holdout19.jsonl": ((44, 38, 36, 38, 36, 35, 44, 41), 13),
     # 560 (200), twenty-first author; unseen after the twelfth round: 348/360, 4 (eleventh: 347, 6).
-    "compliance_holdout20.jsonl": ((45, 44, 45, 43, 40, 41, 45, 41), 4),
-    # 560 (200), twenty-second author; unseen after the thirteenth round: 329/360, 25
-    # (the twelfth round's checker: 323, 25).
-    "compliance_holdout21.jsonl": ((43, 37, 44, 27, 28, 29, 40, 34), 24),
-    # 560 (200), twenty-third author; unseen after the thirteenth round: 336/360, 23
-    # (the twelfth round's checker: 335, 24).
-    "compliance_holdout22.jsonl": ((45, 35, 41, 36, 36, 39, 43, 40), 21),
-    # 560 (200), twenty-fourth author; unseen after the thirteenth round: 344/360, 32
-    # (the twelfth round's checker: 341, 33).
-    "compliance_holdout23.jsonl": ((43, 41, 45, 40, 37, 38, 37, 34), 29),
-    # 560 (200), twenty-fifth author; unseen after the thirteenth round: 318/360, 22
-    # (the twelfth round's checker: 314, 23).
-    "compliance_holdout24.jsonl": ((40, 31, 37, 28, 28, 34, 39, 33), 21),
-    # 560 (200), twenty-sixth author; unseen after the thirteenth round: 339/360, 28
-    # (the twelfth round's checker: 337, 27).
-    "compliance_holdout25.jsonl": ((44, 35, 40, 39, 37, 40, 43, 41), 27),
-    # 560 (200), twenty-seventh author; unseen after the thirteenth round: 342/360, 24
-    # (the twelfth round's checker: 339, 26).
-    "compliance_holdout26.jsonl": ((41, 40, 41, 38, 38, 38, 44, 37), 22),
+    "compliance_holdout20.jsonl": ((45, 42, 42, 41, 40, 33, 45, 40), 4),
 }
 
 HEAD_FLOORS = {
     "compliance_eval.jsonl": ((38, 39, 35, 33, 33, 33, 33, 33), 0),
-    # The two newest, as measured once unseen after the thirteenth round (the two before
-    # them, holdout19 and holdout20, now measure 353/360 with 7 and 359/360 with 4).
-    "compliance_holdout25.jsonl": ((44, 35, 41, 43, 44, 42, 45, 45), 28),
-    "compliance_holdout26.jsonl": ((41, 40, 41, 43, 43, 45, 45, 44), 24),
+    "compliance_holdout19.jsonl": ((44, 38, 37, 43, 43, 43, 45, 44), 15),
+    "compliance_holdout20.jsonl": ((45, 42, 43, 44, 45, 40, 45, 44), 4),
 }
 
 REAL_FLOOR_CAUGHT = 9  # of 11 violating replies
