@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from agent.domain import NAME_FILLERS, DomainPack
+from agent.domain import DomainPack
 from agent.insurables import INSURER
 from agent.numbers import NUMBER_WORDS
 from agent.phrases import hits, rx
@@ -200,7 +200,6 @@ def _is_sheet_phrase(domain: DomainPack, phrase: str) -> bool:
                for p in domain.products for c in [*p.covers, *p.exclusions, *p.notes])
 
 
-_GENERIC = NAME_FILLERS
 _UNDER = re.compile(r"^\s+(?:on|under|with|in)\s+(?:your\s+|the\s+|a\s+|our\s+)?([a-z]+)\b", re.I)
 
 
@@ -208,9 +207,7 @@ def product_mentions(domain: DomainPack, text: str) -> list[tuple[int, str]]:
     """Every place a product is named (offset, product id), a name said as part of
     another product's ("travel medical cover", "medical cover on travel": Travel
     Insurance's medical cover, not Private Medical Insurance) counted as that product's."""
-    keys = {p.id: {w for t in (p.name, p.id.replace("_", " "))
-                   for w in re.findall(r"[a-z]+", t.lower())} - _GENERIC
-            for p in domain.products}
+    keys = domain.name_words
     found = []
     for m in domain.names.finditer(text):
         pid = next((p for pos, p in domain.mentions(m.group(0), by_id=False) if pos == 0), None)

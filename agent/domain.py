@@ -225,6 +225,14 @@ class DomainPack(Record):
         return {p.id: _any_of([p.name, *p.aliases]) for p in self.products}
 
     @cached_property
+    def name_words(self) -> dict[str, frozenset[str]]:
+        """Product id → the words of its name and id that are not fillers ("travel" of
+        Travel Insurance; "term", "life" of Term Life Insurance)."""
+        return {p.id: frozenset(w for t in (p.name, p.id.replace("_", " "))
+                                for w in re.findall(r"[a-z]+", t.lower())) - NAME_FILLERS
+                for p in self.products}
+
+    @cached_property
     def bare_names(self) -> dict[str, frozenset[str]]:
         """Product id → the words that name it said alone: its one own word ("travel"),
         else those words of its name no other product's entry uses ("life" of Term Life
